@@ -1,0 +1,34 @@
+# Shared by scripts/serve and scripts/test: a virtual environment with the project installed.
+# Usage: source scripts/_bootstrap.sh EXTRA   (EXTRA: "" or "test")
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+apt_install() {
+  # Install missing Debian packages when we are allowed to (root with apt-get).
+  local need=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+  [ ${#need[@]} -eq 0 ] && return 0
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "installing Debian packages: ${need[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "warning: missing Debian packages (${need[*]}); install them with apt-get" >&2
+  fi
+}
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv 2>/dev/null || { apt_install python3-venv; python3 -m venv .venv; }
+fi
+extra="${1:-}"
+stamp=".venv/.installed-${extra:-base}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  if [ -n "$extra" ]; then
+    .venv/bin/python -m pip install -q -e ".[$extra]"
+  else
+    .venv/bin/python -m pip install -q -e .
+  fi
+  touch "$stamp"
+fi

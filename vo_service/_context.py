@@ -1,0 +1,29 @@
+"""The service objects shared by the web application, the runner and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from vo_service.db import make_engine, upgrade_database
+from vo_service.settings import Settings
+
+__all__ = ["ServiceContext"]
+
+
+@dataclass
+class ServiceContext:
+    """Everything built once from the settings and handed explicitly to the parts."""
+
+    settings: Settings
+    engine: Engine
+
+    @classmethod
+    def build(cls, settings: Settings, *, migrate: bool = True) -> ServiceContext:
+        """Create the engine and bring the schema up to date."""
+        settings.ensure_dirs()
+        engine = make_engine(settings.resolved_database_url)
+        if migrate:
+            upgrade_database(engine)
+        return cls(settings=settings, engine=engine)

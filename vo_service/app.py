@@ -1,0 +1,31 @@
+"""The Flask application factory. No application is built at import time."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from vo_service._context import ServiceContext
+from vo_service._pages import pages
+from vo_service.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None, context: ServiceContext | None = None) -> Flask:
+    """Build the web application.
+
+    Parameters
+    ----------
+    settings
+        The service settings; read from the environment when omitted.
+    context
+        Shared service objects (database engine, archive index...). Built from
+        ``settings`` when omitted; tests pass their own.
+    """
+    settings = settings or Settings.load()
+    context = context or ServiceContext.build(settings)
+    app = Flask(__name__)
+    app.config["SERVICE_CONTEXT"] = context
+    app.extensions["vo_service"] = context
+    app.register_blueprint(pages)
+    return app

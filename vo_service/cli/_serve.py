@@ -1,0 +1,51 @@
+"""``vo-service serve``: the web application under gunicorn, with the embedded defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from gunicorn.app.base import BaseApplication
+
+from vo_service.app import create_app
+from vo_service.cli._main import load_settings, main
+
+__all__ = ["serve"]
+
+
+class _Gunicorn(BaseApplication):
+    """Run a ready WSGI application under gunicorn's production server."""
+
+    def __init__(self, application: Any, options: dict[str, Any]) -> None:
+        self._application = application
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self._application
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on (default from settings).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default from settings).")
+@click.option("--threads", type=int, default=8, show_default=True, help="Request threads.")
+def serve(host: str | None, port: int | None, threads: int) -> None:
+    """Run the web service with the embedded defaults."""
+    settings = load_settings(host=host, port=port)
+    app = create_app(settings)
+    click.echo(f"serving {settings.ivoid} on http://{settings.host}:{settings.port}/")
+    _Gunicorn(
+        app,
+        {
+            "bind": f"{settings.host}:{settings.port}",
+            "workers": 1,
+            "threads": threads,
+            "worker_class": "gthread",
+            "timeout": 120,
+            "accesslog": "-",
+        },
+    ).run()

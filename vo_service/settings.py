@@ -1,0 +1,149 @@
+"""Typed service settings, read from ``VO_SERVICE_*`` environment variables.
+
+One :class:`Settings` object is built at start-up (``Settings.load()``), checked, and passed
+explicitly to everything that needs it; nothing reads the environment behind its back.
+An optional settings file (``VO_SERVICE_SETTINGS_FILE``, YAML) supplies defaults that the
+environment overrides.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError"]
+
+
+class SettingsError(ValueError):
+    """Raised when the configuration cannot be used; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    """Everything the service can be configured with.
+
+    Paths default to folders under ``data_dir`` so that the embedded default needs no
+    configuration at all.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="VO_SERVICE_", extra="forbid")
+
+    data_dir: Path = Field(Path("var"), description="Root folder of the embedded defaults.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite file in data_dir."
+    )
+    archive_path: Path | None = Field(None, description="Archive root (holds scw/ and ic/).")
+    store_path: Path | None = Field(None, description="Product store folder.")
+    cache_path: Path | None = Field(None, description="Intermediate-product cache folder.")
+    cache_budget_bytes: int = Field(20 * 1024**3, ge=0, description="Cache size budget.")
+    demo_scenario: str = Field("demo", description="Scenario simulated when the archive is empty.")
+
+    executor: str = Field(
+        "local", description="'inline', 'local' (a Dask LocalCluster) or 'dask' (a scheduler)."
+    )
+    dask_scheduler: str | None = Field(None, description="Address of an existing Dask scheduler.")
+    dask_workers: int | None = Field(
+        None, ge=1, description="LocalCluster workers (default: cores)."
+    )
+
+    public_base_url: str = Field("http://127.0.0.1:8080", description="Base URL seen by clients.")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    authority: str = Field("codedmask.example.org", description="IVOA naming authority.")
+    service_name: str = Field("isgri", description="Resource key under the authority.")
+
+    allow_anonymous: bool = True
+    max_execution_duration: int = Field(3600, ge=1, description="Cap on UWS executionduration (s).")
+    default_destruction_days: int = Field(7, ge=1)
+    wait_cap: int = Field(60, ge=1, description="Longest UWS WAIT the server honours (s).")
+    sync_timeout: int = Field(60, ge=1, description="How long /sync waits before redirecting.")
+    max_pointings: int = Field(50, ge=1, description="Per-job ScW limit before sharding.")
+    runner_poll_interval: float = Field(0.2, gt=0)
+    name_resolver_timeout: float = Field(3.0, gt=0)
+    network_resolvers: bool = Field(
+        True, description="Try Sesame/SIMBAD/NED before the local catalog."
+    )
+
+    @field_validator("executor")
+    @classmethod
+    def _known_executor(cls, value: str) -> str:
+        if value not in {"inline", "local", "dask"}:
+            raise ValueError("must be one of 'inline', 'local', 'dask'")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _scheduler_needed(self) -> Settings:
+        if self.executor == "dask" and not self.dask_scheduler:
+            raise ValueError("executor 'dask' needs VO_SERVICE_DASK_SCHEDULER")
+        return self
+
+    # Resolved paths -------------------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        """Database URL, defaulting to a SQLite file in ``data_dir``."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'service.sqlite').resolve()}"
+
+    @property
+    def resolved_archive_path(self) -> Path:
+        """Archive root, defaulting to ``data_dir/archive``."""
+        return (self.archive_path or self.data_dir / "archive").resolve()
+
+    @property
+    def resolved_store_path(self) -> Path:
+        """Product store, defaulting to ``data_dir/products``."""
+        return (self.store_path or self.data_dir / "products").resolve()
+
+    @property
+    def resolved_cache_path(self) -> Path:
+        """Cache folder, defaulting to ``data_dir/cache``."""
+        return (self.cache_path or self.data_dir / "cache").resolve()
+
+    @property
+    def ivoid(self) -> str:
+        """The service's IVOA identifier."""
+        return f"ivo://{self.authority}/{self.service_name}"
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Build settings from the optional file, the environment, then ``overrides``.
+
+        Raises
+        ------
+        SettingsError
+            With the offending setting named, when a value is invalid.
+        """
+        file_values: dict[str, Any] = {}
+        settings_file = os.environ.get("VO_SERVICE_SETTINGS_FILE")
+        if settings_file:
+            try:
+                loaded = yaml.safe_load(Path(settings_file).read_text())
+            except (OSError, yaml.YAMLError) as exc:
+                raise SettingsError(
+                    f"VO_SERVICE_SETTINGS_FILE: cannot read {settings_file}: {exc}"
+                ) from exc
+            if not isinstance(loaded, dict):
+                raise SettingsError("VO_SERVICE_SETTINGS_FILE: must hold a mapping")
+            env_names = {
+                k[len("VO_SERVICE_") :].lower() for k in os.environ if k.startswith("VO_SERVICE_")
+            }
+            file_values = {k: v for k, v in loaded.items() if k not in env_names}
+        try:
+            return cls(**{**file_values, **overrides})
+        except ValueError as exc:
+            raise SettingsError(f"invalid settings: {exc}") from exc
+
+    def ensure_dirs(self) -> None:
+        """Create the writable folders the embedded defaults use."""
+        for path in (self.data_dir, self.resolved_store_path, self.resolved_cache_path):
+            path.mkdir(parents=True, exist_ok=True)
