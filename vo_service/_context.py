@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from processing.archive import ArchiveIndex
 from vo_service.db import make_engine, upgrade_database
 from vo_service.settings import Settings
 
@@ -18,12 +19,14 @@ class ServiceContext:
 
     settings: Settings
     engine: Engine
+    archive: ArchiveIndex
 
     @classmethod
     def build(cls, settings: Settings, *, migrate: bool = True) -> ServiceContext:
-        """Create the engine and bring the schema up to date."""
+        """Create the engine, bring the schema up to date and open the archive index."""
         settings.ensure_dirs()
         engine = make_engine(settings.resolved_database_url)
         if migrate:
             upgrade_database(engine)
-        return cls(settings=settings, engine=engine)
+        archive = ArchiveIndex(engine, settings.resolved_archive_path)
+        return cls(settings=settings, engine=engine, archive=archive)

@@ -1,0 +1,36 @@
+"""The event archive: layout, event files, the science-window index and ingest."""
+
+from processing.archive._events import (
+    EVENTS_EXTENSION,
+    GTI_EXTENSION,
+    EventFileError,
+    EventList,
+    read_events,
+    read_header,
+    write_events,
+)
+from processing.archive._index import (
+    ArchiveIndex,
+    IngestReport,
+    ScienceWindow,
+    UnknownScienceWindow,
+)
+from processing.archive._layout import EVENTS_FILE, MJDREF, ScwId, scw_dir
+
+__all__ = [
+    "EVENTS_EXTENSION",
+    "EVENTS_FILE",
+    "GTI_EXTENSION",
+    "MJDREF",
+    "ArchiveIndex",
+    "EventFileError",
+    "EventList",
+    "IngestReport",
+    "ScienceWindow",
+    "ScwId",
+    "UnknownScienceWindow",
+    "read_events",
+    "read_header",
+    "scw_dir",
+    "write_events",
+]
