@@ -9,6 +9,7 @@ in the :class:`ProductCache` or computed on an :class:`Executor` (inline or Dask
 
 from processing.pipeline._cache import CacheEntry, CacheStats, EvictionReport, ProductCache
 from processing.pipeline._codecs import Codec, get_codec, register_codec
+from processing.pipeline._dask import EXECUTORS, DaskExecutor, create_executor, register_executor
 from processing.pipeline._errors import (
     CacheError,
     CorruptEntryError,
@@ -65,6 +66,7 @@ from processing.pipeline._unit import (
 )
 
 __all__ = [
+    "EXECUTORS",
     "HASH_ALGORITHM",
     "REQUIRED",
     "VERSION_TABLE",
@@ -78,6 +80,7 @@ __all__ = [
     "CancelToken",
     "Codec",
     "CorruptEntryError",
+    "DaskExecutor",
     "EntryInfo",
     "EvictionReport",
     "ExecutionPlan",
@@ -114,6 +117,7 @@ __all__ = [
     "ancestors_of",
     "canonical_json",
     "check_hash",
+    "create_executor",
     "declare",
     "file_checksum",
     "get_codec",
@@ -121,6 +125,7 @@ __all__ = [
     "hash_canonical",
     "make_node",
     "register_codec",
+    "register_executor",
     "registered_units",
     "run_node_task",
     "upgrade_cache_schema",
