@@ -36,6 +36,11 @@ from processing.pipeline._hashing import (
     check_hash,
     hash_canonical,
 )
+from processing.pipeline._headers import (
+    PROVENANCE_INFO_NAME,
+    fits_provenance_cards,
+    votable_provenance_infos,
+)
 from processing.pipeline._params import (
     REQUIRED,
     Bool,
@@ -49,6 +54,13 @@ from processing.pipeline._params import (
     TimeParam,
 )
 from processing.pipeline._pipeline import ExecutionPlan, Pipeline, RunResult
+from processing.pipeline._prov import (
+    DEFAULT_BASE_URI,
+    prov_json,
+    prov_xml,
+    provenance_document,
+    software_version,
+)
 from processing.pipeline._schema import VERSION_TABLE, upgrade_cache_schema
 from processing.pipeline._store import CacheStore, EntryInfo, VerifyLevel
 from processing.pipeline._unit import (
@@ -66,8 +78,10 @@ from processing.pipeline._unit import (
 )
 
 __all__ = [
+    "DEFAULT_BASE_URI",
     "EXECUTORS",
     "HASH_ALGORITHM",
+    "PROVENANCE_INFO_NAME",
     "REQUIRED",
     "VERSION_TABLE",
     "AnalysisUnit",
@@ -120,13 +134,19 @@ __all__ = [
     "create_executor",
     "declare",
     "file_checksum",
+    "fits_provenance_cards",
     "get_codec",
     "get_unit",
     "hash_canonical",
     "make_node",
+    "prov_json",
+    "prov_xml",
+    "provenance_document",
     "register_codec",
     "register_executor",
     "registered_units",
     "run_node_task",
+    "software_version",
     "upgrade_cache_schema",
+    "votable_provenance_infos",
 ]
