@@ -170,3 +170,27 @@ def test_external_files_reach_units_unchanged(sqlite_cache, tmp_path: Path):
     events = sqlite_cache.load(read.provenance_hash)
     np.testing.assert_array_equal(events["events"], np.load(files[0].path))
     assert isinstance(read.inputs["events"], ExternalFile)
+
+
+def test_concurrent_runs_of_the_same_request_share_the_cache(cache, archive):
+    """Two runners computing the same nodes at once: both succeed, one entry per node."""
+    graph, summary = build_request(archive)
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(Pipeline(cache, InlineExecutor()).run([build_request(archive)[1]]))
+        except BaseException as exc:  # handed to the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert len(results) == 3
+    assert cache.stats().entries == len(graph)
+    assert cache.check_consistency() == []
+    assert Pipeline(cache, InlineExecutor()).run([summary]).computed == []
