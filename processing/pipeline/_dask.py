@@ -159,7 +159,13 @@ class DaskExecutor(Executor):
     def close(self) -> None:
         """Close the client and the cluster this executor started."""
         for item in self._owns:
-            item.close()
+            try:
+                item.close()
+            except KeyError as exc:
+                # distributed's cluster-side worker watcher can fail on a worker that was
+                # killed before the cluster synced its list (see _kill_workers); the
+                # workers and scheduler are closed by the time the error surfaces.
+                logger.warning("closing %s: stale worker list (%s)", type(item).__name__, exc)
         self._owns.clear()
 
     def execute(
