@@ -30,7 +30,7 @@ from typing import Any
 import dask
 from distributed import Client, Event, Future, LocalCluster, wait
 
-from processing.pipeline._errors import PipelineCancelled, PipelineError
+from processing.pipeline._errors import PipelineCancelled, PipelineError, UnitFailed
 from processing.pipeline._executor import (
     CancelToken,
     Executor,
@@ -192,6 +192,7 @@ class DaskExecutor(Executor):
                 key=f"{task.unit.name}-{task.provenance_hash[:16]}-{run_id[:8]}",
                 pure=False,
             )
+        by_key = {futures[task.provenance_hash].key: task for task in tasks}
         pending = set(futures.values())
         try:
             while pending:
@@ -201,7 +202,7 @@ class DaskExecutor(Executor):
                 finished = self._wait_some(pending)
                 for future in finished:
                     pending.discard(future)
-                    self._collect(future, on_done)
+                    self._collect(future, by_key[future.key], on_done)
         except BaseException:
             # A failure (or an interrupt): stop everything of this run before re-raising.
             if pending:
@@ -220,16 +221,20 @@ class DaskExecutor(Executor):
         return list(result.done)
 
     @staticmethod
-    def _collect(future: Future, on_done: Callable[[EntryInfo], None]) -> None:
+    def _collect(future: Future, task: NodeTask, on_done: Callable[[EntryInfo], None]) -> None:
         if future.status == "finished":
             on_done(future.result())
             return
         if future.status == "cancelled":
             raise PipelineCancelled(f"task {future.key} was cancelled")
         error = future.exception()
-        if isinstance(error, BaseException):
+        if isinstance(error, PipelineError):
             raise error
-        raise PipelineError(f"task {future.key} ended with status {future.status}")
+        # Not raised by the unit's code: e.g. KilledWorker after the unit crashed its
+        # worker process (segfault, out of memory) on every attempt.
+        raise UnitFailed(
+            task.unit.name, task.provenance_hash, f"{type(error).__name__}: {error}"
+        ) from (error if isinstance(error, BaseException) else None)
 
     def _cancel(
         self, event: Event, pending: set[Future], on_done: Callable[[EntryInfo], None]
