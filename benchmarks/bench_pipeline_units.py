@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,25 @@ from processing.pipeline import (
     UnitContext,
     declare,
 )
+
+
+def decode(
+    events: np.ndarray, size: int, repeats: int, check: Callable[[], None] = lambda: None
+) -> np.ndarray:
+    """The decode unit's computation: bin, then ``repeats`` FFT correlations."""
+    counts, _, _ = np.histogram2d(events[:, 0], events[:, 1], bins=size, range=[[0, 1], [0, 1]])
+    mask = np.fft.rfft2(np.random.default_rng(0).integers(0, 2, (size, size)).astype(float))
+    image = counts
+    for _ in range(repeats):
+        check()
+        image = np.fft.irfft2(np.fft.rfft2(image) * np.conj(mask), s=image.shape)
+        image /= np.abs(image).max() or 1.0
+    return image.astype(np.float32)
+
+
+def decode_file(path: Path, repeats: int, size: int = 384) -> float:
+    """Read and decode one file outside the pipeline (for the machine's speed-up ceiling)."""
+    return float(decode(np.load(path), size, repeats).sum())
 
 
 class ReadScw(AnalysisUnit):
@@ -38,17 +59,8 @@ class DecodeScw(AnalysisUnit):
     inputs = declare(events=NodeInput())
 
     def run(self, ctx: UnitContext, events: dict[str, Any]) -> Any:
-        size = self.config["size"]
-        counts, _, _ = np.histogram2d(
-            events["events"][:, 0], events["events"][:, 1], bins=size, range=[[0, 1], [0, 1]]
-        )
-        mask = np.fft.rfft2(np.random.default_rng(0).integers(0, 2, (size, size)).astype(float))
-        image = counts
-        for _ in range(self.config["repeats"]):
-            ctx.check()
-            image = np.fft.irfft2(np.fft.rfft2(image) * np.conj(mask), s=image.shape)
-            image /= np.abs(image).max() or 1.0
-        return {"image": image.astype(np.float32)}
+        image = decode(events["events"], self.config["size"], self.config["repeats"], ctx.check)
+        return {"image": image}
 
 
 class MosaicImages(AnalysisUnit):
