@@ -287,6 +287,8 @@ class AnalysisUnit(ABC):
         for key, declared in cls.inputs.items():
             if not isinstance(declared, Input):
                 raise RegistryError(f"unit {cls.name}: inputs[{key!r}] is not an Input")
+        if "calibration" in cls.inputs:
+            raise RegistryError(f"unit {cls.name}: 'calibration' is reserved (Graph.add)")
         clash = set(cls.params) & set(cls.inputs)
         if clash:
             raise RegistryError(f"unit {cls.name}: names both parameter and input: {clash}")

@@ -18,6 +18,7 @@ from processing.pipeline import (
     Graph,
     Int,
     List,
+    Node,
     NodeInput,
     NormalisationError,
     ParameterError,
@@ -220,22 +221,22 @@ def test_calibration_changes_only_calibration_dependent_nodes(tmp_path: Path):
     files = make_archive(tmp_path, 2)
     graph_a, _ = build_request(files)
     graph_b = Graph(calibration=Calibration("toy-ic-2"))
+    remap: dict[str, Node] = {}  # node of graph_a -> its rebuild in graph_b
+
+    def rebuilt(item):
+        return item if isinstance(item, ExternalFile) else remap[item.provenance_hash]
+
     for node in graph_a:
-        # Rebuild with another calibration (inputs re-mapped to the new graph's nodes).
-        inputs = {}
-        for key, value in node.inputs.items():
-            if isinstance(value, tuple):
-                inputs[key] = [graph_b.get(_remap[item.provenance_hash]) for item in value]
-            elif isinstance(value, ExternalFile):
-                inputs[key] = value
-            else:
-                inputs[key] = graph_b.get(_remap[value.provenance_hash])
-        _remap[node.provenance_hash] = graph_b.add(node.unit, **inputs).provenance_hash
-    same = {n.name for n in graph_a if _remap[n.provenance_hash] == n.provenance_hash}
+        inputs = {
+            key: [rebuilt(item) for item in value] if isinstance(value, tuple) else rebuilt(value)
+            for key, value in node.inputs.items()
+        }
+        remap[node.provenance_hash] = graph_b.add(node.unit, **inputs)
+    same = {
+        n.name for n in graph_a if remap[n.provenance_hash].provenance_hash == n.provenance_hash
+    }
     assert same == {"toy.read_events"}
-
-
-_remap: dict[str, str] = {}
+    assert len(graph_b) == len(graph_a)
 
 
 def test_parameter_of_a_late_unit_changes_only_that_unit_and_below(tmp_path: Path):
