@@ -14,6 +14,7 @@ from processing.pipeline import (
     AnalysisUnit,
     Calibration,
     ExternalFile,
+    FileInput,
     Float,
     Graph,
     Int,
@@ -250,3 +251,35 @@ def test_parameter_of_a_late_unit_changes_only_that_unit_and_below(tmp_path: Pat
 def test_node_input_declaration_defaults():
     declaration = NodeInput(many=True)
     assert declaration.order_free and declaration.kind == "node"
+
+
+def test_node_identity_is_the_sha256_of_a_documented_canonical_text(tmp_path: Path):
+    """Pins the serialisation: a change here silently invalidates every cache entry."""
+    import hashlib
+
+    source = tmp_path / "events.npy"
+    source.write_bytes(b"toy events")
+    checksum = "sha256:" + hashlib.sha256(b"toy events").hexdigest()
+    item = ExternalFile(source, checksum, "scw/x/events.npy")
+    file_text = f'{{"checksum":"{checksum}","kind":"external_file","label":"scw/x/events.npy"}}'
+    assert item.provenance_hash == hashlib.sha256(file_text.encode()).hexdigest()
+    graph = Graph(calibration=Calibration("ic-1"))
+    read = graph.add(ReadEventsForIdentity(), events=item)
+    node = graph.add(BinEvents(e_min=20 * u.keV, e_max=0.04 * u.MeV), events=read)
+    text = (
+        '{"calibration":{"files":{},"version":"ic-1"},'
+        f'"inputs":{{"events":"{read.provenance_hash}"}},'
+        '"params":{"bins":16,"e_max":40.0,"e_min":20.0},'
+        '"unit":"toy.bin_events","version":"1"}'
+    )
+    assert node.provenance_hash == hashlib.sha256(text.encode()).hexdigest()
+
+
+class ReadEventsForIdentity(AnalysisUnit):
+    name = "test.read_for_identity"
+    version = "3"
+    inputs = declare(events=FileInput())
+    uses_calibration = False
+
+    def run(self, ctx, **inputs):  # pragma: no cover - never run
+        raise AssertionError
