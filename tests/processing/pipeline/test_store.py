@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -146,3 +147,29 @@ def test_same_hash_written_concurrently_by_processes(tmp_path: Path):
     assert set(versions) == {winner.unit_version}  # every writer reports the published entry
     np.testing.assert_array_equal(store.load(H)["a"], np.arange(200_000, dtype=np.float64))
     assert [p for p in store.tmp.iterdir()] == []
+
+
+def _slow_writer(root: str, marker: str) -> None:
+    import tests.processing.pipeline.toy_units  # noqa: F401  (registers the slow codec)
+
+    CacheStore(Path(root)).write(H, marker, codec="toy_slow", unit="test.unit", unit_version="1")
+
+
+def test_writer_killed_mid_entry_leaves_no_entry(tmp_path: Path):
+    context = multiprocessing.get_context("spawn")
+    writer = context.Process(target=_slow_writer, args=(str(tmp_path / "cache"), str(tmp_path)))
+    writer.start()
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "writing").exists():
+        assert time.monotonic() < deadline and writer.is_alive()
+        time.sleep(0.02)
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.join(10)
+    store = CacheStore(tmp_path / "cache")
+    assert not store.contains(H)
+    assert list(store) == []
+    leftovers = list(store.tmp.iterdir())
+    assert len(leftovers) == 1 and (leftovers[0] / "payload.bin").exists()
+    assert store.sweep(older_than=0) == 1
+    store.write(H, b"complete", codec="bytes", unit="test.unit", unit_version="1")
+    assert store.load(H) == b"complete"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 from processing.pipeline import (
     AnalysisUnit,
     Bool,
+    Codec,
     ExternalFile,
     FileInput,
     Float,
@@ -24,6 +26,7 @@ from processing.pipeline import (
     Str,
     UnitContext,
     declare,
+    register_codec,
 )
 
 
@@ -140,3 +143,22 @@ class Failing(AnalysisUnit):
 
     def run(self, ctx: UnitContext, data: Any) -> Any:
         raise ArithmeticError("toy failure")
+
+
+class SlowCodec(Codec):
+    """Writes half its payload, then hangs: lets a test kill a writer mid-entry."""
+
+    name = "toy_slow"
+
+    def encode(self, value: Any, folder: Path) -> None:
+        with (folder / "payload.bin").open("wb") as handle:
+            handle.write(b"x" * 100_000)
+            handle.flush()
+        (Path(value) / "writing").write_text(str(os.getpid()))
+        time.sleep(60)
+
+    def decode(self, folder: Path, files: Sequence[str]) -> Any:
+        return (folder / "payload.bin").read_bytes()
+
+
+register_codec(SlowCodec())
