@@ -2,10 +2,10 @@
 
 :meth:`Pipeline.run` is the one entry point the job runner uses:
 
-1. lease every node of the request (so no eviction removes them while the job runs);
-2. look all of them up in the cache (one query);
-3. walk back from the targets: a cached node ends the walk (its ancestors are neither
-   computed nor loaded), a missing one is scheduled and its inputs are visited;
+1.-3. walk back from the targets one level at a time, leasing each level (so no eviction
+   removes it while the job runs) and looking it up in one query: a cached node ends the
+   walk (its ancestors are neither leased, looked up, computed nor loaded), a missing one is
+   scheduled and its inputs make the next level;
 4. run the missing nodes on the executor, recording each published entry in the index;
 5. count a hit on every cached node used, release the leases, enforce the size budget.
 """
@@ -117,27 +117,39 @@ class Pipeline:
         self.lease_ttl = lease_ttl
         self.evict_after_run = evict_after_run
 
-    def plan(self, targets: Sequence[Node]) -> ExecutionPlan:
-        """Decide which nodes to compute and which cached ones to use."""
-        nodes = ancestors_of(targets)
-        present = self.cache.lookup(node.provenance_hash for node in nodes)
+    def plan(self, targets: Sequence[Node], *, holder: str | None = None) -> ExecutionPlan:
+        """Decide which nodes to compute and which cached ones to use.
+
+        The DAG is walked back from the targets one level at a time: each level is leased
+        (when ``holder`` is given) and then looked up in one query, and only the inputs of
+        missing nodes make the next level. A fully cached request therefore costs one
+        lease and one lookup of its targets, however large the DAG behind them.
+        """
         needed: set[ProvenanceHash] = set()
-        stack = list(targets)
-        while stack:
-            node = stack.pop()
-            if node.provenance_hash in needed:
-                continue
-            needed.add(node.provenance_hash)
-            if node.provenance_hash not in present:
-                stack.extend(node.parents())
+        present: set[ProvenanceHash] = set()
+        frontier = list(dict.fromkeys(targets))
+        while frontier:
+            hashes = [node.provenance_hash for node in frontier]
+            if holder is not None:
+                # Lease before looking up, so an eviction cannot remove what we find.
+                self.cache.acquire_leases(hashes, holder, self.lease_ttl)
+            found = self.cache.lookup(hashes)
+            needed.update(hashes)
+            present |= found
+            upstream: dict[ProvenanceHash, Node] = {}
+            for node in frontier:
+                if node.provenance_hash not in found:
+                    for parent in node.parents():
+                        if parent.provenance_hash not in needed:
+                            upstream.setdefault(parent.provenance_hash, parent)
+            frontier = list(upstream.values())
+        missing = needed - present
         return ExecutionPlan(
             targets=tuple(targets),
             to_compute=tuple(
-                node
-                for node in nodes
-                if node.provenance_hash in needed and node.provenance_hash not in present
+                node for node in ancestors_of(targets) if node.provenance_hash in missing
             ),
-            cached=frozenset(needed & present),
+            cached=frozenset(present),
         )
 
     def run(
@@ -172,12 +184,10 @@ class Pipeline:
         token = token or CancelToken()
         holder = holder or uuid.uuid4().hex
         targets = list(dict.fromkeys(targets))
-        all_hashes = [node.provenance_hash for node in ancestors_of(targets)]
-        self.cache.acquire_leases(all_hashes, holder, self.lease_ttl)
         computed: list[ProvenanceHash] = []
         try:
             for attempt in range(1, _MAX_ATTEMPTS + 1):
-                plan = self.plan(targets)
+                plan = self.plan(targets, holder=holder)
                 try:
                     self._execute(plan, token, progress, holder, computed)
                 except CorruptEntryError as exc:
