@@ -19,6 +19,7 @@ __all__ = ["MIGRATION_PACKAGES", "make_engine", "upgrade_database"]
 #: Packages holding an Alembic ``migrations`` folder, with the version table each one uses.
 MIGRATION_PACKAGES: dict[str, str] = {
     "processing.archive": "alembic_version_archive",
+    "processing.pipeline": "alembic_version_pipeline",
 }
 
 
