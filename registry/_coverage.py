@@ -151,7 +151,7 @@ class Coverage:
 
 def _interval(pair: tuple[float, float]) -> str:
     # repr() of a finite float matches the FloatInterval pattern (digits, '.', e[+-]NN).
-    return f"{pair[0]!r} {pair[1]!r}"
+    return f"{pair[0]:.10g} {pair[1]:.10g}"
 
 
 def coverage_from_pointings(

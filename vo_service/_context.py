@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from registry import CoverageProvider, PointingCoverage, StaticCoverage
 from vo_service.db import make_engine, upgrade_database
 from vo_service.settings import Settings
 
@@ -18,6 +19,11 @@ class ServiceContext:
 
     settings: Settings
     engine: Engine
+    #: What the archive covers, for the registry record. Until the archive index is wired in,
+    #: an empty archive observed in ISGRI's band (15 keV - 1 MeV).
+    coverage: CoverageProvider = field(
+        default_factory=lambda: StaticCoverage(PointingCoverage(e_min_kev=15.0, e_max_kev=1000.0))
+    )
 
     @classmethod
     def build(cls, settings: Settings, *, migrate: bool = True) -> ServiceContext:
