@@ -150,7 +150,7 @@ class Coverage:
 
 
 def _interval(pair: tuple[float, float]) -> str:
-    # repr() of a finite float matches the FloatInterval pattern (digits, '.', e[+-]NN).
+    # '%.10g' of a finite float matches the FloatInterval pattern (digits, '.', e[+-]NN).
     return f"{pair[0]:.10g} {pair[1]:.10g}"
 
 
