@@ -215,7 +215,9 @@ class OAIRepository:
     # Entry point ------------------------------------------------------------------------
     def respond(self, arguments: Mapping[str, Sequence[str]]) -> etree._Element:
         """Answer one request; ``arguments`` maps each name to all the values sent."""
-        root = etree.Element(_q("OAI-PMH"), nsmap={None: OAI, "xsi": XSI})
+        # A prefix, not a default namespace: the embedded VOResource records have unqualified
+        # children, and libxml2 would not undeclare a default namespace above them.
+        root = etree.Element(_q("OAI-PMH"), nsmap={"oai": OAI, "xsi": XSI})
         root.set(
             f"{{{XSI}}}schemaLocation", f"{OAI} http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd"
         )

@@ -17,6 +17,7 @@ from registry import (
     CapabilityRegistry,
     StandardID,
     capabilities_of,
+    capability_element,
     register_capability,
 )
 from tests.registry.conftest import BASE_URL, RegistryApp
@@ -163,8 +164,6 @@ def test_extra_elements_are_copied_not_moved() -> None:
     capability = Capability(
         StandardID.REGISTRY, "/oai", extra=(extra,), interface_type="vg:OAIHTTP"
     )
-    from registry import capability_element
-
     first = capability_element(capability, BASE_URL)
     second = capability_element(capability, BASE_URL)
     assert first.findtext("maxRecords") == second.findtext("maxRecords") == "5"
