@@ -89,7 +89,8 @@ class MetadataFormat:
     prefix: str
     schema: str
     namespace: str
-    render: Callable[[PublishedRecord], etree._Element]
+    render: Callable[[etree._Element], etree._Element]
+    """Turns a ``ri:Resource`` into this format's metadata element."""
 
 
 METADATA_FORMATS: Mapping[str, MetadataFormat] = {
@@ -97,13 +98,13 @@ METADATA_FORMATS: Mapping[str, MetadataFormat] = {
         "ivo_vor",
         "http://www.ivoa.net/xml/RegistryInterface/v1.0",
         RI,
-        lambda record: copy.deepcopy(record.resource),
+        copy.deepcopy,
     ),
     "oai_dc": MetadataFormat(
         "oai_dc",
         "http://www.openarchives.org/OAI/2.0/oai_dc.xsd",
         OAI_DC,
-        lambda record: dublin_core(record.resource),
+        dublin_core,
     ),
 }
 
@@ -247,7 +248,8 @@ class OAIRepository:
         for email in self.admin_emails:
             _sub(identify, "adminEmail", email)
         _sub(identify, "earliestDatestamp", vo_datetime(min(r.datestamp for r in records)))
-        _sub(identify, "deletedRecord", "no")
+        # Withdrawn records are remembered in the stamp store, which an operator may wipe.
+        _sub(identify, "deletedRecord", "transient")
         _sub(identify, "granularity", "YYYY-MM-DDThh:mm:ssZ")
         # Registry Interfaces 1.1: Identify carries the registry's own vg:Registry record.
         _sub(identify, "description").append(copy.deepcopy(self.publication.registry_record()))
@@ -357,6 +359,8 @@ def _format(prefix: str) -> MetadataFormat:
 
 def _header(record: PublishedRecord) -> etree._Element:
     header = etree.Element(_q("header"))
+    if record.deleted:
+        header.set("status", "deleted")
     _sub(header, "identifier", record.identifier)
     _sub(header, "datestamp", vo_datetime(record.datestamp))
     for spec in record.sets:
@@ -367,7 +371,8 @@ def _header(record: PublishedRecord) -> etree._Element:
 def _record_element(record: PublishedRecord, fmt: MetadataFormat) -> etree._Element:
     element = etree.Element(_q("record"))
     element.append(_header(record))
-    _sub(element, "metadata").append(fmt.render(record))
+    if record.resource is not None:  # OAI-PMH 2.5.1: a deleted record has a header only
+        _sub(element, "metadata").append(fmt.render(record.resource))
     return element
 
 

@@ -38,12 +38,21 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class PublishedRecord:
-    """One record as OAI-PMH serves it: identifier, datestamp, sets and the ``ri:Resource``."""
+    """One record as OAI-PMH serves it: identifier, datestamp, sets and the ``ri:Resource``.
+
+    A record that was published once and is gone now (the service was renamed) has no
+    resource; OAI-PMH reports it as deleted.
+    """
 
     identifier: str
     datestamp: datetime
-    resource: etree._Element
+    resource: etree._Element | None
     sets: tuple[str, ...] = (MANAGED_SET,)
+
+    @property
+    def deleted(self) -> bool:
+        """Whether the record was withdrawn."""
+        return self.resource is None
 
 
 class Publication:
@@ -93,7 +102,10 @@ class Publication:
         self._cached: tuple[float, list[PublishedRecord]] | None = None
 
     def records(self) -> list[PublishedRecord]:
-        """The service, registry and authority records, oldest cache at most ``cache_seconds``."""
+        """The service, registry and authority records, then withdrawn ones.
+
+        Records are rebuilt at most every ``cache_seconds``.
+        """
         with self._lock:
             if self._cached is not None and time.monotonic() - self._cached[0] < self.cache_seconds:
                 return self._cached[1]
@@ -105,17 +117,20 @@ class Publication:
         """The record with ``identifier``, if this registry publishes it."""
         return next((r for r in self.records() if r.identifier == identifier), None)
 
+    def resource(self, identifier: str) -> etree._Element:
+        """The ``ri:Resource`` of a currently published record."""
+        found = self.record(identifier)
+        if found is None or found.resource is None:
+            raise KeyError(f"{identifier} is not published here")
+        return found.resource
+
     def service_record(self) -> etree._Element:
         """The data service's ``vs:CatalogService`` record."""
-        found = self.record(self.identity.service_id)
-        assert found is not None  # _build always publishes the service
-        return found.resource
+        return self.resource(self.identity.service_id)
 
     def registry_record(self) -> etree._Element:
         """The publishing registry's ``vg:Registry`` record."""
-        found = self.record(self.identity.registry_id)
-        assert found is not None
-        return found.resource
+        return self.resource(self.identity.registry_id)
 
     def invalidate(self) -> None:
         """Forget the cached records (after the archive or the capabilities changed)."""
@@ -150,4 +165,7 @@ class Publication:
             records.append(
                 PublishedRecord(identifier, stamp.updated, build(stamp.created, stamp.updated))
             )
+        current = {identifier for identifier, _ in builders}
+        retired = self.stamps.retire_others(current, identity.authority_id, now)
+        records += [PublishedRecord(key, stamp.updated, None) for key, stamp in retired.items()]
         return records

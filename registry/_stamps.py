@@ -27,6 +27,7 @@ class Stamp:
     digest: str
     created: datetime
     updated: datetime
+    deleted: bool = False
 
 
 class RecordStamps:
@@ -41,13 +42,37 @@ class RecordStamps:
         with self._lock:
             self._load()
             known = self._stamps.get(identifier)
-            if known is not None and known.digest == digest:
+            if known is not None and known.digest == digest and not known.deleted:
                 return known
             created = known.created if known is not None else now
             stamp = Stamp(digest=digest, created=created, updated=max(now, created))
             self._stamps[identifier] = stamp
             self._save()
             return stamp
+
+    def retire_others(self, keep: set[str], authority_id: str, now: datetime) -> dict[str, Stamp]:
+        """Mark records under ``authority_id`` that are no longer published as deleted.
+
+        Returns every deleted record under the authority, with the date it disappeared, so
+        that harvesters learn of the deletion (OAI-PMH ``deletedRecord`` "transient").
+        """
+        with self._lock:
+            self._load()
+            changed = False
+            deleted: dict[str, Stamp] = {}
+            for identifier, known in self._stamps.items():
+                if identifier in keep or not (
+                    identifier == authority_id or identifier.startswith(authority_id + "/")
+                ):
+                    continue
+                if not known.deleted:
+                    known = Stamp("", known.created, max(now, known.created), deleted=True)
+                    self._stamps[identifier] = known
+                    changed = True
+                deleted[identifier] = known
+            if changed:
+                self._save()
+            return deleted
 
     def _load(self) -> None:
         """Refresh from storage (nothing to do in memory)."""
@@ -78,6 +103,7 @@ class FileStamps(RecordStamps):
                 digest=value["digest"],
                 created=datetime.fromisoformat(value["created"]),
                 updated=datetime.fromisoformat(value["updated"]),
+                deleted=bool(value.get("deleted", False)),
             )
             for key, value in raw.items()
         }
@@ -89,6 +115,7 @@ class FileStamps(RecordStamps):
                 "digest": s.digest,
                 "created": s.created.isoformat(),
                 "updated": s.updated.isoformat(),
+                "deleted": s.deleted,
             }
             for key, s in self._stamps.items()
         }

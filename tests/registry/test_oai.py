@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 from lxml import etree
 
-from registry import VERBS, PointingCoverage
-from tests.registry.conftest import BASE_URL, RegistryApp
+from registry import VERBS, OAIRepository, PointingCoverage, Publication, ResourceIdentity
+from tests.registry.conftest import BASE_URL, METADATA, RegistryApp
 from tests.registry.xsd import assert_valid
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
@@ -270,3 +270,41 @@ def test_harvest_capability_advertises_page_size(
     app = make_registry_app(page_size=7)
     registry = app.publication.registry_record()
     assert registry.findtext("capability/maxRecords") == "7"
+
+
+def test_a_renamed_service_leaves_a_deleted_record(registry_app: RegistryApp) -> None:
+    """Harvesters must learn that the old identifier is gone (deletedRecord 'transient')."""
+    old = registry_app.publication
+    old.stamps.stamp("ivo://another.authority/x", "digest", registry_app.clock())
+    old.records()
+    registry_app.clock.advance(days=1)
+    renamed = Publication(
+        ResourceIdentity("vo.example.org", "svc2", BASE_URL),
+        METADATA,
+        old.capabilities,
+        old.tables,
+        old.coverage,
+        old.stamps,
+        cache_seconds=0,
+        clock=registry_app.clock,
+    )
+    repository = OAIRepository(
+        renamed, f"{BASE_URL}/oai", ["a@example.org"], clock=registry_app.clock
+    )
+    listing = assert_valid(
+        repository.respond({"verb": ["ListRecords"], "metadataPrefix": ["ivo_vor"]})
+    )
+    records = listing.findall("o:ListRecords/o:record", NS)
+    deleted = [r for r in records if r.find("o:header", NS).get("status") == "deleted"]
+    assert [r.findtext("o:header/o:identifier", namespaces=NS) for r in deleted] == [SERVICE]
+    assert deleted[0].find("o:metadata", NS) is None
+    assert deleted[0].findtext("o:header/o:datestamp", namespaces=NS) == "2024-03-02T12:00:00Z"
+    assert len(records) == 4  # svc2, registry, authority, and the deleted svc
+    got = assert_valid(
+        repository.respond(
+            {"verb": ["GetRecord"], "identifier": [SERVICE], "metadataPrefix": ["oai_dc"]}
+        )
+    )
+    assert got.find("o:GetRecord/o:record/o:header", NS).get("status") == "deleted"
+    identify = assert_valid(repository.respond({"verb": ["Identify"]}))
+    assert identify.findtext("o:Identify/o:deletedRecord", namespaces=NS) == "transient"

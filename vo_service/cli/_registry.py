@@ -44,10 +44,7 @@ def record(output: Path | None, which: str) -> None:
         "registry": publication.identity.registry_id,
         "authority": publication.identity.authority_id,
     }[which]
-    found = publication.record(identifier)
-    if found is None:  # the publication always holds these three records
-        raise click.ClickException(f"no record {identifier}")
-    document = to_bytes(found.resource)
+    document = to_bytes(publication.resource(identifier))
     if output is None:
         sys.stdout.buffer.write(document)
     else:
