@@ -154,6 +154,38 @@ def _interval(pair: tuple[float, float]) -> str:
     return f"{pair[0]:.10g} {pair[1]:.10g}"
 
 
+def _merged_cones(
+    pointings: PointingCoverage, moc_order: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+    """Pointings snapped to a grid finer than the MOC cells, duplicates merged.
+
+    Archives repeat pointings (dither patterns around the same targets), and the MOC's cost
+    grows with the number of cones. Centres are snapped to a grid of half the MOC cell size
+    and the radius grows by the largest shift that caused, so the result still covers every
+    original field; the MOC cells are coarser than that margin anyway.
+    """
+    step = math.degrees(math.sqrt(4 * math.pi / (12 * 4**moc_order))) / 2
+    dec_index = np.round(pointings.dec_deg / step)
+    dec = np.clip(dec_index * step, -90.0, 90.0)
+    ra_step = step / np.maximum(np.cos(np.radians(dec)), step / 360.0)
+    ra = (np.round(pointings.ra_deg / ra_step) * ra_step) % 360.0
+    shift = _separation_deg(pointings.ra_deg, pointings.dec_deg, ra, dec)
+    unique = np.unique(np.column_stack([ra, dec]), axis=0)
+    return unique[:, 0], unique[:, 1], pointings.radius_deg + float(shift.max())
+
+
+def _separation_deg(
+    ra1: NDArray[np.float64],
+    dec1: NDArray[np.float64],
+    ra2: NDArray[np.float64],
+    dec2: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Great-circle distances (haversine, stable for small angles)."""
+    ra1, dec1, ra2, dec2 = (np.radians(a) for a in (ra1, dec1, ra2, dec2))
+    h = np.sin((dec2 - dec1) / 2) ** 2 + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2) ** 2
+    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
+
+
 def coverage_from_pointings(
     pointings: PointingCoverage,
     wavebands: Sequence[str] = ("X-ray", "Gamma-ray"),
@@ -173,10 +205,11 @@ def coverage_from_pointings(
     """
     moc: str | None = None
     if pointings.ra_deg.size:
+        ra, dec, radius = _merged_cones(pointings, moc_order)
         cells = MOC.from_cones(
-            Longitude(pointings.ra_deg * u.deg),
-            Latitude(pointings.dec_deg * u.deg),
-            radius=pointings.radius_deg * u.deg,
+            Longitude(ra * u.deg),
+            Latitude(dec * u.deg),
+            radius=radius * u.deg,
             max_depth=moc_order,
             union_strategy="large_cones",
         )

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from lxml import etree
 
 from registry._capabilities import REGISTRY_RESOURCE, SERVICE_RESOURCE, CapabilityRegistry
-from registry._coverage import CoverageProvider, coverage_from_pointings
+from registry._coverage import Coverage, CoverageProvider, coverage_from_pointings
 from registry._record import (
     ResourceIdentity,
     ResourceMetadata,
@@ -100,6 +100,7 @@ class Publication:
         self._clock = clock
         self._lock = threading.Lock()
         self._cached: tuple[float, list[PublishedRecord]] | None = None
+        self._coverage: tuple[str, Coverage] | None = None
 
     def records(self) -> list[PublishedRecord]:
         """The service, registry and authority records, then withdrawn ones.
@@ -137,9 +138,35 @@ class Publication:
         with self._lock:
             self._cached = None
 
+    def _current_coverage(self) -> Coverage:
+        """The coverage, recomputed only when the provider reports something new.
+
+        The MOC of a large archive takes seconds (``benchmarks/registry_record.py``); hashing
+        the pointing arrays takes milliseconds.
+        """
+        pointings = self.coverage.pointing_coverage()
+        digest = hashlib.sha256()
+        digest.update(pointings.ra_deg.tobytes())
+        digest.update(pointings.dec_deg.tobytes())
+        digest.update(
+            repr(
+                (
+                    pointings.radius_deg,
+                    pointings.t_min_mjd,
+                    pointings.t_max_mjd,
+                    pointings.e_min_kev,
+                    pointings.e_max_kev,
+                )
+            ).encode()
+        )
+        key = digest.hexdigest()
+        if self._coverage is None or self._coverage[0] != key:
+            self._coverage = (key, coverage_from_pointings(pointings))
+        return self._coverage[1]
+
     def _build(self) -> list[PublishedRecord]:
         identity, metadata = self.identity, self.metadata
-        coverage = coverage_from_pointings(self.coverage.pointing_coverage())
+        coverage = self._current_coverage()
         service_caps = self.capabilities.for_resource(SERVICE_RESOURCE)
         registry_caps = self.capabilities.for_resource(REGISTRY_RESOURCE)
         builders: list[tuple[str, Callable[[datetime, datetime], etree._Element]]] = [

@@ -175,3 +175,41 @@ def test_metadata_rules() -> None:
         ResourceMetadata(**{**METADATA.__dict__, "short_name": "a much too long short name"})
     with pytest.raises(RecordError, match="subject"):
         ResourceMetadata(**{**METADATA.__dict__, "subjects": ()})
+
+
+def test_merged_pointings_still_cover_every_field() -> None:
+    """Snapping centres to merge repeated pointings must not lose any part of a field."""
+    from astropy.coordinates import SkyCoord
+
+    rng = np.random.default_rng(7)
+    n = 300
+    ra = np.concatenate([rng.uniform(0, 360, n), 83.63 + rng.normal(0, 2, n)]) % 360
+    dec = np.concatenate([rng.uniform(-88, 88, n), 22.01 + rng.normal(0, 2, n)])
+    radius = 4.0
+    coverage = coverage_from_pointings(PointingCoverage.of(ra, dec, radius))
+    moc = MOC.from_string(coverage.moc, format="ascii")
+    edge = SkyCoord(ra * u.deg, dec * u.deg).directional_offset_by(
+        rng.uniform(0, 360, ra.size) * u.deg, 0.999 * radius * u.deg
+    )
+    assert moc.contains_lonlat(edge.ra, edge.dec).all()
+    # ... while staying close to the true footprint: 600 fields of 4 degrees are not the sky.
+    assert moc.sky_fraction < 0.75
+
+
+def test_coverage_is_recomputed_only_when_the_archive_changes(registry_app: RegistryApp) -> None:
+    publication = registry_app.publication
+    calls = []
+    provider = registry_app.coverage
+    original = provider.pointing_coverage
+
+    def counting() -> PointingCoverage:
+        calls.append(1)
+        return original()
+
+    provider.pointing_coverage = counting  # type: ignore[method-assign]
+    first = publication.service_record().findtext("coverage/spatial")
+    cached = publication._coverage
+    publication.service_record()
+    assert publication._coverage is cached and len(calls) == 2  # asked twice, computed once
+    provider.coverage = PointingCoverage.of([200.0], [-40.0], 8.0)
+    assert publication.service_record().findtext("coverage/spatial") != first
