@@ -100,6 +100,7 @@ from registry._record import (
 )
 from registry._stamps import FileStamps, MemoryStamps, RecordStamps, Stamp
 from registry._tables import Column, Table, TableSchema, tables_document, tableset_element
+from registry._xml import document_bytes
 
 __all__ = [
     "MANAGED_SET",
@@ -146,6 +147,7 @@ __all__ = [
     "capabilities_of",
     "capability_element",
     "coverage_from_pointings",
+    "document_bytes",
     "dublin_core",
     "install_capabilities",
     "oai_blueprint",

@@ -27,7 +27,7 @@ from registry._capabilities import (
 from registry._oai import OAIRepository
 from registry._publication import Publication
 from registry._tables import tables_document
-from registry._xml import to_bytes
+from registry._xml import document_bytes
 
 __all__ = ["oai_blueprint", "vosi_blueprint"]
 
@@ -35,7 +35,7 @@ _XML = "text/xml; charset=utf-8"
 
 
 def _xml_response(element: etree._Element) -> Response:
-    return Response(to_bytes(element), mimetype="text/xml", content_type=_XML)
+    return Response(document_bytes(element), mimetype="text/xml", content_type=_XML)
 
 
 def _same_registry(publication: Publication) -> Callable[[BlueprintSetupState], None]:

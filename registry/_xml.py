@@ -25,8 +25,8 @@ __all__ = [
     "VR",
     "VS",
     "XSI",
+    "document_bytes",
     "sub",
-    "to_bytes",
     "xsi_type",
 ]
 
@@ -71,6 +71,6 @@ def sub(
     return child
 
 
-def to_bytes(element: etree._Element) -> bytes:
+def document_bytes(element: etree._Element) -> bytes:
     """Serialise a document with an XML declaration, UTF-8 encoded."""
     return etree.tostring(element, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -12,13 +12,16 @@ from pyvo.io.vosi import parse_capabilities
 
 from registry import (
     REGISTRY_RESOURCE,
+    AvailabilityMonitor,
     Capability,
     CapabilityError,
     CapabilityRegistry,
     StandardID,
     capabilities_of,
     capability_element,
+    install_capabilities,
     register_capability,
+    vosi_blueprint,
 )
 from tests.registry.conftest import BASE_URL, RegistryApp
 from tests.registry.xsd import assert_valid
@@ -167,3 +170,11 @@ def test_extra_elements_are_copied_not_moved() -> None:
     first = capability_element(capability, BASE_URL)
     second = capability_element(capability, BASE_URL)
     assert first.findtext("maxRecords") == second.findtext("maxRecords") == "5"
+
+
+def test_publication_must_share_the_apps_registry(registry_app: RegistryApp) -> None:
+    """VOSI and the records cannot drift apart: one registry per app, used by both."""
+    other = Flask("other")
+    install_capabilities(other)
+    with pytest.raises(CapabilityError, match="this app's capability registry"):
+        other.register_blueprint(vosi_blueprint(registry_app.publication, AvailabilityMonitor()))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from registry._xml import to_bytes
+from registry import document_bytes
 from vo_service._publishing import publication_of
 from vo_service.app import create_app
 from vo_service.cli._main import load_settings, main
@@ -44,7 +44,7 @@ def record(output: Path | None, which: str) -> None:
         "registry": publication.identity.registry_id,
         "authority": publication.identity.authority_id,
     }[which]
-    document = to_bytes(publication.resource(identifier))
+    document = document_bytes(publication.resource(identifier))
     if output is None:
         sys.stdout.buffer.write(document)
     else:
