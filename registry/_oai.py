@@ -161,6 +161,15 @@ class _Selection:
             raise BadResumptionToken(f"resumptionToken {token!r} was not issued here") from exc
         if selection.verb != verb or selection.offset < 0:
             raise BadResumptionToken(f"resumptionToken {token!r} does not belong to {verb}")
+        # A forged token must not surface as another error code.
+        try:
+            for name, value in (("from", selection.start), ("until", selection.end)):
+                if value is not None:
+                    _parse_datestamp(name, value, end_of_day=False)
+        except BadArgument as exc:
+            raise BadResumptionToken(f"resumptionToken {token!r} is corrupt") from exc
+        if selection.prefix not in METADATA_FORMATS:
+            raise BadResumptionToken(f"resumptionToken {token!r} names an unknown format")
         return selection
 
 

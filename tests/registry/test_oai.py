@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 
 import pytest
@@ -115,6 +117,13 @@ def test_get_record(registry_app: RegistryApp, method: str, prefix: str) -> None
     }
 
 
+def _forged(**changes: object) -> str:
+    """A resumption token as the server writes them, with some fields changed."""
+    payload = {"v": "ListRecords", "m": "ivo_vor", "f": None, "u": None, "s": None, "o": 1}
+    raw = json.dumps({**payload, **changes}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 ERRORS: list[tuple[dict[str, str | list[str]], str]] = [
     ({}, "badVerb"),
     ({"verb": "ListAllTheThings"}, "badVerb"),
@@ -173,6 +182,9 @@ ERRORS: list[tuple[dict[str, str | list[str]], str]] = [
     ({"verb": "ListRecords", "resumptionToken": "not-a-token"}, "badResumptionToken"),
     ({"verb": "ListIdentifiers", "resumptionToken": "e30"}, "badResumptionToken"),
     ({"verb": "ListSets", "resumptionToken": "anything"}, "badResumptionToken"),
+    ({"verb": "ListRecords", "resumptionToken": _forged(m="marc21")}, "badResumptionToken"),
+    ({"verb": "ListRecords", "resumptionToken": _forged(f="soon")}, "badResumptionToken"),
+    ({"verb": "ListRecords", "resumptionToken": _forged(o=99)}, "badResumptionToken"),
 ]
 
 
@@ -308,3 +320,11 @@ def test_a_renamed_service_leaves_a_deleted_record(registry_app: RegistryApp) ->
     assert got.find("o:GetRecord/o:record/o:header", NS).get("status") == "deleted"
     identify = assert_valid(repository.respond({"verb": ["Identify"]}))
     assert identify.findtext("o:Identify/o:deletedRecord", namespaces=NS) == "transient"
+
+
+def test_forged_tokens_above_differ_from_a_good_one_only_in_the_changed_field(
+    registry_app: RegistryApp,
+) -> None:
+    root = oai(registry_app, verb="ListRecords", resumptionToken=_forged())
+    assert error_code(root) is None
+    assert len(root.findall("o:ListRecords/o:record", NS)) == 2  # records 2 and 3 of 3
