@@ -250,7 +250,7 @@ class OAIRepository:
     # Verbs ------------------------------------------------------------------------------
     def _identify(self, params: Mapping[str, str]) -> etree._Element:
         records = self.publication.records()
-        identify = _sub(etree.Element("dummy"), "Identify")
+        identify = etree.Element(_q("Identify"))
         _sub(identify, "repositoryName", self.publication.registry_record().findtext("title"))
         _sub(identify, "baseURL", self.base_url)
         _sub(identify, "protocolVersion", "2.0")
@@ -267,7 +267,7 @@ class OAIRepository:
     def _list_metadata_formats(self, params: Mapping[str, str]) -> etree._Element:
         if "identifier" in params:
             self._get(params["identifier"])
-        formats = _sub(etree.Element("dummy"), "ListMetadataFormats")
+        formats = etree.Element(_q("ListMetadataFormats"))
         for fmt in METADATA_FORMATS.values():
             element = _sub(formats, "metadataFormat")
             _sub(element, "metadataPrefix", fmt.prefix)
@@ -278,7 +278,7 @@ class OAIRepository:
     def _list_sets(self, params: Mapping[str, str]) -> etree._Element:
         if "resumptionToken" in params:
             raise BadResumptionToken("ListSets is never split; no resumptionToken was issued")
-        sets = _sub(etree.Element("dummy"), "ListSets")
+        sets = etree.Element(_q("ListSets"))
         for spec, name in _SETS.items():
             element = _sub(sets, "set")
             _sub(element, "setSpec", spec)
@@ -294,7 +294,7 @@ class OAIRepository:
     def _get_record(self, params: Mapping[str, str]) -> etree._Element:
         fmt = _format(params["metadataPrefix"])
         record = self._get(params["identifier"])
-        element = _sub(etree.Element("dummy"), "GetRecord")
+        element = etree.Element(_q("GetRecord"))
         element.append(_record_element(record, fmt))
         return element
 
@@ -324,7 +324,7 @@ class OAIRepository:
         if not matches:
             raise NoRecordsMatch("no records match the given from, until, set and metadataPrefix")
         page = matches[selection.offset : selection.offset + self.page_size]
-        listing = _sub(etree.Element("dummy"), verb)
+        listing = etree.Element(_q(verb))
         for record in page:
             listing.append(_record_element(record, fmt) if with_metadata else _header(record))
         following = selection.offset + len(page)
