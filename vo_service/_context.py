@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from processing.archive import ArchiveIndex
+from registry import CoverageProvider
+from vo_service._coverage import ArchiveCoverage
 from vo_service.db import make_engine, upgrade_database
 from vo_service.settings import Settings
 
@@ -20,6 +22,8 @@ class ServiceContext:
     settings: Settings
     engine: Engine
     archive: ArchiveIndex
+    #: What the archive covers, for the registry record.
+    coverage: CoverageProvider
 
     @classmethod
     def build(cls, settings: Settings, *, migrate: bool = True) -> ServiceContext:
@@ -29,4 +33,6 @@ class ServiceContext:
         if migrate:
             upgrade_database(engine)
         archive = ArchiveIndex(engine, settings.resolved_archive_path)
-        return cls(settings=settings, engine=engine, archive=archive)
+        return cls(
+            settings=settings, engine=engine, archive=archive, coverage=ArchiveCoverage(archive)
+        )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
+from registry import install_capabilities
 from vo_service._context import ServiceContext
 from vo_service._pages import pages
+from vo_service._publishing import install_publishing
 from vo_service.settings import Settings
 
 __all__ = ["create_app"]
@@ -27,5 +29,8 @@ def create_app(settings: Settings | None = None, context: ServiceContext | None 
     app = Flask(__name__)
     app.config["SERVICE_CONTEXT"] = context
     app.extensions["vo_service"] = context
+    # The capability registry first: every protocol blueprint registers its endpoint in it.
+    install_capabilities(app)
     app.register_blueprint(pages)
+    install_publishing(app, context)
     return app

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535)
     authority: str = Field("codedmask.example.org", description="IVOA naming authority.")
     service_name: str = Field("isgri", description="Resource key under the authority.")
+    publisher: str = Field(
+        "Coded-mask VO service operators", description="Publisher named in the registry record."
+    )
+    contact_name: str = Field("Service operators", description="Contact in the registry record.")
+    contact_email: str = Field(
+        "vo-admin@codedmask.example.org", description="Contact and OAI-PMH admin e-mail."
+    )
 
     allow_anonymous: bool = True
     max_execution_duration: int = Field(3600, ge=1, description="Cap on UWS executionduration (s).")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from vo_service.cli import _archive, _cache, _serve  # noqa: F401  (registers the sub-commands)
+from vo_service.cli import (  # noqa: F401  (registers the sub-commands)
+    _archive,
+    _cache,
+    _registry,
+    _serve,
+)
 from vo_service.cli._main import main
 
 __all__ = ["main"]
