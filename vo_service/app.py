@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from vo_service._context import ServiceContext
+from vo_service._jobs import register_uws
 from vo_service._pages import pages
 from vo_service.settings import Settings
 
@@ -28,4 +29,5 @@ def create_app(settings: Settings | None = None, context: ServiceContext | None 
     app.config["SERVICE_CONTEXT"] = context
     app.extensions["vo_service"] = context
     app.register_blueprint(pages)
+    register_uws(app, settings, context.engine)
     return app

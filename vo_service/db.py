@@ -17,7 +17,9 @@ from sqlalchemy import Engine, create_engine, event
 __all__ = ["MIGRATION_PACKAGES", "make_engine", "upgrade_database"]
 
 #: Packages holding an Alembic ``migrations`` folder, with the version table each one uses.
-MIGRATION_PACKAGES: dict[str, str] = {}
+MIGRATION_PACKAGES: dict[str, str] = {
+    "uws": "alembic_version_uws",
+}
 
 
 def make_engine(url: str) -> Engine:
