@@ -105,7 +105,7 @@ class PostgresListener:
         self._ready.wait(timeout)
 
     def stop(self) -> None:
-        """Stop the thread (within about a second)."""
+        """Stop the thread (within a fraction of a second)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5)
@@ -123,7 +123,7 @@ class PostgresListener:
                     # the waiters' backstop polling; wake them all once to be safe.
                     self._notifier.queue_changed()
                     while not self._stop.is_set():
-                        for note in conn.notifies(timeout=0.5):
+                        for note in conn.notifies(timeout=0.1):
                             if note.channel == JOB_CHANNEL:
                                 self._notifier.job_changed(note.payload)
                             else:

@@ -115,6 +115,15 @@ class _Slot:
         child.close()
         self.process, self.conn = process, parent
 
+    def await_ready(self, timeout: float = 60.0) -> None:
+        """Wait for the worker's start-up message (imports take a moment)."""
+        assert self.conn is not None
+        if not self.conn.poll(timeout):
+            raise RuntimeError(f"worker {self.index} did not start within {timeout} s")
+        message = self.conn.recv()
+        if message[0] != "ready":
+            raise RuntimeError(f"worker {self.index} sent {message!r} before 'ready'")
+
     def kill_worker(self) -> None:
         if self.process is not None and self.process.is_alive():
             self.process.terminate()
@@ -160,6 +169,7 @@ class _Slot:
         if self.process is None or not self.process.is_alive():
             self.kill_worker()
             self.start_worker()
+            self.await_ready()
         assert self.conn is not None
         work_dir = runner.config.work_root / job.id
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -314,6 +324,8 @@ class Runner:
         self.reconcile()
         for slot in self._slots:
             slot.start_worker()
+        for slot in self._slots:
+            slot.await_ready()
         for slot in self._slots:
             slot.thread.start()
         self._housekeeping.start()

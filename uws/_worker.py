@@ -62,7 +62,7 @@ def worker_main(conn: Connection, kinds: KindRegistry) -> None:
     """Serve jobs sent over ``conn`` until it closes.
 
     Messages in: ``("run", job_id, kind, owner, spec, work_dir)`` and
-    ``("cancel", job_id)``. Messages out: ``("progress", job_id, done, total, note)``,
+    ``("cancel", job_id)``. Messages out: ``("ready", pid)`` once, ``("progress", job_id, done, total, note)``,
     ``("done", job_id, results)`` and ``("failed", job_id, error_type, message,
     detail)``.
     """
@@ -89,6 +89,7 @@ def worker_main(conn: Connection, kinds: KindRegistry) -> None:
                     event.set()
 
     threading.Thread(target=listen, name="uws-worker-listen", daemon=True).start()
+    send(("ready", os.getpid()))
     while True:
         _, job_id, kind_name, owner, spec, work_dir = jobs.get()
         cancel = threading.Event()

@@ -95,8 +95,8 @@ def _results_model(job: JobRecord, result_url: ResultUrl) -> Results:
 
 
 def _job_info(job: JobRecord) -> etree._Element:
-    info = etree.Element(f"{{{UWS_NS}}}jobInfo")
-    kind = etree.SubElement(info, f"{{{JOBINFO_NS}}}kind", nsmap={"ji": JOBINFO_NS})
+    info = etree.Element(f"{{{UWS_NS}}}jobInfo", nsmap={"ji": JOBINFO_NS})
+    kind = etree.SubElement(info, f"{{{JOBINFO_NS}}}kind")
     kind.text = job.kind
     if job.progress is not None:
         progress = etree.SubElement(info, f"{{{JOBINFO_NS}}}progress")
