@@ -477,5 +477,5 @@ class JobStore:
                 phase: n
                 for phase, n in conn.execute(
                     select(JOB.c.phase, func.count()).group_by(JOB.c.phase)
-                ).tuples()
+                )
             }

@@ -62,9 +62,9 @@ def worker_main(conn: Connection, kinds: KindRegistry) -> None:
     """Serve jobs sent over ``conn`` until it closes.
 
     Messages in: ``("run", job_id, kind, owner, spec, work_dir)`` and
-    ``("cancel", job_id)``. Messages out: ``("ready", pid)`` once, ``("progress", job_id, done, total, note)``,
-    ``("done", job_id, results)`` and ``("failed", job_id, error_type, message,
-    detail)``.
+    ``("cancel", job_id)``. Messages out: ``("ready", pid)`` once, then
+    ``("progress", job_id, done, total, note)``, ``("done", job_id, results)`` and
+    ``("failed", job_id, error_type, message, detail)``.
     """
     jobs: queue.Queue[tuple[Any, ...]] = queue.Queue()
     send_lock = threading.Lock()

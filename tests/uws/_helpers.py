@@ -16,7 +16,7 @@ def path_of(location: str) -> str:
     return urlsplit(location).path
 
 
-def create(client, data=None, *, user: str | None = None, **params) -> str:  # type: ignore[no-untyped-def]
+def create(client, data=None, *, user: str | None = None, **params) -> str:
     """POST a job, check the 303, return its id."""
     headers = {"X-Remote-User": user} if user else {}
     from werkzeug.datastructures import MultiDict
@@ -27,7 +27,7 @@ def create(client, data=None, *, user: str | None = None, **params) -> str:  # t
     return path_of(response.headers["Location"]).rsplit("/", 1)[-1]
 
 
-def job_doc(client, job_id: str, *, user: str | None = None, **query) -> etree._Element:  # type: ignore[no-untyped-def]
+def job_doc(client, job_id: str, *, user: str | None = None, **query) -> etree._Element:
     headers = {"X-Remote-User": user} if user else {}
     response = client.get(f"/async/{job_id}", query_string=query, headers=headers)
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -39,7 +39,7 @@ def text(root: etree._Element, name: str) -> str | None:
     return None if node is None else node.text
 
 
-def phase(client, job_id: str, **kw) -> str:  # type: ignore[no-untyped-def]
+def phase(client, job_id: str, **kw) -> str:
     return str(text(job_doc(client, job_id, **kw), "phase"))
 
 
@@ -51,7 +51,7 @@ def error_message(body: bytes) -> str:
     return str(info.text)
 
 
-def wait_final(client, job_id: str, timeout: float = 20.0, **kw) -> str:  # type: ignore[no-untyped-def]
+def wait_final(client, job_id: str, timeout: float = 20.0, **kw) -> str:
     """Follow the job with WAIT until it reaches a final phase."""
     import time
 

@@ -15,7 +15,7 @@ VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 class _LocalResolver(etree.Resolver):
     """Map every remote schemaLocation to the file of the same name in SCHEMATA."""
 
-    def resolve(self, system_url, public_id, context):  # type: ignore[no-untyped-def]
+    def resolve(self, system_url, public_id, context):
         local = SCHEMATA / Path(system_url).name
         if local.is_file():
             return self.resolve_filename(str(local), context)

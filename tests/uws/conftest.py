@@ -33,7 +33,7 @@ from vo_service.db import make_engine, upgrade_database
 class ValidatingClient(FlaskClient):
     """A test client that validates every XML body it receives."""
 
-    def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def open(self, *args, **kwargs):
         response = super().open(*args, **kwargs)
         mimetype = response.mimetype or ""
         if "xml" in mimetype and response.status_code != 304:

@@ -18,12 +18,12 @@ P = ExecutionPhase
 ALL = list(P)
 
 
-def force_phase(env, job_id: str, target: ExecutionPhase) -> None:  # type: ignore[no-untyped-def]
+def force_phase(env, job_id: str, target: ExecutionPhase) -> None:
     assert env.store.set_phase(job_id, ALL, target)
 
 
-# Creation ------------------------------------------------------------------------------------
-def test_create_pending_with_echoed_parameters(client) -> None:  # type: ignore[no-untyped-def]
+# Creation ---
+def test_create_pending_with_echoed_parameters(client) -> None:
     job_id = create(client, data=[("KIND", "echo"), ("Band", "20-40"), ("band", "40-80")])
     root = job_doc(client, job_id)
     assert root.get("version") == "1.1"
@@ -31,17 +31,18 @@ def test_create_pending_with_echoed_parameters(client) -> None:  # type: ignore[
     assert text(root, "jobId") == job_id
     for nillable in ("ownerId", "startTime", "endTime", "quote"):
         node = root.find(f"uws:{nillable}", NS)
-        assert node is not None and node.get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true"
+        assert (
+            node is not None
+            and node.get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true"
+        )
     params = [(p.get("id"), p.text) for p in root.findall("uws:parameters/uws:parameter", NS)]
     assert params == [("KIND", "echo"), ("Band", "20-40"), ("band", "40-80")]
     assert root.find("uws:jobInfo", NS) is not None
 
 
-def test_create_with_phase_run_runid_and_limits(env, client) -> None:  # type: ignore[no-untyped-def]
+def test_create_with_phase_run_runid_and_limits(env, client) -> None:
     when = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    job_id = create(
-        client, phase="RUN", runid="my-run", executionduration="30", destruction=when
-    )
+    job_id = create(client, phase="RUN", runid="my-run", executionduration="30", destruction=when)
     root = job_doc(client, job_id)
     assert text(root, "phase") == "QUEUED"
     assert text(root, "runId") == "my-run"
@@ -66,22 +67,24 @@ def test_create_with_phase_run_runid_and_limits(env, client) -> None:  # type: i
         ({"x": "INVALID"}, "x"),
     ],
 )
-def test_create_refuses_bad_parameters(client, data, name) -> None:  # type: ignore[no-untyped-def]
+def test_create_refuses_bad_parameters(client, data, name) -> None:
     response = client.post("/async", data=data)
     assert response.status_code == 400
     assert response.mimetype == "application/x-votable+xml"
     assert error_message(response.get_data()).startswith(f"UsageError: {name}:")
 
 
-def test_execution_duration_capped(env, client) -> None:  # type: ignore[no-untyped-def]
+def test_execution_duration_capped(env, client) -> None:
     cap = env.service.policy.max_execution_duration
-    assert text(job_doc(client, create(client, executionduration="0")), "executionDuration") == str(cap)
+    assert text(job_doc(client, create(client, executionduration="0")), "executionDuration") == str(
+        cap
+    )
     job_id = create(client, executionduration=str(cap * 10))
     assert client.get(f"/async/{job_id}/executionduration").get_data(as_text=True) == str(cap)
 
 
-# Child resources -------------------------------------------------------------------------------
-def test_child_resources_text(client) -> None:  # type: ignore[no-untyped-def]
+# Child resources ---
+def test_child_resources_text(client) -> None:
     job_id = create(client, user="alice")
     h = {"X-Remote-User": "alice"}
     assert client.get(f"/async/{job_id}/phase", headers=h).get_data(as_text=True) == "PENDING"
@@ -102,36 +105,49 @@ def test_child_resources_text(client) -> None:  # type: ignore[no-untyped-def]
     assert missing.status_code == 404
 
 
-def test_post_destruction_and_duration(client) -> None:  # type: ignore[no-untyped-def]
+def test_post_destruction_and_duration(client) -> None:
     job_id = create(client)
     when = dt.datetime.now(dt.UTC) + dt.timedelta(days=1, hours=3)
-    response = client.post(
-        f"/async/{job_id}/destruction", data={"DESTRUCTION": when.isoformat()}
+    response = client.post(f"/async/{job_id}/destruction", data={"DESTRUCTION": when.isoformat()})
+    assert (
+        response.status_code == 303 and path_of(response.headers["Location"]) == f"/async/{job_id}"
     )
-    assert response.status_code == 303 and path_of(response.headers["Location"]) == f"/async/{job_id}"
-    got = dt.datetime.fromisoformat(client.get(f"/async/{job_id}/destruction").get_data(as_text=True))
+    got = dt.datetime.fromisoformat(
+        client.get(f"/async/{job_id}/destruction").get_data(as_text=True)
+    )
     assert abs((got - when).total_seconds()) < 0.01
     past = client.post(f"/async/{job_id}/destruction", data={"DESTRUCTION": "2020-01-01"})
     assert past.status_code == 400 and "in the past" in error_message(past.get_data())
-    assert client.post(f"/async/{job_id}/executionduration", data={"EXECUTIONDURATION": "42"}).status_code == 303
+    assert (
+        client.post(
+            f"/async/{job_id}/executionduration", data={"EXECUTIONDURATION": "42"}
+        ).status_code
+        == 303
+    )
     assert client.get(f"/async/{job_id}/executionduration").get_data(as_text=True) == "42"
 
 
-def test_parameter_update_while_pending(client) -> None:  # type: ignore[no-untyped-def]
+def test_parameter_update_while_pending(client) -> None:
     job_id = create(client, KIND="sleep", SECONDS="1")
     assert client.post(f"/async/{job_id}/parameters", data={"seconds": "2"}).status_code == 303
-    params = {p.get("id"): p.text for p in job_doc(client, job_id).findall("uws:parameters/uws:parameter", NS)}
+    params = {
+        p.get("id"): p.text
+        for p in job_doc(client, job_id).findall("uws:parameters/uws:parameter", NS)
+    }
     assert params == {"KIND": "sleep", "seconds": "2"}
     bad = client.post(f"/async/{job_id}/parameters", data={"SECONDS": "x"})
     assert bad.status_code == 400 and "SECONDS" in error_message(bad.get_data())
     # The refused update left the job as it was.
-    params = {p.get("id"): p.text for p in job_doc(client, job_id).findall("uws:parameters/uws:parameter", NS)}
+    params = {
+        p.get("id"): p.text
+        for p in job_doc(client, job_id).findall("uws:parameters/uws:parameter", NS)
+    }
     assert params["seconds"] == "2"
 
 
-# Illegal transitions ------------------------------------------------------------------------
+# Illegal transitions ---
 @pytest.mark.parametrize("final", [P.COMPLETED, P.ERROR, P.ABORTED])
-def test_run_refused_in_final_phases(env, client, final) -> None:  # type: ignore[no-untyped-def]
+def test_run_refused_in_final_phases(env, client, final) -> None:
     job_id = create(client)
     force_phase(env, job_id, final)
     response = client.post(f"/async/{job_id}/phase", data={"PHASE": "RUN"})
@@ -141,7 +157,7 @@ def test_run_refused_in_final_phases(env, client, final) -> None:  # type: ignor
 
 
 @pytest.mark.parametrize("final", [P.COMPLETED, P.ERROR, P.ARCHIVED])
-def test_abort_refused_when_finished(env, client, final) -> None:  # type: ignore[no-untyped-def]
+def test_abort_refused_when_finished(env, client, final) -> None:
     job_id = create(client)
     force_phase(env, job_id, final)
     assert client.post(f"/async/{job_id}/phase", data={"PHASE": "ABORT"}).status_code == 409
@@ -149,7 +165,7 @@ def test_abort_refused_when_finished(env, client, final) -> None:  # type: ignor
 
 
 @pytest.mark.parametrize("current", [P.QUEUED, P.EXECUTING, P.COMPLETED, P.ERROR, P.ABORTED])
-def test_changes_refused_unless_pending(env, client, current) -> None:  # type: ignore[no-untyped-def]
+def test_changes_refused_unless_pending(env, client, current) -> None:
     job_id = create(client)
     force_phase(env, job_id, current)
     assert client.post(f"/async/{job_id}/parameters", data={"a": "b"}).status_code == 409
@@ -168,7 +184,7 @@ def test_changes_refused_unless_pending(env, client, current) -> None:  # type: 
         (P.ABORTED, "abort", "ABORTED"),
     ],
 )
-def test_phase_posts(env, client, start, posted, expected) -> None:  # type: ignore[no-untyped-def]
+def test_phase_posts(env, client, start, posted, expected) -> None:
     job_id = create(client)
     if start is not P.PENDING:
         force_phase(env, job_id, start)
@@ -177,16 +193,16 @@ def test_phase_posts(env, client, start, posted, expected) -> None:  # type: ign
     assert phase(client, job_id) == expected
 
 
-def test_bad_phase_values(client) -> None:  # type: ignore[no-untyped-def]
+def test_bad_phase_values(client) -> None:
     job_id = create(client)
     assert client.post(f"/async/{job_id}/phase", data={"PHASE": "SUSPEND"}).status_code == 400
     assert client.post(f"/async/{job_id}/phase", data={}).status_code == 400
     assert client.post(f"/async/{job_id}", data={"ACTION": "EXPLODE"}).status_code == 400
 
 
-# Deletion ---------------------------------------------------------------------------------------
+# Deletion ---
 @pytest.mark.parametrize("how", ["DELETE", "POST"])
-def test_delete(client, how) -> None:  # type: ignore[no-untyped-def]
+def test_delete(client, how) -> None:
     job_id = create(client)
     if how == "DELETE":
         response = client.delete(f"/async/{job_id}")
@@ -197,15 +213,22 @@ def test_delete(client, how) -> None:  # type: ignore[no-untyped-def]
     assert client.delete(f"/async/{job_id}").status_code == 404
 
 
-# Owners ---------------------------------------------------------------------------------------------
-def test_users_see_only_their_jobs(client) -> None:  # type: ignore[no-untyped-def]
+# Owners ---
+def test_users_see_only_their_jobs(client) -> None:
     alice = create(client, user="alice")
     bob = create(client, user="bob")
     anon = create(client)
     for path in ("", "/phase", "/parameters", "/results", "/owner", "/error"):
-        assert client.get(f"/async/{alice}{path}", headers={"X-Remote-User": "bob"}).status_code == 404
+        assert (
+            client.get(f"/async/{alice}{path}", headers={"X-Remote-User": "bob"}).status_code == 404
+        )
         assert client.get(f"/async/{alice}{path}").status_code == 404
-    assert client.post(f"/async/{alice}/phase", data={"PHASE": "ABORT"}, headers={"X-Remote-User": "bob"}).status_code == 404
+    assert (
+        client.post(
+            f"/async/{alice}/phase", data={"PHASE": "ABORT"}, headers={"X-Remote-User": "bob"}
+        ).status_code
+        == 404
+    )
     assert client.delete(f"/async/{alice}", headers={"X-Remote-User": "bob"}).status_code == 404
     listed = client.get("/async", headers={"X-Remote-User": "alice"}).get_data()
     assert alice.encode() in listed and bob.encode() not in listed and anon.encode() not in listed
@@ -213,12 +236,12 @@ def test_users_see_only_their_jobs(client) -> None:  # type: ignore[no-untyped-d
     assert text(root, "ownerId") == "alice"
 
 
-# Job list filters -----------------------------------------------------------------------------------
+# Job list filters ---
 BASE = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def listed_jobs(env, client):  # type: ignore[no-untyped-def]
+def listed_jobs(env, client):
     """Six jobs created a day apart, in chosen phases."""
     phases = [P.PENDING, P.QUEUED, P.EXECUTING, P.COMPLETED, P.ERROR, P.ARCHIVED]
     ids = []
@@ -226,7 +249,9 @@ def listed_jobs(env, client):  # type: ignore[no-untyped-def]
         job_id = create(client)
         with env.store.engine.begin() as conn:
             conn.execute(
-                update(JOB).where(JOB.c.id == job_id).values(creation_time=BASE + dt.timedelta(days=day))
+                update(JOB)
+                .where(JOB.c.id == job_id)
+                .values(creation_time=BASE + dt.timedelta(days=day))
             )
         if target is not P.PENDING:
             force_phase(env, job_id, target)
@@ -234,7 +259,7 @@ def listed_jobs(env, client):  # type: ignore[no-untyped-def]
     return ids
 
 
-def listed(client, **query) -> list[str]:  # type: ignore[no-untyped-def]
+def listed(client, **query) -> list[str]:
     from lxml import etree
 
     response = client.get("/async", query_string=query)
@@ -243,7 +268,7 @@ def listed(client, **query) -> list[str]:  # type: ignore[no-untyped-def]
     return [ref.get("id") for ref in root.findall("uws:jobref", NS)]
 
 
-def test_list_hides_archived_newest_first(client, listed_jobs) -> None:  # type: ignore[no-untyped-def]
+def test_list_hides_archived_newest_first(client, listed_jobs) -> None:
     assert listed(client) == listed_jobs[:5][::-1]
 
 
@@ -257,7 +282,7 @@ def test_list_hides_archived_newest_first(client, listed_jobs) -> None:  # type:
         (["ABORTED"], []),
     ],
 )
-def test_phase_filter(client, listed_jobs, phases, expected) -> None:  # type: ignore[no-untyped-def]
+def test_phase_filter(client, listed_jobs, phases, expected) -> None:
     query = [("PHASE", p) for p in phases]
     response = client.get("/async", query_string=query)
     from lxml import etree
@@ -277,16 +302,22 @@ def test_phase_filter(client, listed_jobs, phases, expected) -> None:  # type: i
         ("2029-12-31T23:59:59.999999+00:00", [4, 3, 2, 1, 0]),
     ],
 )
-def test_after_filter(client, listed_jobs, after, expected) -> None:  # type: ignore[no-untyped-def]
+def test_after_filter(client, listed_jobs, after, expected) -> None:
     assert listed(client, AFTER=after) == [listed_jobs[i] for i in expected]
 
 
-def test_last_and_combinations(client, listed_jobs) -> None:  # type: ignore[no-untyped-def]
+def test_last_and_combinations(client, listed_jobs) -> None:
     assert listed(client, LAST="2") == [listed_jobs[4], listed_jobs[3]]
     assert listed(client, LAST="100") == listed_jobs[:5][::-1]
     combined = client.get(
         "/async",
-        query_string=[("PHASE", "PENDING"), ("PHASE", "QUEUED"), ("PHASE", "EXECUTING"), ("AFTER", "2030-01-01T12:00Z"), ("LAST", "1")],
+        query_string=[
+            ("PHASE", "PENDING"),
+            ("PHASE", "QUEUED"),
+            ("PHASE", "EXECUTING"),
+            ("AFTER", "2030-01-01T12:00Z"),
+            ("LAST", "1"),
+        ],
     )
     from lxml import etree
 
@@ -297,17 +328,22 @@ def test_last_and_combinations(client, listed_jobs) -> None:  # type: ignore[no-
 
 @pytest.mark.parametrize(
     ("query", "name"),
-    [({"LAST": "0"}, "LAST"), ({"LAST": "many"}, "LAST"), ({"AFTER": "yesterday"}, "AFTER"), ({"PHASE": "DONE"}, "PHASE")],
+    [
+        ({"LAST": "0"}, "LAST"),
+        ({"LAST": "many"}, "LAST"),
+        ({"AFTER": "yesterday"}, "AFTER"),
+        ({"PHASE": "DONE"}, "PHASE"),
+    ],
 )
-def test_bad_filters(client, query, name) -> None:  # type: ignore[no-untyped-def]
+def test_bad_filters(client, query, name) -> None:
     response = client.get("/async", query_string=query)
     assert response.status_code == 400
     assert error_message(response.get_data()).startswith(f"UsageError: {name}:")
 
 
-# WAIT without a runner (final and non-matching phases return at once) ----------------------------------
+# WAIT without a runner (final and non-matching phases return at once) ---
 @pytest.mark.parametrize("final", [P.COMPLETED, P.ERROR, P.ABORTED])
-def test_wait_returns_at_once_in_final_phase(env, client, final) -> None:  # type: ignore[no-untyped-def]
+def test_wait_returns_at_once_in_final_phase(env, client, final) -> None:
     import time
 
     job_id = create(client)
@@ -317,7 +353,7 @@ def test_wait_returns_at_once_in_final_phase(env, client, final) -> None:  # typ
     assert time.monotonic() - start < 0.5
 
 
-def test_wait_with_other_phase_returns_at_once_and_times_out(client) -> None:  # type: ignore[no-untyped-def]
+def test_wait_with_other_phase_returns_at_once_and_times_out(client) -> None:
     import time
 
     job_id = create(client)
@@ -330,7 +366,7 @@ def test_wait_with_other_phase_returns_at_once_and_times_out(client) -> None:  #
     assert client.get(f"/async/{job_id}", query_string={"WAIT": "soon"}).status_code == 400
 
 
-def test_wait_wakes_on_phase_change(env, client) -> None:  # type: ignore[no-untyped-def]
+def test_wait_wakes_on_phase_change(env, client) -> None:
     """A change made by another request wakes WAIT well within 100 ms."""
     import threading
     import time
@@ -351,7 +387,7 @@ def test_wait_wakes_on_phase_change(env, client) -> None:  # type: ignore[no-unt
     assert returned - changed_at[0] < 0.1
 
 
-def test_wait_capped(env, client) -> None:  # type: ignore[no-untyped-def]
+def test_wait_capped(env, client) -> None:
     import time
 
     object.__setattr__(env.service.policy, "wait_cap", 0.3)
@@ -361,8 +397,8 @@ def test_wait_capped(env, client) -> None:  # type: ignore[no-untyped-def]
     assert 0.25 < time.monotonic() - start < 1.5
 
 
-# Authentication -------------------------------------------------------------------------------------------
-def test_anonymous_refused_when_configured(database_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+# Authentication ---
+def test_anonymous_refused_when_configured(database_url, tmp_path) -> None:
     from flask import Flask
     from werkzeug.security import generate_password_hash
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from uws import FINAL_PHASES, TRANSITIONS, Action, ExecutionPhase, InvalidTransitionError, next_phase
+from uws import (
+    FINAL_PHASES,
+    TRANSITIONS,
+    Action,
+    ExecutionPhase,
+    InvalidTransitionError,
+    next_phase,
+)
 from uws._transitions import allowed_from
 
 P = ExecutionPhase
