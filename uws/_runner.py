@@ -264,7 +264,10 @@ class _Slot:
         raise RuntimeError(f"unknown worker message {kind!r}")
 
     def _worker_died(self, job: JobRecord) -> None:
-        code = self.process.exitcode if self.process is not None else None
+        code = None
+        if self.process is not None:
+            self.process.join(2.0)  # the pipe closes a moment before the exit status is known
+            code = self.process.exitcode
         self.runner.store.set_phase(
             job.id,
             allowed_from(Action.FAIL),

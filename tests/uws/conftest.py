@@ -106,3 +106,18 @@ def runner(env: UWSEnv) -> Iterator[Runner]:
     r = start_runner(env, slots=2, poll_interval=0.1, cancel_grace=1.0, heartbeat_interval=0.5)
     yield r
     r.stop()
+
+
+@pytest.fixture
+def http_url(env: UWSEnv) -> Iterator[str]:
+    """The app behind a real threaded HTTP server (for pyvo and the load test)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, env.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
