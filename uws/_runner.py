@@ -40,6 +40,9 @@ __all__ = ["Runner", "RunnerConfig"]
 
 log = logging.getLogger(__name__)
 
+#: Shortest interval (s) between two progress writes of one job.
+PROGRESS_INTERVAL = 0.25
+
 
 @dataclass(frozen=True)
 class RunnerConfig:
@@ -99,6 +102,8 @@ class _Slot:
         self.process: BaseProcess | None = None
         self.conn: Connection | None = None
         self.job_id: str | None = None
+        self.pending_progress: tuple[float, float, str] | None = None
+        self.progress_written = 0.0
         self.thread = threading.Thread(target=self._loop, name=f"uws-slot-{index}", daemon=True)
 
     # Worker process --------------------------------------------------------------------
@@ -146,6 +151,8 @@ class _Slot:
                 notifier.wait_queue(generation, runner.config.poll_interval)
                 continue
             self.job_id = job.id
+            self.pending_progress = None
+            self.progress_written = time.monotonic()
             try:
                 self._run(job)
             finally:
@@ -237,8 +244,14 @@ class _Slot:
         if message[1] != job.id:
             return False  # a late message of a job that was stopped
         if kind == "progress":
-            _, _, done, total, note = message
-            store.set_progress(job.id, done, total, note)
+            # Coalesced: at most one write per PROGRESS_INTERVAL; the last report
+            # goes in with the completion, so instant jobs cost no extra transaction.
+            self.pending_progress = message[2:]
+            now = time.monotonic()
+            if now - self.progress_written >= PROGRESS_INTERVAL:
+                store.set_progress(job.id, *self.pending_progress)
+                self.pending_progress = None
+                self.progress_written = now
             return False
         if kind == "done":
             results = [StoredResult(**r) for r in message[2]]
@@ -248,7 +261,7 @@ class _Slot:
                     first.id, first.href, first.path, first.mime_type, first.size, True
                 )
             results.sort(key=lambda r: not r.primary)
-            if store.complete(job.id, results):
+            if store.complete(job.id, results, progress=self.pending_progress):
                 log.info("job %s: completed with %d results", job.id, len(results))
             return True
         if kind == "failed":

@@ -398,13 +398,26 @@ class JobStore:
         if changed:
             self._local(job_id)
 
-    def complete(self, job_id: str, results: Sequence[StoredResult]) -> bool:
-        """EXECUTING -> COMPLETED with ``results``, atomically; False if no longer EXECUTING."""
+    def complete(
+        self,
+        job_id: str,
+        results: Sequence[StoredResult],
+        *,
+        progress: tuple[float, float, str] | None = None,
+    ) -> bool:
+        """EXECUTING -> COMPLETED with ``results``, atomically; False if no longer EXECUTING.
+
+        ``progress`` (done, total, note) is recorded in the same statement.
+        """
+        values: dict[str, Any] = {"phase": ExecutionPhase.COMPLETED.value, "end_time": utcnow()}
+        if progress is not None:
+            done_, total, note = progress
+            values.update(progress_done=done_, progress_total=total, progress_note=note or None)
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(JOB)
                 .where(JOB.c.id == job_id, JOB.c.phase == ExecutionPhase.EXECUTING.value)
-                .values(phase=ExecutionPhase.COMPLETED.value, end_time=utcnow())
+                .values(**values)
             ).rowcount
             if not done:
                 return False
