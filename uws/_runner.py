@@ -28,6 +28,8 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from uws._errors import ParameterError
 from uws._kinds import KindRegistry, ParameterSet
 from uws._models import JobError, JobRecord, StoredResult
@@ -40,6 +42,8 @@ __all__ = ["Runner", "RunnerConfig"]
 
 log = logging.getLogger(__name__)
 
+#: Pause (s) before retrying after a database failure.
+DB_RETRY_INTERVAL = 1.0
 #: Shortest interval (s) between two progress writes of one job.
 PROGRESS_INTERVAL = 0.25
 
@@ -146,7 +150,12 @@ class _Slot:
         notifier = runner.store.notifier
         while not runner.stopping.is_set():
             generation = notifier.queue_generation
-            job = runner.store.claim(runner.runner_id, runner.kinds.names())
+            try:
+                job = runner.store.claim(runner.runner_id, runner.kinds.names())
+            except SQLAlchemyError as exc:
+                log.error("slot %s: cannot claim jobs: %s", self.index, exc)
+                runner.stopping.wait(DB_RETRY_INTERVAL)
+                continue
             if job is None:
                 notifier.wait_queue(generation, runner.config.poll_interval)
                 continue
@@ -155,10 +164,33 @@ class _Slot:
             self.progress_written = time.monotonic()
             try:
                 self._run(job)
-            finally:
-                self.job_id = None
                 if runner.store.get_phase(job.id) is None:
                     remove_work_dir(runner.config.work_root / job.id)
+            except SQLAlchemyError as exc:
+                log.error("job %s: database unavailable while running: %s", job.id, exc)
+                self.kill_worker()
+                self._requeue_when_possible(job.id)
+            finally:
+                self.job_id = None
+
+    def _requeue_when_possible(self, job_id: str) -> None:
+        """Give the job back to the queue once the database answers again.
+
+        Without this a job would stay EXECUTING under a live runner, whose
+        heartbeats keep other runners from reclaiming it.
+        """
+        runner = self.runner
+        while True:
+            try:
+                runner.store.set_phase(
+                    job_id, allowed_from(Action.REQUEUE), ExecutionPhase.QUEUED, runner_id=None
+                )
+                log.info("job %s: requeued after a database failure", job_id)
+                return
+            except SQLAlchemyError as exc:
+                if runner.stopping.wait(DB_RETRY_INTERVAL):
+                    log.warning("job %s: left for reconciliation (%s)", job_id, exc)
+                    return
 
     def _run(self, job: JobRecord) -> None:
         runner = self.runner
@@ -367,11 +399,14 @@ class Runner:
     def _housekeeping_loop(self) -> None:
         next_cleanup = 0.0
         while not self.stopping.wait(self.config.heartbeat_interval):
-            self.store.heartbeat(self.runner_id, self.running_jobs())
-            self.reconcile()
-            if time.monotonic() >= next_cleanup:
-                self.cleanup_expired()
-                next_cleanup = time.monotonic() + self.config.cleanup_interval
+            try:
+                self.store.heartbeat(self.runner_id, self.running_jobs())
+                self.reconcile()
+                if time.monotonic() >= next_cleanup:
+                    self.cleanup_expired()
+                    next_cleanup = time.monotonic() + self.config.cleanup_interval
+            except SQLAlchemyError as exc:
+                log.error("runner housekeeping failed, retrying: %s", exc)
 
     def _dead_runners(self) -> list[str]:
         dead = []

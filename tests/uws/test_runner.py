@@ -285,3 +285,23 @@ def test_kill_9_of_the_runner(env, client, database_url, max_attempts) -> None:
         assert P.EXECUTING.value not in env.store.count_by_phase()
     finally:
         runner.stop()
+
+
+def test_database_failure_mid_job_requeues(env, client, runner, monkeypatch) -> None:
+    """A job whose completion cannot be recorded goes back to the queue, not stuck."""
+    from sqlalchemy.exc import OperationalError
+
+    real_complete = env.store.complete
+    failures = []
+
+    def flaky_complete(job_id, results, **kw):
+        if not failures:
+            failures.append(job_id)
+            raise OperationalError("UPDATE", {}, Exception("server closed the connection"))
+        return real_complete(job_id, results, **kw)
+
+    monkeypatch.setattr(env.store, "complete", flaky_complete)
+    job_id = create(client, KIND="echo", PHASE="RUN")
+    assert wait_final(client, job_id) == "COMPLETED"
+    assert failures == [job_id]
+    assert env.store.get(job_id).attempts == 2
