@@ -12,10 +12,30 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Collection, Iterable, Sequence
-from typing import Any, cast
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from typing import cast as type_cast
 
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    Engine,
+    Table,
+    Text,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import Row
 
 from uws._models import (
@@ -32,10 +52,10 @@ from uws._transitions import ExecutionPhase
 
 __all__ = ["JobStore", "utcnow"]
 
-JOB = cast(Table, JobRow.__table__)
-PARAM = cast(Table, ParameterRow.__table__)
-RESULT = cast(Table, ResultRow.__table__)
-ERROR = cast(Table, ErrorRow.__table__)
+JOB = type_cast(Table, JobRow.__table__)
+PARAM = type_cast(Table, ParameterRow.__table__)
+RESULT = type_cast(Table, ResultRow.__table__)
+ERROR = type_cast(Table, ErrorRow.__table__)
 
 
 def utcnow() -> dt.datetime:
@@ -144,6 +164,54 @@ class JobStore:
                 ],
             )
 
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for reads, in autocommit mode.
+
+        No BEGIN/ROLLBACK round trips: each statement sees committed data, and the
+        readers tolerate the job moving between two statements (results and the
+        final phase are committed together).
+        """
+        with self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    @staticmethod
+    def _children(job_id: str) -> Any:
+        """Parameters, results and error of a job in one statement (one round trip)."""
+        text_null = cast(null(), Text)
+        return union_all(
+            select(
+                literal_column("'p'").label("k"),
+                PARAM.c.seq.label("seq"),
+                cast(PARAM.c.name, Text).label("a"),
+                PARAM.c.value.label("b"),
+                text_null.label("c"),
+                text_null.label("d"),
+                cast(null(), BigInteger).label("n"),
+                cast(null(), Boolean).label("f"),
+            ).where(PARAM.c.job_id == job_id),
+            select(
+                literal_column("'r'"),
+                RESULT.c.seq,
+                cast(RESULT.c.result_id, Text),
+                RESULT.c.href,
+                RESULT.c.path,
+                cast(RESULT.c.mime_type, Text),
+                RESULT.c.size,
+                RESULT.c.primary,
+            ).where(RESULT.c.job_id == job_id),
+            select(
+                literal_column("'e'"),
+                literal_column("0"),
+                cast(ERROR.c.error_type, Text),
+                ERROR.c.message,
+                ERROR.c.detail,
+                text_null,
+                cast(null(), BigInteger),
+                cast(null(), Boolean),
+            ).where(ERROR.c.job_id == job_id),
+        )
+
     def get(
         self, job_id: str, *, owner: str | None = None, check_owner: bool = False
     ) -> JobRecord | None:
@@ -151,50 +219,29 @@ class JobStore:
 
         With ``check_owner`` the job must belong to ``owner`` (``None``: anonymous).
         """
-        with self.engine.connect() as conn:
-            stmt = select(JOB).where(JOB.c.id == job_id)
-            if check_owner:
-                stmt = stmt.where(JOB.c.owner.is_(None) if owner is None else JOB.c.owner == owner)
+        stmt = select(JOB).where(JOB.c.id == job_id)
+        if check_owner:
+            stmt = stmt.where(JOB.c.owner.is_(None) if owner is None else JOB.c.owner == owner)
+        with self._reading() as conn:
             row = conn.execute(stmt).first()
             if row is None:
                 return None
-            job = self._job_from_row(row)
-            job.parameters = [
-                (r.name, r.value)
-                for r in conn.execute(
-                    select(PARAM.c.name, PARAM.c.value)
-                    .where(PARAM.c.job_id == job_id)
-                    .order_by(PARAM.c.seq)
-                )
-            ]
-            if job.phase in (
-                ExecutionPhase.COMPLETED,
-                ExecutionPhase.ERROR,
-                ExecutionPhase.ABORTED,
-            ):
-                job.results = self._results(conn, job_id)
-                err = conn.execute(select(ERROR).where(ERROR.c.job_id == job_id)).first()
-                if err is not None:
-                    job.error = JobError(err.error_type, err.message, err.detail)
-            return job
+            children = conn.execute(self._children(job_id)).all()
+        job = self._job_from_row(row)
+        params = sorted((c for c in children if c.k == "p"), key=lambda c: c.seq)
+        job.parameters = [(c.a, c.b) for c in params]
+        results = sorted((c for c in children if c.k == "r"), key=lambda c: (not c.f, c.seq))
+        job.results = [StoredResult(c.a, c.b, c.c, c.d, c.n, bool(c.f)) for c in results]
+        for c in children:
+            if c.k == "e":
+                job.error = JobError(c.a, c.b, c.c)
+        return job
 
     def get_phase(self, job_id: str) -> ExecutionPhase | None:
         """Only the phase (cheap; used by WAIT and the runner's watch loop)."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             value = conn.execute(select(JOB.c.phase).where(JOB.c.id == job_id)).scalar()
         return None if value is None else ExecutionPhase(value)
-
-    @staticmethod
-    def _results(conn: Connection, job_id: str) -> list[StoredResult]:
-        rows = conn.execute(
-            select(RESULT)
-            .where(RESULT.c.job_id == job_id)
-            .order_by(RESULT.c.primary.desc(), RESULT.c.seq)
-        )
-        return [
-            StoredResult(r.result_id, r.href, r.path, r.mime_type, r.size, bool(r.primary))
-            for r in rows
-        ]
 
     @staticmethod
     def _job_from_row(row: Row[Any]) -> JobRecord:
@@ -236,7 +283,7 @@ class JobStore:
         stmt = stmt.order_by(JOB.c.creation_time.desc(), JOB.c.id.desc())
         if flt.last is not None:
             stmt = stmt.limit(flt.last)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [
                 JobSummaryRef(r.id, r.run_id, r.owner, ExecutionPhase(r.phase), r.creation_time)
                 for r in conn.execute(stmt)
