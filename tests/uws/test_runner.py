@@ -252,10 +252,20 @@ def test_kill_9_of_the_runner(env, client, database_url, max_attempts) -> None:
     """A runner killed mid-job: its worker stops, and the next runner leaves nothing EXECUTING."""
     from tests.uws.conftest import start_runner
 
+    # The real `vo-service worker` command, configured through the environment.
+    environment = {
+        **os.environ,
+        "VO_SERVICE_DATABASE_URL": database_url,
+        "VO_SERVICE_DATA_DIR": str(env.work_root.parent),
+        "VO_SERVICE_UWS_WORK_PATH": str(env.work_root),
+        "VO_SERVICE_UWS_DEMO_KINDS": "true",
+        "VO_SERVICE_RUNNER_SLOTS": "1",
+        "VO_SERVICE_RUNNER_POLL_INTERVAL": "0.1",
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.uws._runner_process", database_url, str(env.work_root)],
-        cwd=Path(__file__).resolve().parents[2],
-        stdout=subprocess.PIPE,
+        [str(Path(sys.executable).parent / "vo-service"), "worker"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:

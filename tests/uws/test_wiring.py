@@ -62,3 +62,58 @@ def test_worker_command_needs_kinds(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("VO_SERVICE_DATA_DIR", str(tmp_path))
     result = CliRunner().invoke(main, ["worker"])
     assert result.exit_code != 0 and "no job kinds" in result.output
+
+
+def test_serve_embeds_the_runner(tmp_path: Path) -> None:
+    """`vo-service serve` runs jobs with no separate worker (runner in the gunicorn worker)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import requests
+    from lxml import etree
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    environment = {
+        **os.environ,
+        "VO_SERVICE_DATA_DIR": str(tmp_path),
+        "VO_SERVICE_UWS_DEMO_KINDS": "true",
+        "VO_SERVICE_PORT": str(port),
+        "VO_SERVICE_PUBLIC_BASE_URL": base,
+    }
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "vo-service"), "serve", "--threads", "4"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{base}/async", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        created = requests.post(
+            f"{base}/async", data={"KIND": "echo", "PHASE": "RUN"}, allow_redirects=False
+        )
+        url = created.headers["Location"]
+        phase = ""
+        for _ in range(30):
+            document = requests.get(url, params={"WAIT": "5"}, timeout=10).content
+            validate(document)
+            phase = str(etree.fromstring(document).findtext("{*}phase"))
+            if phase == "COMPLETED":
+                break
+        assert phase == "COMPLETED"
+    finally:
+        proc.terminate()
+        proc.wait(20)
