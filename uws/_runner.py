@@ -247,6 +247,12 @@ class _Slot:
                 if changed.is_set() or now >= next_check or runner.stopping.is_set():
                     changed.clear()
                     next_check = now + runner.config.poll_interval
+                    if self.pending_progress is not None and (
+                        now - self.progress_written >= PROGRESS_INTERVAL
+                    ):
+                        store.set_progress(job.id, *self.pending_progress)
+                        self.pending_progress = None
+                        self.progress_written = now
                     if store.get_phase(job.id) is not ExecutionPhase.EXECUTING:
                         raise _Stop
                     if utcnow() >= deadline:
