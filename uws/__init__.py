@@ -1,1 +1,154 @@
-"""Package uws."""
+"""A generic IVOA UWS 1.1 job service: job kinds, storage, runner and Flask blueprint.
+
+``uws`` runs any registered job kind and knows nothing of what the jobs compute.
+An application registers its kinds in a :class:`KindRegistry`, builds a
+:class:`UWSService` over a :class:`JobStore`, mounts :func:`create_uws_blueprint`
+and runs a :class:`Runner` (in its own process or embedded).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from uws._errors import (
+        AuthenticationRequiredError,
+        InvalidTransitionError,
+        JobNotFoundError,
+        ParameterError,
+        ResultNotFoundError,
+        UWSError,
+    )
+    from uws._handlers import create_uws_blueprint
+    from uws._identity import (
+        AnonymousIdentity,
+        BasicAuthIdentity,
+        IdentityPolicy,
+        TrustedHeaderIdentity,
+        load_users_file,
+    )
+    from uws._kinds import (
+        JobContext,
+        JobFailure,
+        JobKind,
+        JobResult,
+        KindRegistry,
+        ParameterSet,
+        select_by_parameter,
+    )
+    from uws._models import JobError, JobFilter, JobRecord, JobSummaryRef, Progress, StoredResult
+    from uws._notify import Notifier, PostgresListener
+    from uws._runner import Runner, RunnerConfig
+    from uws._schema import Base
+    from uws._service import UWSPolicy, UWSService, parse_iso_datetime
+    from uws._storage import JobStore
+    from uws._transitions import (
+        ACTIVE_PHASES,
+        FINAL_PHASES,
+        TRANSITIONS,
+        Action,
+        ExecutionPhase,
+        next_phase,
+    )
+
+# Public name -> defining module, imported on first use (PEP 562): worker processes
+# need only the job-kind machinery and start without Flask, SQLAlchemy and vo-models.
+_EXPORTS: dict[str, str] = {
+    "ACTIVE_PHASES": "uws._transitions",
+    "Action": "uws._transitions",
+    "AnonymousIdentity": "uws._identity",
+    "AuthenticationRequiredError": "uws._errors",
+    "Base": "uws._schema",
+    "BasicAuthIdentity": "uws._identity",
+    "ExecutionPhase": "uws._transitions",
+    "FINAL_PHASES": "uws._transitions",
+    "IdentityPolicy": "uws._identity",
+    "InvalidTransitionError": "uws._errors",
+    "JobContext": "uws._kinds",
+    "JobError": "uws._models",
+    "JobFailure": "uws._kinds",
+    "JobFilter": "uws._models",
+    "JobKind": "uws._kinds",
+    "JobNotFoundError": "uws._errors",
+    "JobRecord": "uws._models",
+    "JobResult": "uws._kinds",
+    "JobStore": "uws._storage",
+    "JobSummaryRef": "uws._models",
+    "KindRegistry": "uws._kinds",
+    "Notifier": "uws._notify",
+    "ParameterError": "uws._errors",
+    "ParameterSet": "uws._kinds",
+    "PostgresListener": "uws._notify",
+    "Progress": "uws._models",
+    "ResultNotFoundError": "uws._errors",
+    "Runner": "uws._runner",
+    "RunnerConfig": "uws._runner",
+    "StoredResult": "uws._models",
+    "TRANSITIONS": "uws._transitions",
+    "TrustedHeaderIdentity": "uws._identity",
+    "UWSError": "uws._errors",
+    "UWSPolicy": "uws._service",
+    "UWSService": "uws._service",
+    "create_uws_blueprint": "uws._handlers",
+    "load_users_file": "uws._identity",
+    "next_phase": "uws._transitions",
+    "parse_iso_datetime": "uws._service",
+    "select_by_parameter": "uws._kinds",
+}
+
+__all__ = [
+    "ACTIVE_PHASES",
+    "FINAL_PHASES",
+    "TRANSITIONS",
+    "Action",
+    "AnonymousIdentity",
+    "AuthenticationRequiredError",
+    "Base",
+    "BasicAuthIdentity",
+    "ExecutionPhase",
+    "IdentityPolicy",
+    "InvalidTransitionError",
+    "JobContext",
+    "JobError",
+    "JobFailure",
+    "JobFilter",
+    "JobKind",
+    "JobNotFoundError",
+    "JobRecord",
+    "JobResult",
+    "JobStore",
+    "JobSummaryRef",
+    "KindRegistry",
+    "Notifier",
+    "ParameterError",
+    "ParameterSet",
+    "PostgresListener",
+    "Progress",
+    "ResultNotFoundError",
+    "Runner",
+    "RunnerConfig",
+    "StoredResult",
+    "TrustedHeaderIdentity",
+    "UWSError",
+    "UWSPolicy",
+    "UWSService",
+    "create_uws_blueprint",
+    "load_users_file",
+    "next_phase",
+    "parse_iso_datetime",
+    "select_by_parameter",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -6,6 +6,7 @@ from flask import Flask
 
 from registry import install_capabilities
 from vo_service._context import ServiceContext
+from vo_service._jobs import register_uws
 from vo_service._pages import pages
 from vo_service._publishing import install_publishing
 from vo_service.settings import Settings
@@ -32,5 +33,6 @@ def create_app(settings: Settings | None = None, context: ServiceContext | None 
     # The capability registry first: every protocol blueprint registers its endpoint in it.
     install_capabilities(app)
     app.register_blueprint(pages)
+    register_uws(app, settings, context.engine)
     install_publishing(app, context)
     return app

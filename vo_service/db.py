@@ -20,6 +20,7 @@ __all__ = ["MIGRATION_PACKAGES", "make_engine", "upgrade_database"]
 MIGRATION_PACKAGES: dict[str, str] = {
     "processing.archive": "alembic_version_archive",
     "processing.pipeline": "alembic_version_pipeline",
+    "uws": "alembic_version_uws",
 }
 
 

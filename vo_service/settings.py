@@ -70,6 +70,24 @@ class Settings(BaseSettings):
     sync_timeout: int = Field(60, ge=1, description="How long /sync waits before redirecting.")
     max_pointings: int = Field(50, ge=1, description="Per-job ScW limit before sharding.")
     runner_poll_interval: float = Field(0.2, gt=0)
+    max_destruction_days: int = Field(30, ge=1, description="Longest UWS job lifetime.")
+    uws_identity: str = Field(
+        "header", description="Job owners from 'header' (trusted proxy), 'basic' or 'none'."
+    )
+    uws_identity_header: str = Field("X-Remote-User", description="Header a front proxy sets.")
+    uws_users_file: Path | None = Field(
+        None, description="'name:werkzeug-hash' lines for uws_identity='basic'."
+    )
+    uws_work_path: Path | None = Field(
+        None, description="Job work folders (default data_dir/jobs)."
+    )
+    uws_demo_kinds: bool = Field(
+        False, description="Offer the echo/sleep/fail demo job kinds (smoke tests)."
+    )
+    runner_slots: int = Field(2, ge=1, description="Jobs one runner executes at once.")
+    runner_max_attempts: int = Field(
+        1, ge=1, description="Starts of a job before a runner loss ends it in ERROR."
+    )
     name_resolver_timeout: float = Field(3.0, gt=0)
     network_resolvers: bool = Field(
         True, description="Try Sesame/SIMBAD/NED before the local catalog."
@@ -80,6 +98,13 @@ class Settings(BaseSettings):
     def _known_executor(cls, value: str) -> str:
         if value not in {"inline", "local", "dask"}:
             raise ValueError("must be one of 'inline', 'local', 'dask'")
+        return value
+
+    @field_validator("uws_identity")
+    @classmethod
+    def _known_identity(cls, value: str) -> str:
+        if value not in {"header", "basic", "none"}:
+            raise ValueError("must be one of 'header', 'basic', 'none'")
         return value
 
     @field_validator("public_base_url")
@@ -93,6 +118,8 @@ class Settings(BaseSettings):
     def _scheduler_needed(self) -> Settings:
         if self.executor == "dask" and not self.dask_scheduler:
             raise ValueError("executor 'dask' needs VO_SERVICE_DASK_SCHEDULER")
+        if self.uws_identity == "basic" and self.uws_users_file is None:
+            raise ValueError("uws_identity 'basic' needs VO_SERVICE_UWS_USERS_FILE")
         return self
 
     # Resolved paths -------------------------------------------------------------------
@@ -115,6 +142,11 @@ class Settings(BaseSettings):
     def resolved_cache_path(self) -> Path:
         """Cache folder, defaulting to ``data_dir/cache``."""
         return (self.cache_path or self.data_dir / "cache").resolve()
+
+    @property
+    def resolved_uws_work_path(self) -> Path:
+        """UWS job work folders, defaulting to ``data_dir/jobs``."""
+        return (self.uws_work_path or self.data_dir / "jobs").resolve()
 
     @property
     def ivoid(self) -> str:

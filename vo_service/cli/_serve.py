@@ -7,6 +7,8 @@ from typing import Any
 import click
 from gunicorn.app.base import BaseApplication
 
+from uws import JobStore, Runner
+from vo_service._jobs import UWS_EXTENSION, build_runner, job_kinds
 from vo_service.app import create_app
 from vo_service.cli._main import load_settings, main
 
@@ -33,14 +35,37 @@ class _Gunicorn(BaseApplication):
 @click.option("--host", default=None, help="Interface to listen on (default from settings).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default from settings).")
 @click.option("--threads", type=int, default=8, show_default=True, help="Request threads.")
-def serve(host: str | None, port: int | None, threads: int) -> None:
+@click.option(
+    "--runner/--no-runner",
+    default=True,
+    show_default=True,
+    help="Embed the UWS runner (turn off when `vo-service worker` runs separately).",
+)
+def serve(host: str | None, port: int | None, threads: int, runner: bool) -> None:
     """Run the web service with the embedded defaults."""
     settings = load_settings(host=host, port=port)
     app = create_app(settings)
     click.echo(f"serving {settings.ivoid} on http://{settings.host}:{settings.port}/")
+    embedded: list[Runner] = []
+
+    def post_worker_init(_worker: Any) -> None:
+        # Runs in the forked worker: threads and pooled connections of the master
+        # do not carry over, so the runner starts here, on fresh connections.
+        store: JobStore = app.extensions[UWS_EXTENSION]
+        store.engine.dispose(close=False)
+        if runner and job_kinds(settings).names():
+            embedded.append(build_runner(settings, store))
+            embedded[0].start()
+
+    def worker_exit(_server: Any, _worker: Any) -> None:
+        for started in embedded:
+            started.stop()
+
     _Gunicorn(
         app,
         {
+            "post_worker_init": post_worker_init,
+            "worker_exit": worker_exit,
             "bind": f"{settings.host}:{settings.port}",
             "workers": 1,
             "threads": threads,

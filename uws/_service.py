@@ -1,0 +1,387 @@
+"""The UWS rules: creation, phase changes, limits, WAIT, ownership.
+
+Handlers parse HTTP and render XML; this layer decides; :class:`~uws.JobStore`
+runs the SQL. Nothing here knows Flask.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from uws._errors import (
+    InvalidTransitionError,
+    JobNotFoundError,
+    ParameterError,
+    ResultNotFoundError,
+)
+from uws._kinds import KindRegistry, ParameterSet
+from uws._models import JobFilter, JobRecord, JobSummaryRef, StoredResult
+from uws._storage import JobStore, utcnow
+from uws._transitions import (
+    ACTIVE_PHASES,
+    FINAL_PHASES,
+    Action,
+    ExecutionPhase,
+    allowed_from,
+    next_phase,
+)
+
+__all__ = [
+    "CONTROL_PARAMETERS",
+    "UWSPolicy",
+    "UWSService",
+    "parse_iso_datetime",
+    "remove_work_dir",
+]
+
+log = logging.getLogger(__name__)
+
+#: Parameters that steer the job rather than feed the handler (case-insensitive).
+CONTROL_PARAMETERS = frozenset({"phase", "runid", "executionduration", "destruction"})
+
+KindSelector = Callable[[ParameterSet], str]
+
+
+@dataclass(frozen=True)
+class UWSPolicy:
+    """Limits the service enforces.
+
+    Attributes
+    ----------
+    max_execution_duration
+        Cap (s) on executionDuration; requests for 0 (unlimited) or more get the cap.
+    default_execution_duration
+        executionDuration (s) of a new job that asks for none.
+    default_destruction
+        Lifetime of a new job.
+    max_destruction
+        Longest lifetime a client may ask for.
+    wait_cap
+        Longest WAIT (s) the server blocks for.
+    poll_interval
+        Backstop (s) of WAIT's notification: how often it re-reads the database,
+        which matters only for changes made by another process without
+        LISTEN/NOTIFY (SQLite).
+    """
+
+    max_execution_duration: int = 3600
+    default_execution_duration: int | None = None
+    default_destruction: dt.timedelta = dt.timedelta(days=7)
+    max_destruction: dt.timedelta = dt.timedelta(days=30)
+    wait_cap: float = 60.0
+    poll_interval: float = 0.05
+
+    @property
+    def initial_execution_duration(self) -> int:
+        """executionDuration of a new job."""
+        value = self.default_execution_duration or self.max_execution_duration
+        return min(value, self.max_execution_duration)
+
+
+def parse_iso_datetime(name: str, value: str) -> dt.datetime:
+    """Parse an ISO 8601 instant (UTC assumed when no offset is given).
+
+    Accepts dates, ``Z`` and numeric offsets, and fractional seconds.
+
+    Raises
+    ------
+    ParameterError
+        Naming ``name`` when ``value`` is not ISO 8601.
+    """
+    text = value.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ParameterError(name, f"{value!r} is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _new_job_id() -> str:
+    return secrets.token_hex(10)
+
+
+class UWSService:
+    """The job service of one UWS endpoint.
+
+    Parameters
+    ----------
+    store
+        Job storage (shared by every endpoint and the runner).
+    kinds
+        The kinds this endpoint creates and lists.
+    default_kind
+        Kind of new jobs when ``kind_selector`` is not given.
+    kind_selector
+        Picks the kind from the raw parameters (e.g. from a ``PRODUCT`` parameter);
+        it may raise :class:`~uws.ParameterError`.
+    policy
+        Limits.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        kinds: KindRegistry,
+        *,
+        default_kind: str | None = None,
+        kind_selector: KindSelector | None = None,
+        policy: UWSPolicy | None = None,
+        work_root: Path | None = None,
+    ) -> None:
+        if default_kind is None and kind_selector is None:
+            names = kinds.names()
+            if len(names) != 1:
+                raise ValueError("give default_kind or kind_selector when several kinds exist")
+            default_kind = names[0]
+        if default_kind is not None and default_kind not in kinds:
+            raise ValueError(f"default kind {default_kind!r} is not registered")
+        self.store = store
+        self.kinds = kinds
+        self.policy = policy or UWSPolicy()
+        self._default_kind = default_kind
+        self._selector = kind_selector
+        self.work_root = work_root
+
+    # Creation --------------------------------------------------------------------------
+    def create(
+        self, owner: str | None, pairs: Iterable[tuple[str, str]], *, run: bool = False
+    ) -> JobRecord:
+        """Validate parameters and store a new job (QUEUED when PHASE=RUN or ``run``).
+
+        Raises
+        ------
+        ParameterError
+            For an invalid control or job parameter.
+        """
+        control: dict[str, tuple[str, str]] = {}
+        job_pairs: list[tuple[str, str]] = []
+        for name, value in pairs:
+            if name.lower() in CONTROL_PARAMETERS:
+                control[name.lower()] = (name, value)
+            else:
+                job_pairs.append((name, value))
+        if "phase" in control:
+            given, value = control["phase"]
+            if value.upper() != "RUN":
+                raise ParameterError(given, f"only RUN is accepted at creation, not {value!r}")
+            run = True
+        params = ParameterSet(job_pairs)
+        kind = self._select_kind(params)
+        spec = self.kinds.validate(kind, params)
+        now = utcnow()
+        duration = self.policy.initial_execution_duration
+        if "executionduration" in control:
+            duration = self._parse_duration(*control["executionduration"])
+        destruction = now + self.policy.default_destruction
+        if "destruction" in control:
+            destruction = self._parse_destruction(*control["destruction"], now=now)
+        run_id = control["runid"][1] if "runid" in control else None
+        job = JobRecord(
+            id=_new_job_id(),
+            kind=kind,
+            owner=owner,
+            run_id=run_id,
+            phase=ExecutionPhase.QUEUED if run else ExecutionPhase.PENDING,
+            creation_time=now,
+            start_time=None,
+            end_time=None,
+            destruction=destruction,
+            execution_duration=duration,
+            quote=None,
+            spec=spec,
+            parameters=job_pairs,
+        )
+        self.store.add(job)
+        log.info("created job %s (%s) for %s in %s", job.id, kind, owner, job.phase.value)
+        return job
+
+    def _select_kind(self, params: ParameterSet) -> str:
+        if self._selector is not None:
+            return self._selector(params)
+        assert self._default_kind is not None
+        return self._default_kind
+
+    def _parse_duration(self, name: str, value: str) -> int:
+        try:
+            seconds = int(value.strip())
+        except ValueError:
+            raise ParameterError(name, f"{value!r} is not an integer number of seconds") from None
+        if seconds < 0:
+            raise ParameterError(name, "must not be negative")
+        cap = self.policy.max_execution_duration
+        # 0 means "unlimited" in UWS; this server never runs unlimited jobs.
+        return cap if seconds == 0 or seconds > cap else seconds
+
+    def _parse_destruction(self, name: str, value: str, *, now: dt.datetime) -> dt.datetime:
+        when = parse_iso_datetime(name, value)
+        if when <= now:
+            raise ParameterError(name, f"{value!r} is in the past")
+        return min(when, now + self.policy.max_destruction)
+
+    # Reading -------------------------------------------------------------------------------
+    def get(self, owner: str | None, job_id: str) -> JobRecord:
+        """The job, if it belongs to ``owner``.
+
+        Raises
+        ------
+        JobNotFoundError
+            When it does not exist, is of another endpoint's kind, or is somebody else's.
+        """
+        job = self.store.get(job_id, owner=owner, check_owner=True)
+        if job is None or job.kind not in self.kinds:
+            raise JobNotFoundError(job_id)
+        return job
+
+    def list_jobs(self, owner: str | None, flt: JobFilter) -> list[JobSummaryRef]:
+        """The owner's jobs of this endpoint's kinds."""
+        return self.store.list_jobs(owner, self.kinds.names(), flt)
+
+    def result(self, owner: str | None, job_id: str, result_id: str) -> StoredResult:
+        """One result of a job.
+
+        Raises
+        ------
+        ResultNotFoundError
+            When the job has no such result.
+        """
+        for result in self.get(owner, job_id).results:
+            if result.id == result_id:
+                return result
+        raise ResultNotFoundError(f"job {job_id} has no result {result_id!r}")
+
+    def wait(
+        self,
+        owner: str | None,
+        job_id: str,
+        timeout: float,
+        phase: ExecutionPhase | None = None,
+    ) -> JobRecord:
+        """UWS 1.1 blocking GET: return once the phase changes or ``timeout`` passes.
+
+        Returns at once when the job is not in an active phase, or not in ``phase``
+        when that is given. A negative ``timeout`` means the server's cap.
+        """
+        timeout = self.policy.wait_cap if timeout < 0 else min(timeout, self.policy.wait_cap)
+        with self.store.notifier.watch(job_id) as changed:
+            job = self.get(owner, job_id)
+            start_phase = job.phase
+            if start_phase not in ACTIVE_PHASES or (phase is not None and start_phase != phase):
+                return job
+            deadline = time.monotonic() + timeout
+            while (remaining := deadline - time.monotonic()) > 0:
+                changed.wait(min(remaining, self.policy.poll_interval))
+                changed.clear()
+                current = self.store.get_phase(job_id)
+                if current != start_phase:
+                    break
+        return self.get(owner, job_id)
+
+    def wait_final(self, owner: str | None, job_id: str, timeout: float) -> JobRecord:
+        """Wait until the job reaches a final phase or ``timeout`` passes (for /sync)."""
+        deadline = time.monotonic() + timeout
+        job = self.get(owner, job_id)
+        while job.phase not in FINAL_PHASES and (remaining := deadline - time.monotonic()) > 0:
+            with self.store.notifier.watch(job_id) as changed:
+                if self.store.get_phase(job_id) == job.phase:
+                    changed.wait(min(remaining, self.policy.poll_interval))
+            job = self.get(owner, job_id)
+        return job
+
+    # Changes -------------------------------------------------------------------------------
+    def apply(self, owner: str | None, job_id: str, action: Action) -> JobRecord:
+        """Apply an owner's action (RUN or ABORT) following the transition table.
+
+        The change is a compare-and-set; if the runner moved the job meanwhile the
+        table is consulted again for the new phase.
+
+        Raises
+        ------
+        InvalidTransitionError
+            When the action is illegal in the job's phase.
+        """
+        if action not in (Action.RUN, Action.ABORT):
+            raise InvalidTransitionError(f"{action.value} is not a client action")
+        for _ in range(5):
+            job = self.get(owner, job_id)
+            target = next_phase(job.phase, action)
+            if target is None:
+                return job
+            if self.store.set_phase(job_id, [job.phase], target):
+                log.info("job %s: %s -> %s", job_id, job.phase.value, target.value)
+                return self.get(owner, job_id)
+        raise InvalidTransitionError(f"job {job_id} changes too fast; try again")
+
+    def set_execution_duration(self, owner: str | None, job_id: str, value: str) -> JobRecord:
+        """Change executionDuration (PENDING only; capped by the policy)."""
+        job = self.get(owner, job_id)
+        seconds = self._parse_duration("EXECUTIONDURATION", value)
+        if not self.store.update_fields(
+            job_id, [ExecutionPhase.PENDING], execution_duration=seconds
+        ):
+            raise InvalidTransitionError(
+                f"executionDuration can only change while PENDING, not {job.phase.value}"
+            )
+        return self.get(owner, job_id)
+
+    def set_destruction(self, owner: str | None, job_id: str, value: str) -> JobRecord:
+        """Change the destruction time (a future instant, capped by the policy)."""
+        self.get(owner, job_id)
+        when = self._parse_destruction("DESTRUCTION", value, now=utcnow())
+        self.store.update_fields(job_id, [p for p in ExecutionPhase], destruction=when)
+        return self.get(owner, job_id)
+
+    def update_parameters(
+        self, owner: str | None, job_id: str, pairs: Iterable[tuple[str, str]]
+    ) -> JobRecord:
+        """Replace the values of the given parameters while the job is PENDING.
+
+        Raises
+        ------
+        ParameterError
+            When the merged parameters do not validate (the job is unchanged).
+        InvalidTransitionError
+            When the job is no longer PENDING.
+        """
+        job = self.get(owner, job_id)
+        updates = [(k, v) for k, v in pairs]
+        control = [k for k, _ in updates if k.lower() in CONTROL_PARAMETERS]
+        if control:
+            raise ParameterError(control[0], "is not a job parameter; use its own resource")
+        if job.phase is not ExecutionPhase.PENDING:
+            raise InvalidTransitionError(
+                f"parameters can only change while PENDING, not {job.phase.value}"
+            )
+        merged = ParameterSet(job.parameters).replaced(updates)
+        spec = self.kinds.validate(job.kind, merged)
+        if not self.store.replace_parameters(job_id, [ExecutionPhase.PENDING], merged.pairs, spec):
+            raise InvalidTransitionError("parameters can only change while PENDING")
+        return self.get(owner, job_id)
+
+    def delete(self, owner: str | None, job_id: str) -> None:
+        """Delete the job (the runner stops it if it was executing; files go with it)."""
+        self.get(owner, job_id)
+        # Abort first so that a runner executing it notices and stops the work.
+        self.store.set_phase(job_id, allowed_from(Action.ABORT), ExecutionPhase.ABORTED)
+        self.store.delete(job_id)
+        if self.work_root is not None:
+            remove_work_dir(self.work_root / job_id)
+        log.info("deleted job %s", job_id)
+
+
+def remove_work_dir(path: Path) -> None:
+    """Remove a job's work folder; failures are logged, the job is gone regardless."""
+    if not path.exists():
+        return
+    try:
+        shutil.rmtree(path)
+    except OSError as exc:
+        log.warning("could not remove %s: %s", path, exc)

@@ -1,0 +1,126 @@
+"""Wiring of the generic ``uws`` package into the service: kinds, identity, runner.
+
+The product job kinds are registered in :func:`job_kinds`; until then the job list
+is mounted only when the demo kinds are switched on (``VO_SERVICE_UWS_DEMO_KINDS``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from flask import Flask
+from sqlalchemy import Engine
+
+from uws import (
+    AnonymousIdentity,
+    BasicAuthIdentity,
+    IdentityPolicy,
+    JobStore,
+    KindRegistry,
+    Runner,
+    RunnerConfig,
+    TrustedHeaderIdentity,
+    UWSPolicy,
+    UWSService,
+    create_uws_blueprint,
+    load_users_file,
+    select_by_parameter,
+)
+from uws.testing import test_kinds
+from vo_service.settings import Settings, SettingsError
+
+__all__ = [
+    "UWS_EXTENSION",
+    "build_identity",
+    "build_runner",
+    "build_service",
+    "job_kinds",
+    "register_uws",
+]
+
+log = logging.getLogger(__name__)
+
+#: Key of the job store in ``app.extensions`` (the embedded runner shares it).
+UWS_EXTENSION = "uws_store"
+
+
+def job_kinds(settings: Settings) -> KindRegistry:
+    """Every job kind this service offers (the runner executes the same set)."""
+    kinds = KindRegistry()
+    if settings.uws_demo_kinds:
+        kinds = kinds.merged(test_kinds())
+    return kinds
+
+
+def build_identity(settings: Settings) -> IdentityPolicy:
+    """The owner policy chosen by ``uws_identity``."""
+    if settings.uws_identity == "none":
+        return AnonymousIdentity()
+    if settings.uws_identity == "basic":
+        assert settings.uws_users_file is not None  # checked by Settings
+        try:
+            users = load_users_file(settings.uws_users_file)
+        except (OSError, ValueError) as exc:
+            raise SettingsError(f"VO_SERVICE_UWS_USERS_FILE: {exc}") from exc
+        return BasicAuthIdentity(
+            users, allow_anonymous=settings.allow_anonymous, realm=settings.service_name
+        )
+    return TrustedHeaderIdentity(
+        settings.uws_identity_header, allow_anonymous=settings.allow_anonymous
+    )
+
+
+def build_service(settings: Settings, store: JobStore, kinds: KindRegistry) -> UWSService:
+    """The UWS service of the ``/async`` endpoint."""
+    policy = UWSPolicy(
+        max_execution_duration=settings.max_execution_duration,
+        default_destruction=dt.timedelta(days=settings.default_destruction_days),
+        max_destruction=dt.timedelta(days=settings.max_destruction_days),
+        wait_cap=float(settings.wait_cap),
+        poll_interval=0.5 if store.is_postgres else 0.05,
+    )
+    names = kinds.names()
+    selector = None if len(names) == 1 else select_by_parameter("KIND", kinds)
+    return UWSService(
+        store,
+        kinds,
+        default_kind=names[0] if len(names) == 1 else None,
+        kind_selector=selector,
+        policy=policy,
+        work_root=settings.resolved_uws_work_path,
+    )
+
+
+def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
+    """Mount ``/async`` and ``/sync`` when job kinds exist; keep the store for the runner."""
+    store = JobStore(engine)
+    app.extensions[UWS_EXTENSION] = store
+    kinds = job_kinds(settings)
+    if not kinds.names():
+        log.info("no job kinds registered: /async and /sync are not mounted")
+        return
+    app.register_blueprint(
+        create_uws_blueprint(
+            build_service(settings, store, kinds),
+            build_identity(settings),
+            url_prefix="/async",
+            sync_path="/sync",
+            sync_timeout=float(settings.sync_timeout),
+            public_url=settings.public_base_url,
+        )
+    )
+
+
+def build_runner(settings: Settings, store: JobStore) -> Runner:
+    """A runner for every registered kind, configured from the settings."""
+    return Runner(
+        store,
+        job_kinds(settings),
+        RunnerConfig(
+            work_root=settings.resolved_uws_work_path,
+            slots=settings.runner_slots,
+            poll_interval=settings.runner_poll_interval,
+            max_attempts=settings.runner_max_attempts,
+        ),
+    )

@@ -1,0 +1,26 @@
+"""``vo-service worker``: the UWS runner alone (production runs it as its own process)."""
+
+from __future__ import annotations
+
+import click
+
+from uws import JobStore
+from vo_service._context import ServiceContext
+from vo_service._jobs import build_runner, job_kinds
+from vo_service.cli._main import load_settings, main
+
+__all__ = ["worker"]
+
+
+@main.command()
+@click.option("--slots", type=int, default=None, help="Jobs run at once (default from settings).")
+def worker(slots: int | None) -> None:
+    """Run queued UWS jobs until interrupted (SIGTERM/SIGINT stop it cleanly)."""
+    settings = load_settings(runner_slots=slots)
+    context = ServiceContext.build(settings)
+    kinds = job_kinds(settings)
+    if not kinds.names():
+        raise click.ClickException("no job kinds are registered; nothing to run")
+    runner = build_runner(settings, JobStore(context.engine))
+    click.echo(f"runner {runner.runner_id}: kinds {', '.join(kinds.names())}")
+    runner.run_forever()
