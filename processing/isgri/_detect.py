@@ -9,13 +9,15 @@ again. The variance stays that of the original counts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from processing.instrument import Attitude, Instrument, pixel_illumination
+from processing.instrument import Attitude, Instrument
 from processing.isgri._decode import Decoder, SkyImage
+from processing.isgri._pif import fast_pixel_illumination
 
 __all__ = [
     "CatalogEntry",
@@ -29,13 +31,15 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
-PIF_OVERSAMPLE = 10  # rays per crystal side: 6 biases fluxes by ~1 %, 10 and 16 agree
+PIF_OVERSAMPLE = 16  # rays per crystal side: 6 biases fluxes by ~1 %, 10 and 16 agree
 #: Radius (sky pixels) of the main peak kept in cleaned images.
 PEAK_RADIUS_PIX = 4.0
 #: Above this significance a source's position is refined in the shadowgram domain.
 BRIGHT_SNR = 50.0
 #: Rays per crystal side of a bright source's final model (ghost residuals ∝ its error).
-BRIGHT_OVERSAMPLE = 16
+BRIGHT_OVERSAMPLE = 32
+#: Sub-pixel phases at which the PSF patches are tabulated.
+PSF_PHASES = np.linspace(-0.5, 0.5, 5)
 
 
 def r90_arcmin(significance: FloatArray | float) -> FloatArray:
@@ -135,23 +139,62 @@ class SourceModeller:
     def __init__(self, instrument: Instrument, decoder: Decoder) -> None:
         self.instrument = instrument
         self.decoder = decoder
-        on_axis = self._pif(0.0, 0.0)
-        self.on_axis_total = float(on_axis.sum())
+        self._totals: dict[int, float] = {}
+        self.on_axis_total = self._on_axis_total(PIF_OVERSAMPLE)
         self.on_axis_peak = float(self.image(0.0, 0.0)[decoder.centre_pixel])
 
     def _pif(self, ty: float, tz: float, oversample: int = PIF_OVERSAMPLE) -> FloatArray:
         det = self.instrument.detector
-        pif = pixel_illumination(self.instrument.mask, det, ty, tz, oversample)
-        return np.asarray(pif, dtype=float) * (self.decoder.weights > 0)
+        pif = fast_pixel_illumination(self.instrument.mask, det, ty, tz, oversample)
+        return pif * (self.decoder.weights > 0)
 
     def shadowgram(self, ty: float, tz: float, oversample: int = PIF_OVERSAMPLE) -> FloatArray:
         """Corrected-rate model (counts/s per pixel) of a unit on-axis-equivalent source."""
         cos = 1.0 / np.sqrt(1.0 + ty * ty + tz * tz)
-        return self._pif(ty, tz, oversample) * (cos / self.on_axis_total)
+        return self._pif(ty, tz, oversample) * (cos / self._on_axis_total(oversample))
+
+    def _on_axis_total(self, oversample: int) -> float:
+        # Each ray density is normalised by its own on-axis sum: the sampled open area
+        # differs by ~0.5 % between densities, which would bias fluxes by as much.
+        if oversample not in self._totals:
+            self._totals[oversample] = float(self._pif(0.0, 0.0, oversample).sum())
+        return self._totals[oversample]
 
     def image(self, ty: float, tz: float, oversample: int = PIF_OVERSAMPLE) -> FloatArray:
         """Decoded sky image of a unit source."""
         return self.decoder.decode_image(self.shadowgram(ty, tz, oversample))
+
+    @cached_property
+    def psf_patches(self) -> FloatArray:
+        """3×3 peak of a unit on-axis source, per sub-pixel phase (grid PSF_PHASES²).
+
+        ``patches[i, j]`` is centred on the pixel nearest to a source offset by
+        (PSF_PHASES[i], PSF_PHASES[j]) pixels, in units of the on-axis peak. Cleaned images
+        carry each source's peak scaled to this shape, so photometry at any position
+        (mosaics) recovers the flux fitted in the ScW.
+        """
+        dec = self.decoder
+        a0, b0 = dec.centre_pixel
+        out = np.zeros((PSF_PHASES.size, PSF_PHASES.size, 3, 3))
+        for i, pa in enumerate(PSF_PHASES):
+            for j, pb in enumerate(PSF_PHASES):
+                img = self.image(float(pa * dec.pixel_tan), float(pb * dec.pixel_tan))
+                out[i, j] = img[a0 - 1 : a0 + 2, b0 - 1 : b0 + 2] / self.on_axis_peak
+        return out
+
+
+def psf_at(patches: FloatArray, pa: float, pb: float) -> FloatArray:
+    """3×3 PSF patch at sub-pixel phase (pa, pb) ∈ [−0.5, 0.5]², bilinear in the phase."""
+    n = patches.shape[0]
+    x, y = (pa + 0.5) * (n - 1), (pb + 0.5) * (n - 1)
+    i, j = min(int(x), n - 2), min(int(y), n - 2)
+    u, v = x - i, y - j
+    return np.asarray(
+        (1 - u) * (1 - v) * patches[i, j]
+        + u * (1 - v) * patches[i + 1, j]
+        + (1 - u) * v * patches[i, j + 1]
+        + u * v * patches[i + 1, j + 1]
+    )
 
 
 def _refine(values: FloatArray, a: int, b: int) -> tuple[float, float]:
@@ -193,9 +236,9 @@ def _fit_shadowgram(
     for m in range(n_mod):
         cols.append(np.where(mod_sel == m, template[sel], 0.0))
     design = np.stack(cols, axis=1)
-    coef, *_ = np.linalg.lstsq(design, residual[sel], rcond=None)
-    # Error of the flux: row 0 of (AᵀA)⁻¹Aᵀ applied to independent pixel variances.
     gram_inv = np.linalg.pinv(design.T @ design)
+    coef = gram_inv @ (design.T @ residual[sel])
+    # Error of the flux: row 0 of (AᵀA)⁻¹Aᵀ applied to independent pixel variances.
     row = design @ gram_inv[0]
     err = float(np.sqrt(np.sum(row * row * variance[sel])))
     beta = coef[1:]
@@ -375,8 +418,15 @@ def clean_band(
                 catalog=entry is not None,
             )
         )
-        near = (rows - fa) ** 2 + (cols - fb) ** 2 <= PEAK_RADIUS_PIX**2
-        peaks += np.where(near, flux * model_img, 0.0)
+        # The cleaned image keeps the main peak, scaled so that its 3×3 core has the amplitude
+        # `flux` in units of the on-axis PSF patch at this sub-pixel phase.
+        ia, ib = round(fa), round(fb)
+        if 1 <= ia < image.shape[0] - 1 and 1 <= ib < image.shape[1] - 1:
+            patch = psf_at(modeller.psf_patches, fa - ia, fb - ib)
+            core = model_img[ia - 1 : ia + 2, ib - 1 : ib + 2] / modeller.on_axis_peak
+            scale = float((core * patch).sum() / (patch * patch).sum())
+            near = (rows - fa) ** 2 + (cols - fb) ** 2 <= PEAK_RADIUS_PIX**2
+            peaks += np.where(near, flux * model_img / scale, 0.0)
         # Remove the whole source (peak, sidelobes, ghosts) in the shadowgram domain.
         residual = residual - flux * model_rate
         sky = decoder.decode(residual - background, var)
