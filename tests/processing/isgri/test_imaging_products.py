@@ -1,0 +1,248 @@
+"""End to end through the pipeline: archive → image FITS, catalog VOTable/FITS, PNG; mosaics."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.io import fits, votable
+from astropy.table import Table
+from astropy.wcs import WCS
+from sqlalchemy import create_engine
+
+from processing.archive import ArchiveIndex
+from processing.instrument import load_instrument
+from processing.isgri import (
+    BandError,
+    ImageRequest,
+    ProductDescriptor,
+    build_image_graph,
+    run_image_product,
+)
+from processing.pipeline import CacheStore, InlineExecutor, Pipeline, ProductCache, UnitFailed
+from processing.simulator import Scenario, simulate_archive
+from vo_service.db import upgrade_database
+
+CRAB = (83.63308, 22.0145)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[ArchiveIndex, Path]:
+    root = tmp_path_factory.mktemp("imaging_archive")
+    scenario = Scenario.model_validate(
+        {
+            "name": "imaging-e2e",
+            "seed": 8,
+            "catalog_sources": False,
+            "sources": [
+                {"name": "Crab", "flux_mcrab": 300.0},
+                {"name": "NewOne", "ra": 88.0, "dec": 18.0, "flux_mcrab": 150.0},
+            ],
+            "pointings": [
+                {
+                    "target": "Crab",
+                    "start": 54000.0,
+                    "n_scw": 5,
+                    "pattern": "random",
+                    "radius_deg": 8,
+                    "scw_duration_s": 1000,
+                }
+            ],
+        }
+    )
+    simulate_archive(scenario, root, workers=2)
+    engine = create_engine(f"sqlite:///{root}/index.sqlite")
+    upgrade_database(engine)
+    index = ArchiveIndex(engine, root)
+    index.ingest()
+    return index, root
+
+
+@pytest.fixture(scope="module")
+def pipeline(archive: tuple[ArchiveIndex, Path]) -> Pipeline:
+    index, root = archive
+    cache = ProductCache(CacheStore(root / "cache"), index.engine)
+    return Pipeline(cache, InlineExecutor())
+
+
+@pytest.fixture(scope="module")
+def products(archive: tuple[ArchiveIndex, Path], pipeline: Pipeline) -> ProductDescriptor:
+    index, root = archive
+    request = ImageRequest(ra=CRAB[0], dec=CRAB[1], radius_deg=12.0)
+    (product,) = run_image_product(pipeline, index, load_instrument(root), request)
+    return product
+
+
+def _file(product: ProductDescriptor, name: str) -> Path:
+    return next(f.path for f in product.files if f.name == name)
+
+
+@pytest.mark.slow
+def test_image_fits_has_wcs_extensions_and_provenance(products: ProductDescriptor) -> None:
+    assert {f.content_type for f in products.files} >= {"application/fits", "image/png"}
+    with fits.open(_file(products, "image.fits")) as hl:
+        assert [h.name for h in hl[1:]] == ["INTENSITY", "VARIANCE", "SIGNIFICANCE", "EXPOSURE"]
+        primary = hl[0].header
+        assert primary["SIMULATE"] is True
+        assert any("SIMULATED DATA" in str(c) for c in primary["COMMENT"])
+        assert primary["PROVHASH"] == products.provenance_hash
+        assert primary["NSCW"] == len(products.metadata["scw_ids"]) == 5
+        assert primary["E_MIN"] == 20.0 and primary["E_MAX"] == 40.0
+        history = " ".join(str(h) for h in primary["HISTORY"])
+        assert products.metadata["scw_ids"][0] in history
+        sig = hl["SIGNIFICANCE"]
+        wcs = WCS(sig.header)
+        assert wcs.has_celestial
+        catalog = Table.read(_file(products, "catalog.fits"))
+        crab = catalog[catalog["name"] == "Crab"][0]
+        # The image's own WCS puts the catalog position on the brightest pixel.
+        x, y = wcs.world_to_pixel_values(crab["ra"], crab["dec"])
+        peak = np.unravel_index(int(np.nanargmax(sig.data)), sig.data.shape)
+        assert abs(peak[0] - y) <= 1.0 and abs(peak[1] - x) <= 1.0
+        assert np.all(hl["EXPOSURE"].data >= 0) and hl["EXPOSURE"].data.max() > 1000
+
+
+@pytest.mark.slow
+def test_catalog_finds_injected_sources_once(products: ProductDescriptor, archive) -> None:
+    catalog = Table.read(_file(products, "catalog.fits"))
+    assert len(set(catalog["name"])) == len(catalog)  # no duplicates
+    truth = SkyCoord([CRAB[0], 88.0], [CRAB[1], 18.0], unit="deg")
+    found = SkyCoord(catalog["ra"], catalog["dec"], unit="deg")
+    idx, sep, _ = truth.match_to_catalog_sky(found)
+    for k in range(2):
+        assert sep[k].arcmin < max(2.0 * catalog["r90"][idx[k]], 1.0)
+    # Nothing but the two injected sources above the mosaic threshold.
+    assert len(catalog) == 2
+    crab = catalog[idx[0]]
+    assert crab["name"] == "Crab" and crab["in_catalog"] and crab["origin"] == "mosaic"
+    other = catalog[idx[1]]
+    assert other["name"].startswith("J05") and not other["in_catalog"]  # named by position
+    # The count rates scale as the injected fluxes (300 and 150 mCrab).
+    assert other["rate"] / crab["rate"] == pytest.approx(0.5, rel=0.1)
+
+
+@pytest.mark.slow
+def test_votable_passes_votlint_and_stilts_sees_positions(products: ProductDescriptor) -> None:
+    path = _file(products, "catalog.vot")
+    lint = subprocess.run(
+        ["stilts", "votlint", f"votable={path}"], capture_output=True, text=True, timeout=120
+    )
+    output = (lint.stdout + lint.stderr).strip()
+    assert "ERROR" not in output.upper(), output
+    meta = subprocess.run(
+        ["stilts", "tpipe", f"in={path}", "cmd=meta", "ofmt=csv"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    ucds = {row.split(",")[1]: row.split(",")[5] for row in meta.stdout.splitlines()[1:]}
+    assert ucds["ra"] == "pos.eq.ra;meta.main" and ucds["dec"] == "pos.eq.dec;meta.main"
+    # STILTS does sky geometry with the columns: galactic coordinates of the Crab.
+    sky = subprocess.run(
+        [
+            "stilts",
+            "tpipe",
+            f"in={path}",
+            "cmd=addskycoords icrs galactic ra dec glon glat",
+            "cmd=select 'name==\"Crab\"'",
+            'cmd=keepcols "glon glat"',
+            "ofmt=csv-noheader",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    glon, glat = (float(v) for v in sky.stdout.strip().split(","))
+    assert glon == pytest.approx(184.557, abs=0.05) and glat == pytest.approx(-5.784, abs=0.05)
+    table = votable.parse_single_table(path).to_table()
+    assert table["ra"].unit == "deg" and table["rate"].unit == "ct / s"
+    fields = {f.name: f for f in votable.parse_single_table(path).fields}
+    assert fields["name"].ucd == "meta.id;meta.main"
+    assert fields["significance"].ucd == "stat.snr"
+
+
+@pytest.mark.slow
+def test_mosaic_flux_matches_inverse_variance_mean_of_scws(
+    archive: tuple[ArchiveIndex, Path], pipeline: Pipeline
+) -> None:
+    index, root = archive
+    request = ImageRequest(ra=CRAB[0], dec=CRAB[1], radius_deg=12.0)
+    graph, _, _ = build_image_graph(index, load_instrument(root), request)
+    mosaic = next(n for n in graph if n.unit.name == "isgri.mosaic")
+    images = [n for n in graph if n.unit.name == "isgri.image_scw"]
+    result = pipeline.run([mosaic, *images])
+    fluxes, errors = [], []
+    for node in images:
+        for s in result.load(node)["sources"]:  # type: ignore[index]
+            if s["name"] == "Crab":
+                fluxes.append(s["flux"])
+                errors.append(s["flux_error"])
+    w = 1.0 / np.asarray(errors) ** 2
+    mean = float((np.asarray(fluxes) * w).sum() / w.sum())
+    crab = next(s for s in result.load(mosaic)["sources"] if s["name"] == "Crab")  # type: ignore[index]
+    assert len(fluxes) == 5
+    assert crab["flux"] == pytest.approx(mean, rel=0.02)
+    assert crab["n_scw"] == 5
+
+
+@pytest.mark.slow
+def test_user_catalog_replaces_the_reference_one(
+    archive: tuple[ArchiveIndex, Path], pipeline: Pipeline
+) -> None:
+    index, root = archive
+    request = ImageRequest(
+        ra=CRAB[0],
+        dec=CRAB[1],
+        radius_deg=12.0,
+        scw_ids=tuple(s.scw_id for s in index.all()[:2]),
+        user_catalog=(("MyNebula", CRAB[0], CRAB[1]), ("MyOther", 88.0, 18.0)),
+    )
+    (product,) = run_image_product(pipeline, index, load_instrument(root), request)
+    catalog = Table.read(_file(product, "catalog.fits"))
+    assert set(catalog["name"]) == {"MyNebula", "MyOther"}
+    assert json.loads(json.dumps(product.metadata))["n_scw"] == 2
+
+
+def test_band_below_the_low_threshold_is_refused(tmp_path: Path) -> None:
+    """After revolution 1600 the threshold is 30 keV: a 20-40 keV image is refused."""
+    scenario = Scenario.model_validate(
+        {
+            "name": "late",
+            "seed": 2,
+            "catalog_sources": False,
+            "sources": [{"name": "Crab", "flux_mcrab": 100.0}],
+            "pointings": [
+                {
+                    "target": "Crab",
+                    "start": 57700.0,
+                    "n_scw": 1,
+                    "pattern": "staring",
+                    "scw_duration_s": 300,
+                }
+            ],
+            "background": {"rate_20_40": 30.0},
+        }
+    )
+    simulate_archive(scenario, tmp_path)
+    engine = create_engine(f"sqlite:///{tmp_path}/index.sqlite")
+    upgrade_database(engine)
+    index = ArchiveIndex(engine, tmp_path)
+    index.ingest()
+    assert index.all()[0].revolution > 1600
+    pipeline = Pipeline(ProductCache(CacheStore(tmp_path / "cache"), engine), InlineExecutor())
+    request = ImageRequest(ra=CRAB[0], dec=CRAB[1], e_min=20.0, e_max=40.0)
+    with pytest.raises(UnitFailed) as info:
+        run_image_product(pipeline, index, load_instrument(tmp_path), request)
+    assert isinstance(info.value.__cause__, BandError)
+    assert "low threshold 30 keV" in str(info.value.__cause__)
+
+
+def test_empty_selection_is_refused(archive: tuple[ArchiveIndex, Path]) -> None:
+    index, root = archive
+    request = ImageRequest(ra=200.0, dec=-60.0, radius_deg=1.0)
+    with pytest.raises(ValueError, match="no science window"):
+        build_image_graph(index, load_instrument(root), request)
