@@ -38,6 +38,8 @@ PEAK_RADIUS_PIX = 4.0
 BRIGHT_SNR = 50.0
 #: Rays per crystal side of a bright source's final model (ghost residuals ∝ its error).
 BRIGHT_OVERSAMPLE = 32
+#: Rays per crystal side of the models compared while refining a bright source's position.
+REFINE_OVERSAMPLE = 8
 #: Sub-pixel phases at which the PSF patches are tabulated.
 PSF_PHASES = np.linspace(-0.5, 0.5, 5)
 
@@ -140,6 +142,7 @@ class SourceModeller:
         self.instrument = instrument
         self.decoder = decoder
         self._totals: dict[int, float] = {}
+        self._models: dict[tuple[float, float, int], FloatArray] = {}
         self.on_axis_total = self._on_axis_total(PIF_OVERSAMPLE)
         self.on_axis_peak = float(self.image(0.0, 0.0)[decoder.centre_pixel])
 
@@ -149,9 +152,25 @@ class SourceModeller:
         return pif * (self.decoder.weights > 0)
 
     def shadowgram(self, ty: float, tz: float, oversample: int = PIF_OVERSAMPLE) -> FloatArray:
-        """Corrected-rate model (counts/s per pixel) of a unit on-axis-equivalent source."""
+        """Corrected-rate model (counts/s per pixel) of a unit on-axis-equivalent source.
+
+        The last models are kept: the bands of a ScW model their sources at the same positions.
+        """
+        key = (ty, tz, oversample)
+        cached = self._models.get(key)
+        if cached is not None:
+            return cached
         cos = 1.0 / np.sqrt(1.0 + ty * ty + tz * tz)
-        return self._pif(ty, tz, oversample) * (cos / self._on_axis_total(oversample))
+        model = self._pif(ty, tz, oversample) * (cos / self._on_axis_total(oversample))
+        model.setflags(write=False)
+        if len(self._models) >= 32:
+            self._models.pop(next(iter(self._models)))
+        self._models[key] = model
+        return model
+
+    def forget_models(self) -> None:
+        """Drop the kept source models (benchmarks time a cold ScW with it)."""
+        self._models.clear()
 
     def _on_axis_total(self, oversample: int) -> float:
         # Each ray density is normalised by its own on-axis sum: the sampled open area
@@ -255,7 +274,8 @@ def _rss(
     ty: float,
     tz: float,
 ) -> float:
-    model = modeller.shadowgram(ty, tz)
+    # Only differences between nearby positions matter here: a coarser ray grid does.
+    model = modeller.shadowgram(ty, tz, REFINE_OVERSAMPLE)
     flux, _, background = _fit_shadowgram(residual, residual, model, template, module, used)
     r = (residual - flux * model - background)[used]
     return float(np.dot(r, r))
@@ -315,6 +335,7 @@ def clean_band(
     coded_floor: float = 0.1,
     max_sources: int = 40,
     check: Any = None,
+    refined: list[tuple[float, float]] | None = None,
 ) -> tuple[SkyImage, SkyImage, list[DetectedSource], FloatArray]:
     """Decode one band, then find and clean sources brightest first.
 
@@ -323,6 +344,7 @@ def clean_band(
     no ghosts), the sources in order of detection, and the fitted background map.
     """
     det = modeller.instrument.detector
+    refined = [] if refined is None else refined
     used = band.used & (decoder.weights > 0)
     rate0 = band.rate
     var = band.variance
@@ -382,10 +404,18 @@ def clean_band(
         )
         if flux > 0 and flux / err > BRIGHT_SNR:
             # Bright: the residual of its removal is ∝ the model error, so refine the position
-            # where the model is exact, in the shadowgram domain.
-            ty_f, tz_f = _refine_in_shadowgram(
-                modeller, residual, template, det.module, used, ty_f, tz_f, decoder.pixel_tan
-            )
+            # where the model is exact, in the shadowgram domain, once per ScW (the position
+            # is the same in every band: ``refined`` carries it from band to band).
+            known = [
+                p for p in refined if np.hypot(p[0] - ty_f, p[1] - tz_f) < 0.5 * decoder.pixel_tan
+            ]
+            if known:
+                ty_f, tz_f = known[0]
+            else:
+                ty_f, tz_f = _refine_in_shadowgram(
+                    modeller, residual, template, det.module, used, ty_f, tz_f, decoder.pixel_tan
+                )
+                refined.append((ty_f, tz_f))
             model_rate = modeller.shadowgram(ty_f, tz_f, BRIGHT_OVERSAMPLE)
             flux, err, background = _fit_shadowgram(
                 residual, var, model_rate, template, det.module, used

@@ -271,6 +271,7 @@ class ImageScienceWindow(AnalysisUnit):
         norm = model.modeller.on_axis_peak * model.response
         good_norm = norm > 0.02 * model.modeller.on_axis_peak
         safe = np.where(good_norm, norm, 1.0)
+        refined: list[tuple[float, float]] = []  # bright-source positions, shared by the bands
         for ib, (e1, e2) in enumerate(self.config["bands"]):
             ctx.check()
             sl, lo, hi = band_channels(edges, e1, e2)
@@ -293,6 +294,7 @@ class ImageScienceWindow(AnalysisUnit):
                 threshold_new=self.config["threshold_new"],
                 coded_floor=self.config["coded_floor"],
                 check=ctx.check,
+                refined=refined,
             )
             ok = (first.coded > self.config["coded_floor"]) & good_norm & (first.variance > 0)
             floor = self.config["coded_floor"]
