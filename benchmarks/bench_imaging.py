@@ -190,7 +190,7 @@ def main() -> None:
     parser.add_argument("--mosaic", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path, truth = make_scw(Path(tmp), args.events)
+        path, _ = make_scw(Path(tmp), args.events)
         instrument = load_instrument(Path(tmp))
         t0 = time.perf_counter()
         model = ImagingModel(instrument)
@@ -219,7 +219,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_imaging.json").write_text(json.dumps(result, indent=1))
     print(
-        f"one ScW, {best_full['events']:,} events, 4 bands (load {result['load_average'][0]:.1f}):\n"
+        f"one ScW, {best_full['events']:,} events, 4 bands "
+        f"(load {result['load_average'][0]:.1f}):\n"
         f"  full  read {best_full['read_s']:.2f} s + bin {best_full['bin_s']:.2f} s + "
         f"decode/clean {best_full['decode_clean_s']:.2f} s = {best_full['total_s']:.2f} s "
         f"({best_full['sources']} sources)\n"
