@@ -308,20 +308,6 @@ def _refine_in_shadowgram(
     return ty, tz
 
 
-def _fit_flux(
-    image: FloatArray, variance: FloatArray, model: FloatArray, a: int, b: int
-) -> tuple[float, float]:
-    """Flux scaling ``model`` to ``image`` over the 3×3 pixels around (a, b), and its error."""
-    sl = (slice(max(a - 1, 0), a + 2), slice(max(b - 1, 0), b + 2))
-    m, s = model[sl], image[sl]
-    den = float((m * m).sum())
-    if den <= 0 or model[a, b] <= 0:
-        return 0.0, float("inf")
-    flux = float((m * s).sum() / den)
-    # Neighbouring sky pixels are strongly correlated: take the error of the peak pixel.
-    return flux, float(np.sqrt(variance[a, b]) / model[a, b])
-
-
 def clean_band(
     decoder: Decoder,
     modeller: SourceModeller,

@@ -15,7 +15,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from numpy.typing import NDArray
 
-from processing.instrument import Attitude, Instrument, load_instrument, radec_to_unit
+from processing.instrument import Attitude, Instrument, load_instrument
 from processing.isgri._channels import BandError, band_channels
 from processing.isgri._decode import Decoder
 from processing.isgri._detect import (
@@ -63,14 +63,21 @@ def calibration_of(instrument: Instrument, archive_root: Path) -> Calibration:
     return Calibration(instrument.calibration_version, files)
 
 
-def instrument_from_calibration(calibration: Calibration | None) -> Instrument:
-    """Load the instrument whose IC files a node's calibration names."""
+def _archive_root(calibration: Calibration | None) -> Path:
+    """The archive folder holding a calibration's IC files (path minus the relative label)."""
     if calibration is None or not calibration.files:
         raise ValueError("imaging units need a calibration with the archive's IC files")
     first = calibration.files[0]
     root = Path(first.path)
     for _ in Path(first.label).parts:
         root = root.parent
+    return root
+
+
+def instrument_from_calibration(calibration: Calibration | None) -> Instrument:
+    """Load the instrument whose IC files a node's calibration names."""
+    root = _archive_root(calibration)  # raises without a calibration
+    assert calibration is not None
     return _load(str(root), calibration.version)
 
 
@@ -139,13 +146,8 @@ def _model_for(root: str, version: str) -> ImagingModel:
 
 def imaging_model(calibration: Calibration | None) -> ImagingModel:
     """The (process-wide cached) imaging model of a node's calibration."""
-    instrument = instrument_from_calibration(calibration)
+    root = _archive_root(calibration)
     assert calibration is not None
-    first = calibration.files[0]
-    root = Path(first.path)
-    for _ in Path(first.label).parts:
-        root = root.parent
-    del instrument
     return _model_for(str(root), calibration.version)
 
 
@@ -340,8 +342,3 @@ class ImageScienceWindow(AnalysisUnit):
             "psf_sigma_pix": model.psf_sigma_pix,
             "psf_patches": model.psf_patches,
         }
-
-
-def unit_vector(ra: float, dec: float) -> FloatArray:
-    """Unit vector of a sky position (re-exported for the mosaic)."""
-    return np.asarray(radec_to_unit(ra, dec))
