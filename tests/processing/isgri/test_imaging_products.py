@@ -246,3 +246,41 @@ def test_empty_selection_is_refused(archive: tuple[ArchiveIndex, Path]) -> None:
     request = ImageRequest(ra=200.0, dec=-60.0, radius_deg=1.0)
     with pytest.raises(ValueError, match="no science window"):
         build_image_graph(index, load_instrument(root), request)
+
+
+@pytest.mark.slow
+def test_empty_field_mosaic_has_no_detection(tmp_path: Path) -> None:
+    """5 ScWs of an empty field: mosaic Σ is standard normal, nothing above 6σ, empty catalog."""
+    scenario = Scenario.model_validate(
+        {
+            "name": "empty",
+            "seed": 17,
+            "catalog_sources": False,
+            "pointings": [
+                {
+                    "ra": 150.0,
+                    "dec": 60.0,
+                    "start": 54100.0,
+                    "n_scw": 5,
+                    "pattern": "hex",
+                    "scw_duration_s": 1000,
+                }
+            ],
+        }
+    )
+    simulate_archive(scenario, tmp_path, workers=2)
+    engine = create_engine(f"sqlite:///{tmp_path}/index.sqlite")
+    upgrade_database(engine)
+    index = ArchiveIndex(engine, tmp_path)
+    index.ingest()
+    pipeline = Pipeline(ProductCache(CacheStore(tmp_path / "cache"), engine), InlineExecutor())
+    request = ImageRequest(ra=150.0, dec=60.0, radius_deg=10.0)
+    (product,) = run_image_product(pipeline, index, load_instrument(tmp_path), request)
+    assert len(Table.read(_file(product, "catalog.fits"))) == 0
+    with fits.open(_file(product, "image.fits")) as hl:
+        sig = hl["SIGNIFICANCE"].data
+        covered = hl["EXPOSURE"].data > 0
+        values = sig[covered]
+    assert np.abs(values).max() < 6.0
+    assert abs(values.mean()) < 0.05
+    assert values.std() == pytest.approx(1.0, abs=0.05)
