@@ -354,6 +354,7 @@ def clean_band(
                 cat_pix.append((c, float(a), float(b)))
 
     found: list[DetectedSource] = []
+    models: list[FloatArray] = []
     taken: set[str] = set()
     image = first.image
     peaks = np.zeros_like(image)
@@ -445,11 +446,42 @@ def clean_band(
             peaks += np.where(near, flux * model_img / scale, 0.0)
         # Remove the whole source (peak, sidelobes, ghosts) in the shadowgram domain.
         residual = residual - flux * model_rate
+        models.append(model_rate)
         sky = decoder.decode(residual - background, var)
         image = sky.image
     del sky
+    if len(found) > 1:
+        # Sources were fitted one at a time on the residual of the brighter ones; a joint fit of
+        # all of them with the background removes the cross-talk of overlapping shadows.
+        _joint_refit(found, models, rate0, var, template, det.module, used)
     cleaned = SkyImage(image=image + peaks, variance=first.variance, coded=first.coded)
     return first, cleaned, found, background
+
+
+def _joint_refit(
+    found: list[DetectedSource],
+    models: list[FloatArray],
+    rate: FloatArray,
+    variance: FloatArray,
+    template: FloatArray,
+    module: NDArray[np.integer],
+    used: NDArray[np.bool_],
+) -> None:
+    """Refit every source's flux together with the per-module background (unweighted LSQ)."""
+    sel = used & (module >= 0) & (template > 0)
+    mod_sel = module[sel]
+    cols = [m[sel] for m in models]
+    cols += [np.where(mod_sel == k, template[sel], 0.0) for k in range(int(module.max()) + 1)]
+    design = np.stack(cols, axis=1)
+    gram_inv = np.linalg.pinv(design.T @ design)
+    coef = gram_inv @ (design.T @ rate[sel])
+    rows = design @ gram_inv[:, : len(found)]
+    errors = np.sqrt(np.sum(rows * rows * variance[sel][:, None], axis=0))
+    for k, src in enumerate(found):
+        src.flux = float(coef[k])
+        src.flux_error = float(errors[k])
+        src.significance = src.flux / src.flux_error if src.flux_error > 0 else 0.0
+        src.r90_arcmin = float(r90_arcmin(max(src.significance, src.peak_significance)))
 
 
 def _match(
