@@ -139,7 +139,7 @@ def mosaic_run(image: dict[str, Any], n_scw: int) -> dict[str, Any]:
         logger=logging.LoggerAdapter(logging.getLogger("bench"), {}),
     )
     t0 = time.perf_counter()
-    out = unit.run(ctx, images)
+    out = unit.run(ctx, images, [])
     return {"n_scw": n_scw, "mosaic_s": time.perf_counter() - t0, "sources": len(out["sources"])}
 
 

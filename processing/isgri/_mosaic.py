@@ -128,10 +128,15 @@ class MosaicImages(AnalysisUnit):
         projection=Str(choices=["TAN", "CAR"], default="TAN"),
         threshold=Float(min=0.0, default=6.0, doc="mosaic detection threshold, sigma"),
     )
-    inputs = declare(images=NodeInput(many=True, doc="outputs of isgri.image_scw"))
+    inputs = declare(
+        images=NodeInput(many=True, doc="outputs of isgri.image_scw"),
+        catalog=NodeInput(doc="output of isgri.reference_catalog or isgri.user_catalog"),
+    )
     codec = "numpy"
 
-    def run(self, ctx: UnitContext, images: list[dict[str, Any]]) -> dict[str, Any]:  # type: ignore[override]
+    def run(  # type: ignore[override]
+        self, ctx: UnitContext, images: list[dict[str, Any]], catalog: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         ra0, dec0 = self.config["center"]
         wcs, shape = mosaic_wcs(
             ra0, dec0, self.config["radius"], self.config["pixel"], self.config["projection"]
@@ -171,7 +176,7 @@ class MosaicImages(AnalysisUnit):
         flux = np.where(covered, wflux / np.where(covered, wsum, 1.0), 0.0)
         var = np.where(covered, 1.0 / np.where(covered, wsum, 1.0), 0.0)
         sig = np.where(covered, flux / np.sqrt(np.where(covered, var, 1.0)), 0.0)
-        catalog: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
         bands = images[0]["bands"] if images else []
         for k in range(n_bands):
             ctx.check()
@@ -179,7 +184,7 @@ class MosaicImages(AnalysisUnit):
             for src in mosaic_found:
                 _forced_photometry(src, images, k)
             scw_found = [dict(s, scw=i) for i, img in enumerate(images) for s in img["sources"]]
-            catalog.extend(_merge(k, mosaic_found, [s for s in scw_found if s["band"] == k]))
+            rows.extend(_merge(k, mosaic_found, [s for s in scw_found if s["band"] == k], catalog))
         header = wcs.to_header()
         return {
             "intensity": flux.astype(np.float32),
@@ -188,7 +193,7 @@ class MosaicImages(AnalysisUnit):
             "exposure": exposure.astype(np.float32),
             "bands": bands,
             "wcs": {k: header[k] for k in header},
-            "sources": catalog,
+            "sources": rows,
             "n_scw": len(images),
             "tstart": min((float(i["tstart"]) for i in images), default=0.0),
             "tstop": max((float(i["tstop"]) for i in images), default=0.0),
@@ -237,12 +242,17 @@ def _forced_photometry(source: dict[str, Any], images: list[dict[str, Any]], ban
 
 
 def _merge(
-    band: int, mosaic: list[dict[str, Any]], single: list[dict[str, Any]]
+    band: int,
+    mosaic: list[dict[str, Any]],
+    single: list[dict[str, Any]],
+    catalog: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """Mosaic detections named from single-ScW matches, plus sources seen only in single ScWs.
 
     A source appears once: single-ScW detections within max(2·r90, 0.2°) of a mosaic source are
     merged into it; the rest are grouped by name and reported with their most significant ScW.
+    A mosaic source without single-ScW detections is identified with the nearest catalog source
+    within max(1.5·r90, 6′), or named by its position.
     """
     rows: list[dict[str, Any]] = []
     used = [False] * len(single)
@@ -257,6 +267,15 @@ def _merge(
                 n_scw += 1
                 names[s["name"]] = names.get(s["name"], 0) + 1 + 1000 * int(s["catalog"])
                 catalog_named |= bool(s["catalog"])
+        if not names:
+            # Seen in the mosaic only: identify it with the catalog directly.
+            near = [
+                (_separation_deg(m["ra"], m["dec"], c["ra"], c["dec"]), c["name"]) for c in catalog
+            ]
+            close = [d for d in near if d[0] <= max(1.5 * m["r90_arcmin"] / 60.0, 0.1)]
+            if close:
+                names[min(close)[1]] = 1000
+                catalog_named = True
         name = max(names, key=lambda n: names[n]) if names else source_name(m["ra"], m["dec"])
         if any(r["name"] == name for r in rows):
             name = source_name(m["ra"], m["dec"])  # a second peak near a named source

@@ -382,6 +382,7 @@ def build_image_graph(
             threshold=request.threshold_mosaic,
         ),
         images=images,
+        catalog=cat,
     )
     ids = [s.scw_id for s in scws]
     products = graph.add(

@@ -284,3 +284,34 @@ def test_empty_field_mosaic_has_no_detection(tmp_path: Path) -> None:
     assert np.abs(values).max() < 6.0
     assert abs(values.mean()) < 0.05
     assert values.std() == pytest.approx(1.0, abs=0.05)
+
+
+def test_mosaic_only_source_is_identified_with_the_catalog() -> None:
+    from processing.isgri._mosaic import _merge
+
+    mosaic = [
+        {
+            "ra": 84.72,
+            "dec": 26.31,
+            "flux": 1.1,
+            "flux_error": 0.1,
+            "significance": 11.0,
+            "peak_significance": 11.0,
+            "r90_arcmin": 2.3,
+        },
+        {
+            "ra": 90.0,
+            "dec": 20.0,
+            "flux": 1.0,
+            "flux_error": 0.1,
+            "significance": 10.0,
+            "peak_significance": 10.0,
+            "r90_arcmin": 2.4,
+        },
+    ]
+    catalog = [{"name": "1A 0535+262", "ra": 84.72738, "dec": 26.31578}]
+    rows = _merge(0, mosaic, [], catalog)
+    assert [(r["name"], r["catalog"], r["origin"]) for r in rows] == [
+        ("1A 0535+262", True, "mosaic"),
+        ("J0600.0+2000", False, "mosaic"),
+    ]
