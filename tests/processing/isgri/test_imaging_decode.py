@@ -97,3 +97,18 @@ def test_wcs_places_a_noiseless_injection_to_sub_pixel_accuracy(
         SkyCoord(float(ra3), float(dec3), unit="deg")
     )
     assert sep.arcsec < 0.5
+
+
+@pytest.mark.parametrize("projection", ["TAN", "CAR"])
+def test_mosaic_grid_is_centred_on_the_request(projection: str) -> None:
+    from processing.isgri import mosaic_wcs
+
+    wcs, (ny, nx) = mosaic_wcs(266.4, -28.9, 10.0, 0.0823, projection)
+    assert ny == nx and ny % 2 == 1 and ny * 0.0823 >= 20.0
+    ra, dec = wcs.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0)
+    assert float(ra) == pytest.approx(266.4, abs=1e-9)
+    assert float(dec) == pytest.approx(-28.9, abs=1e-9)
+    # North up, east left.
+    _, dec_up = wcs.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0 + 10)
+    ra_left, _ = wcs.pixel_to_world_values((nx - 1) / 2.0 - 10, (ny - 1) / 2.0)
+    assert float(dec_up) > -28.9 and float(ra_left) > 266.4
