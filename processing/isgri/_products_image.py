@@ -22,6 +22,7 @@ from astropy.wcs import WCS
 from processing.archive import ArchiveIndex
 from processing.instrument import Instrument
 from processing.isgri._bin import BinScienceWindow, default_channel_edges, events_file
+from processing.isgri._channels import DEFAULT_CHANNEL_EDGES, BandError, band_channels
 from processing.isgri._imaging import (
     REFERENCE_CATALOG,
     ImageScienceWindow,
@@ -335,6 +336,9 @@ def build_image_graph(
     ------
     ValueError
         When no science window matches, or more than ``max_scw`` do.
+    BandError
+        When the band is outside the channel grid or starts below the low threshold of a
+        selected science window.
     """
     if request.scw_ids:
         scws = index.get(request.scw_ids)
@@ -344,6 +348,15 @@ def build_image_graph(
         raise ValueError("no science window matches the request")
     if len(scws) > request.max_scw:
         raise ValueError(f"{len(scws)} science windows match; at most {request.max_scw} allowed")
+    # Refuse a band the detector did not record before building anything (a user's mistake).
+    _, lo, hi = band_channels(DEFAULT_CHANNEL_EDGES, request.e_min, request.e_max)
+    late = max(scws, key=lambda s: instrument.low_threshold.at(s.revolution))
+    threshold = instrument.low_threshold.at(late.revolution)
+    if lo < threshold:
+        raise BandError(
+            f"e_min: the band {lo:g}-{hi:g} keV starts below the low threshold {threshold:g} keV "
+            f"of revolution {late.revolution} (ScW {late.scw_id})"
+        )
     graph = Graph(calibration=calibration_of(instrument, index.root))
     if request.user_catalog is not None:
         cat = graph.add(

@@ -235,10 +235,18 @@ def test_band_below_the_low_threshold_is_refused(tmp_path: Path) -> None:
     assert index.all()[0].revolution > 1600
     pipeline = Pipeline(ProductCache(CacheStore(tmp_path / "cache"), engine), InlineExecutor())
     request = ImageRequest(ra=CRAB[0], dec=CRAB[1], e_min=20.0, e_max=40.0)
-    with pytest.raises(UnitFailed) as info:
+    with pytest.raises(BandError, match=r"e_min: the band 20-40 keV .* low threshold 30 keV"):
         run_image_product(pipeline, index, load_instrument(tmp_path), request)
+    # The unit refuses it too, for graphs built by hand.
+    graph, _, _ = build_image_graph(
+        index, load_instrument(tmp_path), ImageRequest(ra=CRAB[0], dec=CRAB[1], e_min=30.0)
+    )
+    image = next(n for n in graph if n.unit.name == "isgri.image_scw")
+    unit = type(image.unit)(bands=[[20.0, 40.0]])
+    node = graph.add(unit, **image.inputs)
+    with pytest.raises(UnitFailed) as info:
+        pipeline.run([node])
     assert isinstance(info.value.__cause__, BandError)
-    assert "low threshold 30 keV" in str(info.value.__cause__)
 
 
 def test_empty_selection_is_refused(archive: tuple[ArchiveIndex, Path]) -> None:
