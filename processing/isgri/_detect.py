@@ -454,6 +454,13 @@ def clean_band(
         # Sources were fitted one at a time on the residual of the brighter ones; a joint fit of
         # all of them with the background removes the cross-talk of overlapping shadows.
         _joint_refit(found, models, rate0, var, template, det.module, used)
+        # A peak that passed on its own but falls below its threshold once its neighbours are
+        # fitted with it is not reported (its model was subtracted all the same).
+        found = [
+            s
+            for s in found
+            if s.significance >= (threshold_catalog if s.catalog else threshold_new)
+        ]
     cleaned = SkyImage(image=image + peaks, variance=first.variance, coded=first.coded)
     return first, cleaned, found, background
 
