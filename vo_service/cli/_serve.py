@@ -8,6 +8,8 @@ import click
 from gunicorn.app.base import BaseApplication
 
 from uws import JobStore, Runner
+from vo_service._context import ServiceContext
+from vo_service._demo import ensure_demo_archive
 from vo_service._jobs import UWS_EXTENSION, build_runner, job_kinds
 from vo_service.app import create_app
 from vo_service.cli._main import load_settings, main
@@ -41,10 +43,22 @@ class _Gunicorn(BaseApplication):
     show_default=True,
     help="Embed the UWS runner (turn off when `vo-service worker` runs separately).",
 )
-def serve(host: str | None, port: int | None, threads: int, runner: bool) -> None:
-    """Run the web service with the embedded defaults."""
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="Simulate and index the demo archive when the archive is empty.",
+)
+def serve(host: str | None, port: int | None, threads: int, runner: bool, demo: bool) -> None:
+    """Run the web service with the embedded defaults.
+
+    On first run (an empty archive) it simulates the demo archive and indexes it.
+    """
     settings = load_settings(host=host, port=port)
-    app = create_app(settings)
+    context = ServiceContext.build(settings)
+    if demo:
+        ensure_demo_archive(context)
+    app = create_app(settings, context)
     click.echo(f"serving {settings.ivoid} on http://{settings.host}:{settings.port}/")
     embedded: list[Runner] = []
 
