@@ -1,7 +1,7 @@
 """Wiring of the generic ``uws`` package into the service: kinds, identity, runner.
 
-The product job kinds are registered in :func:`job_kinds`; until then the job list
-is mounted only when the demo kinds are switched on (``VO_SERVICE_UWS_DEMO_KINDS``).
+The product job kind is registered in :func:`job_kinds`; the demo kinds (echo, sleep, fail)
+join it when ``VO_SERVICE_UWS_DEMO_KINDS`` is on.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ UWS_EXTENSION = "uws_store"
 
 def job_kinds(settings: Settings) -> KindRegistry:
     """Every job kind this service offers (the runner executes the same set)."""
-    kinds = KindRegistry()
+    from vo_service._products import product_job_kind  # the product kind imports the analysis
+
+    kinds = KindRegistry([product_job_kind(settings)])
     if settings.uws_demo_kinds:
         kinds = kinds.merged(test_kinds())
     return kinds
@@ -81,7 +83,7 @@ def build_service(settings: Settings, store: JobStore, kinds: KindRegistry) -> U
         poll_interval=0.5 if store.is_postgres else 0.05,
     )
     names = kinds.names()
-    selector = None if len(names) == 1 else select_by_parameter("KIND", kinds)
+    selector = None if len(names) == 1 else select_by_parameter("KIND", kinds, default=names[0])
     return UWSService(
         store,
         kinds,
