@@ -6,6 +6,7 @@ from flask import Flask
 
 from registry import install_capabilities
 from vo_service._context import ServiceContext
+from vo_service._downloads import downloads
 from vo_service._jobs import register_uws
 from vo_service._pages import pages
 from vo_service._publishing import install_publishing
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, context: ServiceContext | None 
     # The capability registry first: every protocol blueprint registers its endpoint in it.
     install_capabilities(app)
     app.register_blueprint(pages)
+    app.register_blueprint(downloads)
     register_uws(app, settings, context.engine)
     install_publishing(app, context)
     return app

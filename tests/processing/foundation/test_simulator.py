@@ -19,7 +19,7 @@ from processing.simulator import (
     plan,
     simulate_archive,
 )
-from tests.processing.foundation.conftest import source_only_scenario, tiny_scenario
+from tests._archives import source_only_scenario, tiny_scenario
 
 
 def _event_files(root: Path) -> list[Path]:

@@ -1,18 +1,12 @@
-"""Small simulated archives shared by the foundation tests."""
+"""Small simulated archives for tests (scenarios and builders)."""
 
 from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
 
 from processing.simulator import (
     BackgroundModel,
     PointingPlan,
     Scenario,
-    SimulationResult,
     SourceModel,
-    simulate_archive,
 )
 
 
@@ -27,12 +21,6 @@ def tiny_scenario(seed: int = 7, n_scw: int = 4) -> Scenario:
             ),
         ],
     )
-
-
-@pytest.fixture(scope="session")
-def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
-    root = tmp_path_factory.mktemp("tiny_archive")
-    return simulate_archive(tiny_scenario(), root)
 
 
 def source_only_scenario(ra_offset_deg: float, duration_s: float = 400.0) -> Scenario:
@@ -55,8 +43,3 @@ def source_only_scenario(ra_offset_deg: float, duration_s: float = 400.0) -> Sce
         ],
         background=BackgroundModel(rate_20_40=0.0, line_rates=[0.0, 0.0], noisy_pixels=0),
     )
-
-
-@pytest.fixture(scope="session")
-def archive_root(tiny_archive: SimulationResult) -> Path:
-    return tiny_archive.root
