@@ -31,6 +31,8 @@ class BuildEnvironment:
     progress: Callable[[Progress], None]
     holder: str
     user: str | None
+    #: Sky model replacing the archive's reference catalog: (name, ra, dec) triples.
+    user_catalog: tuple[tuple[str, float, float], ...] | None = None
 
 
 ProductBuilder = Callable[[BuildEnvironment], list[ProductDescriptor]]

@@ -30,6 +30,7 @@ from uws import JobContext, JobFailure, JobKind, JobResult, ParameterSet
 from uws import ParameterError as UWSParameterError
 from vo_service._build_env import PRODUCT_BUILDERS, BuildEnvironment
 from vo_service._builders import register_builders
+from vo_service._catalogs import CatalogError, parse_user_catalog
 from vo_service._context import ServiceContext
 from vo_service._downloads import product_url
 from vo_service._request import ProductRequest, RequestError, parse_request
@@ -88,6 +89,14 @@ def validate_product_parameters(settings_json: str, params: ParameterSet) -> dic
                 f"(offered: {', '.join(sorted(PRODUCT_BUILDERS))})",
             )
         scws = select_science_windows(context.archive, request, ra, dec)
+        catalog = None
+        if request.selected_catalog is not None:
+            try:
+                catalog = parse_user_catalog(
+                    request.selected_catalog, context.store, context.settings.ivoid
+                )
+            except CatalogError as exc:
+                raise RequestError(request.name_of("selected_catalog"), str(exc)) from exc
     except RequestError as exc:
         raise UWSParameterError(exc.param, exc.message) from exc
     return {
@@ -96,6 +105,7 @@ def validate_product_parameters(settings_json: str, params: ParameterSet) -> dic
         "dec": dec,
         "resolver": resolver,
         "scw_ids": [s.scw_id for s in scws],
+        "user_catalog": None if catalog is None else [list(c) for c in catalog],
     }
 
 
@@ -157,6 +167,9 @@ def handle_product_job(settings_json: str, job: JobContext) -> list[JobResult]:
                 progress=progress,
                 holder=job.job_id,
                 user=job.owner,
+                user_catalog=None
+                if params.get("user_catalog") is None
+                else tuple((str(n), float(r), float(d)) for n, r, d in params["user_catalog"]),
             )
             products = builder(env)
     finally:
