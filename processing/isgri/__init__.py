@@ -2,6 +2,34 @@
 
 from processing.isgri._bin import BinScienceWindow, bin_events, default_channel_edges, events_file
 from processing.isgri._channels import DEFAULT_CHANNEL_EDGES, BandError, band_channels
+from processing.isgri._fit import PifFit, background_templates, fit_shadowgrams
+from processing.isgri._ogip import write_lightcurve, write_pha
+from processing.isgri._pif import (
+    SourcePIF,
+    instrument_calibration,
+    instrument_for,
+    source_pifs,
+    source_scale,
+)
+from processing.isgri._products import (
+    ProductDescriptor,
+    ProductFile,
+    RequestError,
+    SpectrumProducts,
+    SpectrumRequest,
+    build_spectrum_graph,
+    run_spectrum_product,
+    select_science_windows,
+)
+from processing.isgri._response_files import arf_values, response_matrix, write_arf, write_rmf
+from processing.isgri._skymodel import (
+    CatalogError,
+    CatalogSource,
+    read_source_catalog,
+    reference_catalog,
+)
+from processing.isgri._specfit import FitResult, SpectralFitError, fit_spectrum
+from processing.isgri._spectra import ExtractSpectrum, StackSpectra, stack_spectra
 
 __all__ = [
     "DEFAULT_CHANNEL_EDGES",
@@ -11,4 +39,40 @@ __all__ = [
     "bin_events",
     "default_channel_edges",
     "events_file",
+]
+
+# Spectra, light curves and transients (PIF fitting).
+__all__ += [
+    "CatalogError",
+    "CatalogSource",
+    "ExtractSpectrum",
+    "FitResult",
+    "PifFit",
+    "ProductDescriptor",
+    "ProductFile",
+    "RequestError",
+    "SourcePIF",
+    "SpectralFitError",
+    "SpectrumProducts",
+    "SpectrumRequest",
+    "StackSpectra",
+    "arf_values",
+    "background_templates",
+    "build_spectrum_graph",
+    "fit_shadowgrams",
+    "fit_spectrum",
+    "instrument_calibration",
+    "instrument_for",
+    "read_source_catalog",
+    "reference_catalog",
+    "response_matrix",
+    "run_spectrum_product",
+    "select_science_windows",
+    "source_pifs",
+    "source_scale",
+    "stack_spectra",
+    "write_arf",
+    "write_lightcurve",
+    "write_pha",
+    "write_rmf",
 ]
