@@ -3,6 +3,18 @@
 from processing.isgri._bin import BinScienceWindow, bin_events, default_channel_edges, events_file
 from processing.isgri._channels import DEFAULT_CHANNEL_EDGES, BandError, band_channels
 from processing.isgri._fit import PifFit, background_templates, fit_shadowgrams
+from processing.isgri._lcproducts import (
+    LightCurveProducts,
+    LightCurveRequest,
+    build_lightcurve_graph,
+    run_lightcurve_product,
+)
+from processing.isgri._lightcurve import (
+    BinTimeResolved,
+    ConcatLightCurves,
+    ScwLightCurve,
+    concatenate_lightcurves,
+)
 from processing.isgri._ogip import write_lightcurve, write_pha
 from processing.isgri._pif import (
     SourcePIF,
@@ -21,7 +33,14 @@ from processing.isgri._products import (
     run_spectrum_product,
     select_science_windows,
 )
-from processing.isgri._response_files import arf_values, response_matrix, write_arf, write_rmf
+from processing.isgri._response_files import (
+    arf_values,
+    band_rate,
+    crab_spectrum,
+    response_matrix,
+    write_arf,
+    write_rmf,
+)
 from processing.isgri._skymodel import (
     CatalogError,
     CatalogSource,
@@ -30,6 +49,7 @@ from processing.isgri._skymodel import (
 )
 from processing.isgri._specfit import FitResult, SpectralFitError, fit_spectrum
 from processing.isgri._spectra import ExtractSpectrum, StackSpectra, stack_spectra
+from processing.isgri._transients import Block, find_blocks
 
 __all__ = [
     "DEFAULT_CHANNEL_EDGES",
@@ -43,14 +63,20 @@ __all__ = [
 
 # Spectra, light curves and transients (PIF fitting).
 __all__ += [
+    "BinTimeResolved",
+    "Block",
     "CatalogError",
     "CatalogSource",
+    "ConcatLightCurves",
     "ExtractSpectrum",
     "FitResult",
+    "LightCurveProducts",
+    "LightCurveRequest",
     "PifFit",
     "ProductDescriptor",
     "ProductFile",
     "RequestError",
+    "ScwLightCurve",
     "SourcePIF",
     "SpectralFitError",
     "SpectrumProducts",
@@ -58,7 +84,12 @@ __all__ += [
     "StackSpectra",
     "arf_values",
     "background_templates",
+    "band_rate",
+    "build_lightcurve_graph",
     "build_spectrum_graph",
+    "concatenate_lightcurves",
+    "crab_spectrum",
+    "find_blocks",
     "fit_shadowgrams",
     "fit_spectrum",
     "instrument_calibration",
@@ -66,6 +97,7 @@ __all__ += [
     "read_source_catalog",
     "reference_catalog",
     "response_matrix",
+    "run_lightcurve_product",
     "run_spectrum_product",
     "select_science_windows",
     "source_pifs",

@@ -12,7 +12,7 @@ OGIP formats: CAL/GEN/92-002 (RMF ``MATRIX`` + ``EBOUNDS``, ARF ``SPECRESP``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,8 @@ from processing.instrument import Instrument
 
 __all__ = [
     "arf_values",
+    "band_rate",
+    "crab_spectrum",
     "response_matrix",
     "true_energy_edges",
     "write_arf",
@@ -32,7 +34,7 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 _SUBCHANNELS = 4
 _TRUE_BINS = 1200
-_cache: dict[tuple[str, tuple[float, ...]], tuple[FloatArray, FloatArray]] = {}
+_cache: dict[tuple[str, tuple[float, ...]], tuple[FloatArray, FloatArray, NDArray[np.int64]]] = {}
 
 
 def true_energy_edges(instrument: Instrument) -> FloatArray:
@@ -41,17 +43,31 @@ def true_energy_edges(instrument: Instrument) -> FloatArray:
     return np.geomspace(lo, hi, _TRUE_BINS + 1)
 
 
-def _sub_matrix(instrument: Instrument, channel_edges: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _sub_edges(instrument: Instrument, channel_edges: FloatArray) -> FloatArray:
+    """Sub-channel edges: each channel in at least 4 parts, and at most 0.1 keV wide where the
+    threshold efficiency changes (within 6 roll-off widths of any threshold of the calibration)."""
+    frac = np.arange(_SUBCHANNELS) / _SUBCHANNELS
+    lo, hi = channel_edges[:-1], channel_edges[1:]
+    parts = [(lo[:, None] + frac[None, :] * (hi - lo)[:, None]).ravel(), channel_edges]
+    thr = instrument.low_threshold
+    for t in np.unique(thr.threshold_keV):
+        parts.append(np.arange(t - 6 * thr.width_keV, t + 6 * thr.width_keV, 0.1))
+    edges = np.unique(np.concatenate(parts))
+    return edges[(edges >= channel_edges[0]) & (edges <= channel_edges[-1])]
+
+
+def _sub_matrix(
+    instrument: Instrument, channel_edges: FloatArray
+) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
     key = (instrument.calibration_version, tuple(float(x) for x in channel_edges))
     if key not in _cache:
-        frac = np.arange(_SUBCHANNELS) / _SUBCHANNELS
-        lo, hi = channel_edges[:-1], channel_edges[1:]
-        sub = (lo[:, None] + frac[None, :] * (hi - lo)[:, None]).ravel()
-        sub_edges = np.append(sub, channel_edges[-1])
+        sub_edges = _sub_edges(instrument, channel_edges)
         matrix = instrument.redistribution.matrix(true_energy_edges(instrument), sub_edges)
+        centre = 0.5 * (sub_edges[1:] + sub_edges[:-1])
+        channel = np.searchsorted(channel_edges, centre, side="right") - 1
         if len(_cache) > 8:
             _cache.clear()
-        _cache[key] = (matrix, 0.5 * (sub_edges[1:] + sub_edges[:-1]))
+        _cache[key] = (matrix, centre, channel)
     return _cache[key]
 
 
@@ -69,13 +85,17 @@ def response_matrix(
     w = np.asarray(weights, dtype=float)
     if len(revolutions) == 0 or w.sum() <= 0:
         raise ValueError("a response needs at least one revolution with a positive weight")
-    sub_matrix, sub_centre = _sub_matrix(instrument, edges)
+    sub_matrix, sub_centre, channel = _sub_matrix(instrument, edges)
     thr = np.zeros(sub_centre.size)
     for rev, weight in zip(revolutions, w, strict=True):
         thr += weight * instrument.low_threshold.efficiency(sub_centre, int(rev))
     thr /= w.sum()
     n_chan = edges.size - 1
-    matrix = (sub_matrix * thr[None, :]).reshape(-1, n_chan, _SUBCHANNELS).sum(axis=2)
+    weighted = sub_matrix * thr[None, :]
+    matrix = np.zeros((weighted.shape[0], n_chan))
+    for j in range(n_chan):  # sub-channels of a channel are contiguous
+        sel = np.flatnonzero(channel == j)
+        matrix[:, j] = weighted[:, sel[0] : sel[-1] + 1].sum(axis=1)
     true_edges = true_energy_edges(instrument)
     return matrix, true_edges[:-1], true_edges[1:]
 
@@ -194,3 +214,27 @@ def write_arf(
     for key, value, comment in extra_cards:
         h[key] = (value, comment)
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, checksum=True)
+
+
+def band_rate(
+    instrument: Instrument,
+    photon_spectrum: Callable[[FloatArray], FloatArray],
+    band: tuple[float, float],
+    revolutions: Sequence[int],
+    weights: Sequence[float] | FloatArray,
+) -> float:
+    """On-axis count rate (counts/s) in a measured-energy band of a photon spectrum.
+
+    ``photon_spectrum(E)`` gives ph cm⁻² s⁻¹ keV⁻¹ at ``E`` keV. This converts the rates of the
+    products into physical units (e.g. the Crab's rate in the band, for mCrab light curves).
+    """
+    edges = np.asarray(band, dtype=float)
+    matrix, elo, ehi = response_matrix(instrument, edges, revolutions, weights)
+    centre = np.sqrt(elo * ehi)
+    folded = (photon_spectrum(centre) * (ehi - elo) * arf_values(instrument, elo, ehi)) @ matrix
+    return float(folded[0])
+
+
+def crab_spectrum(energy: FloatArray) -> FloatArray:
+    """The Crab as the archive defines 1000 mCrab: 10 E^-2.1 ph cm⁻² s⁻¹ keV⁻¹."""
+    return np.asarray(10.0 * np.asarray(energy, dtype=float) ** -2.1)
