@@ -1,0 +1,156 @@
+"""Pixel illumination fractions (PIF) of the sky-model sources in one science window.
+
+The PIF of a source is the fraction of each crystal it sees through the thick mask (0 in gaps,
+on dead pixels and outside the mask's shadow), from the same ray tracing the simulator uses.
+Together with the on-axis-equivalent normalisation of :func:`source_scale` it predicts the counts
+a source of a given on-axis count rate puts in every pixel.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from processing.instrument import Attitude, Instrument, load_instrument, pixel_illumination
+from processing.isgri._skymodel import sources_from_param
+from processing.pipeline import (
+    AnalysisUnit,
+    Calibration,
+    ExternalFile,
+    Float,
+    Int,
+    List,
+    NodeInput,
+    Str,
+    UnitContext,
+    declare,
+)
+
+__all__ = [
+    "MAX_OFFAXIS_DEG",
+    "SourcePIF",
+    "instrument_calibration",
+    "instrument_for",
+    "source_pifs",
+    "source_scale",
+]
+
+#: Sources further off axis than this have no usable shadow (zero response at ~15° half-width).
+MAX_OFFAXIS_DEG = 15.5
+#: A source lighting less than this fraction of the detector is left out of a fit.
+MIN_ILLUMINATED_FRACTION = 0.02
+
+
+def instrument_calibration(instrument: Instrument, archive_root: Path) -> Calibration:
+    """The pipeline calibration naming the instrument's IC files (identity of every fit node)."""
+    root = Path(archive_root)
+    files = tuple(
+        ExternalFile(root / label, f"sha256:{checksum}", label=label)
+        for label, checksum in instrument.calibration_files
+    )
+    return Calibration(f"isgri-ic-{instrument.calibration_version}", files)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(root: str) -> Instrument:
+    return load_instrument(Path(root))
+
+
+def instrument_for(calibration: Calibration | None) -> Instrument:
+    """The instrument model of a node's calibration (loaded once per process)."""
+    if calibration is None or not calibration.files:
+        raise ValueError("this unit needs the instrument calibration files")
+    first = calibration.files[0]
+    path = str(first.path)
+    if not path.endswith(first.label):
+        raise ValueError(f"calibration file {path} does not end with its label {first.label}")
+    return _load(path[: len(path) - len(first.label)] or ".")
+
+
+def source_scale(instrument: Instrument, cos_theta: float) -> float:
+    """Counts per second in a pixel of PIF 1 for a source of on-axis-equivalent rate 1 count/s.
+
+    The products' ARF is the on-axis effective area A_eff(E) (open mask included). A source of
+    on-axis rate r delivers r / A_eff-normalisation photons per cm² of crystal; the simulator (and
+    the sky) spreads them uniformly over the crystals and the mask lets through the PIF fraction,
+    scaled by cos θ for the projected area. So a pixel sees r · cos θ · a_crystal · PIF /
+    (f_open · A_sensitive).
+    """
+    det = instrument.detector
+    crystal_cm2 = (det.crystal_mm / 10.0) ** 2
+    nominal = instrument.effective_area.nominal_open_fraction * det.sensitive_area_cm2
+    return float(cos_theta * crystal_cm2 / nominal)
+
+
+def source_pifs(
+    instrument: Instrument,
+    attitude: Attitude,
+    ra: NDArray[np.float64],
+    dec: NDArray[np.float64],
+    oversample: int = 6,
+) -> dict[str, NDArray[Any]]:
+    """PIF maps and geometry of sources for one pointing.
+
+    Returns ``pif`` (source × DETY × DETZ, float32), ``scale`` (counts/s per pixel of PIF 1 per
+    unit on-axis rate), ``offaxis_deg``, ``cos_theta`` and ``usable`` (1 when the source has a
+    shadow worth fitting).
+    """
+    ty, tz, front = attitude.to_tangents(np.asarray(ra, float), np.asarray(dec, float))
+    ty, tz = np.atleast_1d(ty), np.atleast_1d(tz)
+    front = np.atleast_1d(front)
+    offaxis = np.degrees(np.arctan(np.hypot(ty, tz)))
+    cos_theta = 1.0 / np.sqrt(1.0 + ty**2 + tz**2)
+    n = ty.size
+    pif = np.zeros((n, *instrument.detector.shape), dtype=np.float32)
+    usable = np.zeros(n, dtype=np.int8)
+    live = float(instrument.detector.live.sum())
+    for k in range(n):
+        if not front[k] or offaxis[k] >= MAX_OFFAXIS_DEG:
+            continue
+        pif[k] = pixel_illumination(
+            instrument.mask, instrument.detector, ty[k], tz[k], oversample=oversample
+        )
+        usable[k] = int(pif[k].sum() / live >= MIN_ILLUMINATED_FRACTION)
+    scale = np.array([source_scale(instrument, float(c)) for c in cos_theta])
+    return {
+        "pif": pif,
+        "scale": scale,
+        "offaxis_deg": offaxis,
+        "cos_theta": cos_theta,
+        "usable": usable,
+    }
+
+
+class SourcePIF(AnalysisUnit):
+    """PIF maps of the sky-model sources for one science window (attitude from the binned ScW)."""
+
+    name = "isgri.source_pif"
+    version = "1"
+    params = declare(
+        source_names=List(Str(), min_length=1),
+        source_ra=List(Float(digits=10, min=-360.0, max=720.0), min_length=1),
+        source_dec=List(Float(digits=10, min=-90.0, max=90.0), min_length=1),
+        oversample=Int(min=1, max=16, default=6),
+    )
+    inputs = declare(scw=NodeInput(doc="output of isgri.bin_scw (for the attitude)"))
+    codec = "numpy"
+
+    def run(self, ctx: UnitContext, scw: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+        instrument = instrument_for(ctx.calibration)
+        sources = sources_from_param(self.config)
+        att = Attitude(
+            float(scw["ra_x"]), float(scw["dec_x"]), float(scw["ra_z"]), float(scw["dec_z"])
+        )
+        out = source_pifs(
+            instrument,
+            att,
+            np.array([s.ra for s in sources]),
+            np.array([s.dec for s in sources]),
+            oversample=int(self.config["oversample"]),
+        )
+        ctx.check()
+        return out
