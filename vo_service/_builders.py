@@ -10,9 +10,19 @@ from typing import Any
 
 import numpy as np
 
-from processing.archive import MJDREF
+from processing.archive import MJDREF, read_reference_catalog
+from processing.instrument import radec_to_unit, unit_to_radec
+from processing.isgri import (
+    CatalogSource,
+    LightCurveRequest,
+    SpectrumRequest,
+    run_lightcurve_product,
+    run_spectrum_product,
+)
+from processing.isgri._products import safe_name
 from processing.isgri._products_image import ImageRequest, run_image_product
 from processing.products import ProductDescriptor, ProductFile
+from uws import JobFailure
 from vo_service._build_env import PRODUCT_BUILDERS, BuildEnvironment, ProductBuilder
 
 __all__ = ["register_builders", "request_extent"]
@@ -48,8 +58,6 @@ def _centre(env: BuildEnvironment) -> tuple[float, float]:
     if env.ra is not None and env.dec is not None:
         return env.ra, env.dec
     # An explicit ScW list without a position: centre on the mean pointing.
-    from processing.instrument import radec_to_unit, unit_to_radec
-
     vec = np.sum([radec_to_unit(s.ra_x, s.dec_x) for s in env.science_windows], axis=0)
     ra, dec = unit_to_radec(vec)
     return float(ra), float(dec)
@@ -99,7 +107,131 @@ def build_image(env: BuildEnvironment) -> list[ProductDescriptor]:
     return out
 
 
+def _sky_model(env: BuildEnvironment) -> tuple[CatalogSource, ...]:
+    """Sources fitted together: the user catalog, or the reference catalog around the centre,
+    with the named source first."""
+    if env.user_catalog is not None:
+        return tuple(CatalogSource(n, r, d) for n, r, d in env.user_catalog)
+    ra, dec = _centre(env)
+    centre = radec_to_unit(ra, dec)
+    limit = np.cos(np.radians(env.request.radius_deg))
+    sources = [
+        CatalogSource(c.name, c.ra, c.dec)
+        for c in read_reference_catalog(env.context.archive.root)
+        if float(radec_to_unit(c.ra, c.dec) @ centre) >= limit
+    ]
+    if env.request.src_name is not None:
+        near = [
+            s
+            for s in sources
+            if float(radec_to_unit(s.ra, s.dec) @ centre) > np.cos(np.radians(0.1))
+        ]
+        if near:
+            sources.remove(near[0])
+            sources.insert(0, near[0])
+        else:
+            sources.insert(0, CatalogSource(env.request.src_name, ra, dec))
+    if not sources:
+        raise JobFailure(
+            "no catalog source within radius of the position: give src_name or selected_catalog"
+        )
+    return tuple(sources)
+
+
+def _semantics(name: str) -> tuple[str, str]:
+    if name.endswith((".pha", ".lc")):
+        return "#this", "OGIP spectrum" if name.endswith(".pha") else "OGIP light curve"
+    if name.endswith(".png"):
+        return "#preview", "preview"
+    if name.endswith(".rmf"):
+        return "#auxiliary", "response matrix (RMF)"
+    if name.endswith(".arf"):
+        return "#auxiliary", "ancillary response (ARF)"
+    if name.endswith(".vot"):
+        return "#auxiliary", "VOTable"
+    return "#auxiliary", ""
+
+
+def _convert(
+    env: BuildEnvironment, product: Any, product_type: str, primary: tuple[str, ...]
+) -> ProductDescriptor:
+    """A processing descriptor as a store descriptor, files reordered with ``primary`` first."""
+    files = sorted(
+        product.files,
+        key=lambda f: (
+            next((i for i, p in enumerate(primary) if f.name.endswith(p)), len(primary)),
+            f.name,
+        ),
+    )
+    return ProductDescriptor(
+        provenance_hash=product.provenance_hash,
+        product_type=product_type,
+        files=tuple(ProductFile(f.path, f.content_type, *_semantics(f.name)) for f in files),
+        metadata={**request_extent(env), **product.metadata},
+    )
+
+
+def _time_range(env: BuildEnvironment) -> tuple[float, float] | None:
+    t1, t2 = env.request.t1_ijd, env.request.t2_ijd
+    if t1 is None and t2 is None:
+        return None
+    return (t1 if t1 is not None else -1e9, t2 if t2 is not None else 1e9)
+
+
+def _spectrum(env: BuildEnvironment, product_type: str) -> list[ProductDescriptor]:
+    sources = _sky_model(env)
+    request = SpectrumRequest(
+        sources=sources,
+        scw_ids=tuple(s.scw_id for s in env.science_windows),
+        models=("powerlaw", "cutoffpl"),
+    )
+    product = run_spectrum_product(
+        env.pipeline,
+        env.context.archive,
+        env.instrument,
+        request,
+        progress=env.progress,
+        holder=env.holder,
+    )
+    stem = safe_name(sources[0].name)
+    if product_type == "spectral_fit":
+        primary: tuple[str, ...] = ("fits.vot", f"{stem}.pha", f"{stem}.rmf", f"{stem}.arf")
+    else:
+        primary = (f"{stem}.pha", f"{stem}.rmf", f"{stem}.arf", f"{stem}_spectrum.vot")
+    return [_convert(env, product, product_type, primary)]
+
+
+def _light_curve(env: BuildEnvironment, product_type: str) -> list[ProductDescriptor]:
+    sources = _sky_model(env)
+    request = LightCurveRequest(
+        sources=sources,
+        scw_ids=tuple(s.scw_id for s in env.science_windows),
+        bands=((env.request.e1_kev, env.request.e2_kev),),
+        time_bin_s=env.request.time_bin_s,
+    )
+    product = run_lightcurve_product(
+        env.pipeline,
+        env.context.archive,
+        env.instrument,
+        request,
+        progress=env.progress,
+        holder=env.holder,
+    )
+    stem = safe_name(sources[0].name)
+    if product_type == "transient_search":
+        primary: tuple[str, ...] = ("transients.json", f"{stem}.lc")
+    else:
+        primary = (f"{stem}.lc", f"{stem}_lc.vot", f"{stem}_lc.png")
+    return [_convert(env, product, product_type, primary)]
+
+
 def register_builders() -> None:
     """Fill :data:`PRODUCT_BUILDERS` with the product types this installation offers."""
-    builders: dict[str, ProductBuilder] = {"image": build_image}
+    builders: dict[str, ProductBuilder] = {
+        "image": build_image,
+        "spectrum": lambda env: _spectrum(env, "spectrum"),
+        "spectral_fit": lambda env: _spectrum(env, "spectral_fit"),
+        "light_curve": lambda env: _light_curve(env, "light_curve"),
+        "transient_search": lambda env: _light_curve(env, "transient_search"),
+    }
     PRODUCT_BUILDERS.update(builders)

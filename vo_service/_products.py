@@ -178,17 +178,16 @@ def handle_product_job(settings_json: str, job: JobContext) -> list[JobResult]:
     used: set[str] = set()
     for n, product in enumerate(products):
         stored = context.store.put(product)
-        for k, f in enumerate(stored.files):
-            rid = f.name.rsplit(".", 2)[0] if "." in f.name else f.name
-            while rid in used:
-                rid = f"{rid}-{stored.hash[:8]}"
+        sizes = {f.name: f.size for f in stored.files}
+        for k, f in enumerate(product.files):  # the builder's order: primary first
+            rid = f.name if f.name not in used else f"{stored.hash[:12]}-{f.name}"
             used.add(rid)
             results.append(
                 JobResult(
                     id=rid,
                     mime_type=f.content_type,
                     href=product_url(settings.public_base_url, stored.hash, f.name),
-                    size=f.size,
+                    size=sizes.get(f.name),
                     primary=(n == 0 and k == 0),
                 )
             )

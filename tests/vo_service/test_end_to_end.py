@@ -78,8 +78,8 @@ def test_crab_image_job(service: tuple[FlaskClient, ServiceContext], tmp_path: P
     doc = _run(client, src_name="Crab", radius="20", E1_keV="20", E2_keV="40")
     assert doc.findtext(f"{UWS}phase") == "COMPLETED", etree.tostring(doc)
     results = _results(client, doc)
-    assert next(iter(results)) == "image"  # primary result first
-    content_type, data = results["image"]
+    assert next(iter(results)) == "image.fits"  # primary result first
+    content_type, data = results["image.fits"]
     assert content_type == "application/fits"
     image = tmp_path / "image.fits"
     image.write_bytes(data)
@@ -90,7 +90,7 @@ def test_crab_image_job(service: tuple[FlaskClient, ServiceContext], tmp_path: P
         wcs = WCS(hdul["SIGNIFICANCE"].header)
         assert wcs.has_celestial
     catalog = tmp_path / "catalog.vot"
-    catalog.write_bytes(results["catalog"][1] if "catalog" in results else b"")
+    catalog.write_bytes(results["catalog.vot"][1])
     table = parse_single_table(str(catalog)).to_table()
     crab = [row for row in table if str(row["name"]) == "Crab"]
     assert len(crab) == 1
@@ -143,3 +143,40 @@ def test_bad_input_is_a_400_naming_the_parameter(
         doc = etree.fromstring(response.get_data())
         text = " ".join(doc.itertext()) + " ".join(i.get("value", "") for i in doc.iter("{*}INFO"))
         assert param in text and reason in text, text
+
+
+@pytest.mark.parametrize(
+    ("product_type", "primary", "content_type"),
+    [
+        ("spectrum", "Crab", "application/fits"),
+        ("light_curve", "Crab", "application/fits"),
+        ("spectral_fit", "fits", "application/x-votable+xml"),
+        ("transient_search", "transients", "application/json"),
+    ],
+)
+def test_spectrum_and_light_curve_jobs_with_the_image_catalog(
+    service: tuple[FlaskClient, ServiceContext],
+    product_type: str,
+    primary: str,
+    content_type: str,
+) -> None:
+    client, context = service
+    image = _run(client, src_name="Crab", radius="20")
+    assert image.findtext(f"{UWS}phase") == "COMPLETED"
+    catalog_href = next(
+        r.get(f"{XLINK}href") for r in image.iter(f"{UWS}result") if r.get("id") == "catalog.vot"
+    )
+    catalog_id = context.settings.ivoid + "?" + catalog_href.split("/products/")[1].split("/")[0]
+    doc = _run(
+        client,
+        product_type=product_type,
+        src_name="Crab",
+        radius="20",
+        selected_catalog=catalog_id,
+        time_bin="100",
+    )
+    assert doc.findtext(f"{UWS}phase") == "COMPLETED", etree.tostring(doc)
+    results = _results(client, doc)
+    first = next(iter(results))
+    assert first.startswith(primary), list(results)
+    assert results[first][0].startswith(content_type)

@@ -85,36 +85,36 @@ def _toy_builder(env: BuildEnvironment) -> list[ProductDescriptor]:
     ]
 
 
-def test_validation_and_handler_store_products(context: ServiceContext, tmp_path: Path) -> None:
-    PRODUCT_BUILDERS["image"] = _toy_builder
-    try:
-        settings_json = context.settings.model_dump_json()
-        params = validate_product_parameters(
-            settings_json, ParameterSet([("src_name", "crab"), ("radius", "20"), ("E1_keV", "25")])
+def test_validation_and_handler_store_products(
+    context: ServiceContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(PRODUCT_BUILDERS, "image", _toy_builder)
+    monkeypatch.delitem(PRODUCT_BUILDERS, "spectrum")
+    settings_json = context.settings.model_dump_json()
+    params = validate_product_parameters(
+        settings_json, ParameterSet([("src_name", "crab"), ("radius", "20"), ("E1_keV", "25")])
+    )
+    assert params["resolver"] == "local catalog" and params["ra"] == pytest.approx(83.63308)
+    assert len(params["scw_ids"]) == 4
+    with pytest.raises(UWSParameterError, match="src_name"):
+        validate_product_parameters(settings_json, ParameterSet([("src_name", "Nowhere X-9")]))
+    with pytest.raises(UWSParameterError, match="product_type"):
+        validate_product_parameters(
+            settings_json, ParameterSet([("src_name", "crab"), ("product_type", "spectrum")])
         )
-        assert params["resolver"] == "local catalog" and params["ra"] == pytest.approx(83.63308)
-        assert len(params["scw_ids"]) == 4
-        with pytest.raises(UWSParameterError, match="src_name"):
-            validate_product_parameters(settings_json, ParameterSet([("src_name", "Nowhere X-9")]))
-        with pytest.raises(UWSParameterError, match="product_type"):
-            validate_product_parameters(
-                settings_json, ParameterSet([("src_name", "crab"), ("product_type", "spectrum")])
-            )
-        job = JobContext(
-            job_id="j1",
-            owner=None,
-            parameters=params,
-            work_dir=tmp_path,
-            cancel_event=threading.Event(),
-        )
-        results = handle_product_job(settings_json, job)
-        assert [r.primary for r in results] == [True]
-        assert results[0].mime_type == "application/fits"
-        assert results[0].href is not None and results[0].href.endswith("/toy_image.fits")
-        stored = context.store.get(f"{25:064x}")
-        assert stored is not None and stored.metadata["resolver"] == "local catalog"
-    finally:
-        PRODUCT_BUILDERS.pop("image", None)
+    job = JobContext(
+        job_id="j1",
+        owner=None,
+        parameters=params,
+        work_dir=tmp_path,
+        cancel_event=threading.Event(),
+    )
+    results = handle_product_job(settings_json, job)
+    assert [r.primary for r in results] == [True]
+    assert results[0].mime_type == "application/fits"
+    assert results[0].href is not None and results[0].href.endswith("/toy_image.fits")
+    stored = context.store.get(f"{25:064x}")
+    assert stored is not None and stored.metadata["resolver"] == "local catalog"
 
     client = create_app(context.settings, context).test_client()
     url = f"/products/{25:064x}/toy_image.fits"
