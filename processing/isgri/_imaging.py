@@ -109,7 +109,7 @@ class ImagingModel:
             for k in steps:
                 t = float(k * dec.pixel_tan)
                 ty, tz = (t, 0.0) if axis == 0 else (0.0, t)
-                img = mod.image(ty, tz)
+                img = mod.image(ty, tz, oversample=4)  # smooth profile: coarse rays do
                 pix = (a0 + int(k), b0) if axis == 0 else (a0, b0 + int(k))
                 inside = 0 <= pix[0] < dec.shape[0] and 0 <= pix[1] < dec.shape[1]
                 values.append(img[pix] / mod.on_axis_peak if inside else 0.0)
