@@ -105,7 +105,7 @@ class LightCurveProducts(AnalysisUnit):
         sources = sources_from_param(self.config)
         bands = np.asarray(lightcurve["bands"], dtype=float)
         revs = [int(r) for r in np.asarray(lightcurve["revolutions"])]
-        prov = [("PROVHASH", ctx.provenance_hash, "provenance hash of this product")]
+        prov = [("PROVHASH", str(ctx.provenance_hash), "")]
         infos = [("provenance_hash", str(ctx.provenance_hash))]
         time = np.asarray(lightcurve["time"], dtype=float)
         timedel = np.asarray(lightcurve["timedel"], dtype=float)

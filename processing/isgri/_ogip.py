@@ -92,7 +92,7 @@ def write_pha(
     h["RADESYS"] = ("ICRS", "")
     h["HDUCLASS"] = ("OGIP", "format conforms to OGIP standard")
     h["HDUCLAS1"] = ("SPECTRUM", "PHA dataset")
-    h["HDUCLAS2"] = ("NET", "background-subtracted (background fitted per module)")
+    h["HDUCLAS2"] = ("NET", "net: background fitted per module")
     h["HDUCLAS3"] = ("RATE", "counts per second")
     h["HDUCLAS4"] = ("TYPE:I", "one spectrum per file")
     h["HDUVERS"] = ("1.2.1", "version of the format")
@@ -102,7 +102,7 @@ def write_pha(
     h["TLMAX1"] = (n, "last channel number")
     h["EXPOSURE"] = (float(exposure_s), "[s] dead-time-corrected exposure")
     h["AREASCAL"] = (1.0, "area scaling")
-    h["BACKFILE"] = ("NONE", "background is fitted, not subtracted from a file")
+    h["BACKFILE"] = ("NONE", "background fitted, no file")
     h["BACKSCAL"] = (1.0, "background scaling")
     h["CORRFILE"] = ("NONE", "")
     h["CORRSCAL"] = (1.0, "")
@@ -113,7 +113,7 @@ def write_pha(
     _time_cards(h, tstart, tstop)
     for key, value, comment in extra_cards:
         h[key] = (value, comment)
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, checksum=True)
+    write_fits(fits.HDUList([fits.PrimaryHDU(), hdu]), path)
 
 
 def write_lightcurve(
@@ -153,7 +153,7 @@ def write_lightcurve(
     h["DEC_OBJ"] = (dec, "[deg] source declination (ICRS)")
     h["HDUCLASS"] = ("OGIP", "format conforms to OGIP standard")
     h["HDUCLAS1"] = ("LIGHTCURVE", "light curve dataset")
-    h["HDUCLAS2"] = ("NET", "background fitted per module")
+    h["HDUCLAS2"] = ("NET", "net: background fitted per module")
     h["HDUCLAS3"] = ("RATE", "counts per second")
     h["HDUVERS"] = ("1.1.0", "version of the format")
     h["E_MIN"] = (e_min, "[keV] lower band edge")
@@ -179,4 +179,11 @@ def write_lightcurve(
     gh["HDUCLAS1"] = ("GTI", "")
     gh["HDUCLAS2"] = ("STANDARD", "")
     _time_cards(gh, tstart, tstop)
-    fits.HDUList([fits.PrimaryHDU(), hdu, gti]).writeto(path, checksum=True)
+    write_fits(fits.HDUList([fits.PrimaryHDU(), hdu, gti]), path)
+
+
+def write_fits(hdul: fits.HDUList, path: Path) -> None:
+    """Write with CHECKSUM/DATASUM whose comments carry no time stamp (reproducible bytes)."""
+    for hdu in hdul:
+        hdu.add_checksum(when="HDU checksum")
+    hdul.writeto(path, output_verify="exception")

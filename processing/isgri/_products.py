@@ -156,7 +156,7 @@ class SpectrumProducts(AnalysisUnit):
         edges = np.asarray(stack["channel_edges"], dtype=float)
         out: dict[str, Path] = {}
         fits_summary: list[tuple[str, dict[str, Any]]] = []
-        prov = [("PROVHASH", ctx.provenance_hash, "provenance hash of this product")]
+        prov = [("PROVHASH", str(ctx.provenance_hash), "")]
         infos = [("provenance_hash", str(ctx.provenance_hash))]
         revs = [int(r) for r in np.asarray(stack["revolutions"])]
         for k, src in enumerate(sources):

@@ -20,6 +20,7 @@ from astropy.io import fits
 from numpy.typing import NDArray
 
 from processing.instrument import Instrument
+from processing.isgri._ogip import write_fits
 
 __all__ = [
     "arf_values",
@@ -163,7 +164,7 @@ def write_rmf(
     h["HDUVERS"] = ("1.3.0", "version of the format")
     h["CHANTYPE"] = ("PI", "channel type")
     h["DETCHANS"] = (n_chan, "number of channels")
-    h["LO_THRES"] = (thresh, "lower probability threshold of the stored matrix")
+    h["LO_THRES"] = (thresh, "lowest probability stored")
     h["TLMIN4"] = (1, "first channel number")
     h["TLMAX4"] = (n_chan, "last channel number")
     for key, value, comment in extra_cards:
@@ -185,7 +186,7 @@ def write_rmf(
     h["DETCHANS"] = (n_chan, "number of channels")
     h["TLMIN1"] = (1, "first channel number")
     h["TLMAX1"] = (n_chan, "last channel number")
-    fits.HDUList([fits.PrimaryHDU(), matrix_hdu, ebounds]).writeto(path, checksum=True)
+    write_fits(fits.HDUList([fits.PrimaryHDU(), matrix_hdu, ebounds]), path)
 
 
 def write_arf(
@@ -213,7 +214,7 @@ def write_arf(
     h["COMMENT"] = "On-axis effective area incl. the open mask; rates are on-axis equivalent."
     for key, value, comment in extra_cards:
         h[key] = (value, comment)
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, checksum=True)
+    write_fits(fits.HDUList([fits.PrimaryHDU(), hdu]), path)
 
 
 def band_rate(
