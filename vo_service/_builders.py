@@ -6,6 +6,7 @@ product descriptors, primary first, by calling the processing API; no science ha
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,15 @@ from processing.isgri import (
     CatalogSource,
     LightCurveRequest,
     SpectrumRequest,
+    build_image_graph,
+    build_lightcurve_graph,
+    build_spectrum_graph,
     run_lightcurve_product,
     run_spectrum_product,
 )
 from processing.isgri._products import safe_name
 from processing.isgri._products_image import ImageRequest, run_image_product
+from processing.pipeline import Node, prov_json, prov_xml, provenance_document
 from processing.products import ProductDescriptor, ProductFile
 from uws import JobFailure
 from vo_service._build_env import PRODUCT_BUILDERS, BuildEnvironment, ProductBuilder
@@ -34,6 +39,23 @@ _IMAGE_FILES = {
     "catalog.fits": ("#auxiliary", "source catalog (FITS)"),
     "preview.png": ("#preview", "significance map with the catalog overlaid"),
 }
+
+
+def _with_provenance(
+    env: BuildEnvironment, product: ProductDescriptor, node: Node
+) -> ProductDescriptor:
+    """Add the W3C PROV document of ``node`` (PROV-JSON and PROV-XML) to the product's files."""
+    document = provenance_document([node], user=env.user, base_uri=f"{env.context.settings.ivoid}?")
+    folder = env.context.settings.data_dir / "provenance" / product.provenance_hash
+    folder.mkdir(parents=True, exist_ok=True)
+    as_json, as_xml = folder / "provenance.json", folder / "provenance.xml"
+    as_json.write_text(prov_json(document))
+    as_xml.write_text(prov_xml(document))
+    extra = (
+        ProductFile(as_json, "application/x-prov+json", "#provenance", "W3C PROV-JSON"),
+        ProductFile(as_xml, "application/x-prov+xml", "#provenance", "W3C PROV-XML"),
+    )
+    return replace(product, files=product.files + extra)
 
 
 def request_extent(env: BuildEnvironment) -> dict[str, Any]:
@@ -79,6 +101,7 @@ def build_image(env: BuildEnvironment) -> list[ProductDescriptor]:
         user_catalog=env.user_catalog,
         max_scw=max(len(env.science_windows), 1),
     )
+    _, image_node, _ = build_image_graph(env.context.archive, env.instrument, image_request)
     produced = run_image_product(
         env.pipeline,
         env.context.archive,
@@ -96,14 +119,13 @@ def build_image(env: BuildEnvironment) -> list[ProductDescriptor]:
             for name in _IMAGE_FILES
             if name in by_name
         )
-        out.append(
-            ProductDescriptor(
-                provenance_hash=product.provenance_hash,
-                product_type="image",
-                files=files,
-                metadata={**request_extent(env), "ra": ra, "dec": dec},
-            )
+        descriptor = ProductDescriptor(
+            provenance_hash=product.provenance_hash,
+            product_type="image",
+            files=files,
+            metadata={**request_extent(env), "ra": ra, "dec": dec},
         )
+        out.append(_with_provenance(env, descriptor, image_node))
     return out
 
 
@@ -185,6 +207,7 @@ def _spectrum(env: BuildEnvironment, product_type: str) -> list[ProductDescripto
         scw_ids=tuple(s.scw_id for s in env.science_windows),
         models=("powerlaw", "cutoffpl"),
     )
+    _, node = build_spectrum_graph(env.context.archive, env.instrument, request)
     product = run_spectrum_product(
         env.pipeline,
         env.context.archive,
@@ -198,7 +221,7 @@ def _spectrum(env: BuildEnvironment, product_type: str) -> list[ProductDescripto
         primary: tuple[str, ...] = ("fits.vot", f"{stem}.pha", f"{stem}.rmf", f"{stem}.arf")
     else:
         primary = (f"{stem}.pha", f"{stem}.rmf", f"{stem}.arf", f"{stem}_spectrum.vot")
-    return [_convert(env, product, product_type, primary)]
+    return [_with_provenance(env, _convert(env, product, product_type, primary), node)]
 
 
 def _light_curve(env: BuildEnvironment, product_type: str) -> list[ProductDescriptor]:
@@ -209,6 +232,7 @@ def _light_curve(env: BuildEnvironment, product_type: str) -> list[ProductDescri
         bands=((env.request.e1_kev, env.request.e2_kev),),
         time_bin_s=env.request.time_bin_s,
     )
+    _, node = build_lightcurve_graph(env.context.archive, env.instrument, request)
     product = run_lightcurve_product(
         env.pipeline,
         env.context.archive,
@@ -222,7 +246,7 @@ def _light_curve(env: BuildEnvironment, product_type: str) -> list[ProductDescri
         primary: tuple[str, ...] = ("transients.json", f"{stem}.lc")
     else:
         primary = (f"{stem}.lc", f"{stem}_lc.vot", f"{stem}_lc.png")
-    return [_convert(env, product, product_type, primary)]
+    return [_with_provenance(env, _convert(env, product, product_type, primary), node)]
 
 
 def register_builders() -> None:

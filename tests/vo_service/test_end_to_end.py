@@ -74,7 +74,7 @@ def _results(client: FlaskClient, doc: etree._Element) -> dict[str, tuple[str, b
 
 
 def test_crab_image_job(service: tuple[FlaskClient, ServiceContext], tmp_path: Path) -> None:
-    client, _ = service
+    client, context = service
     doc = _run(client, src_name="Crab", radius="20", E1_keV="20", E2_keV="40")
     assert doc.findtext(f"{UWS}phase") == "COMPLETED", etree.tostring(doc)
     results = _results(client, doc)
@@ -96,6 +96,15 @@ def test_crab_image_job(service: tuple[FlaskClient, ServiceContext], tmp_path: P
     assert len(crab) == 1
     offset_arcmin = 60 * ((crab[0]["ra"] - CRAB[0]) ** 2 + (crab[0]["dec"] - CRAB[1]) ** 2) ** 0.5
     assert offset_arcmin < 2.0
+
+    # The W3C PROV document lists every science window and calibration file used.
+    from prov.model import ProvDocument
+
+    prov_text = results["provenance.json"][1].decode()
+    ProvDocument.deserialize(content=prov_text, format="json")
+    for scw in context.archive.all():
+        assert scw.scw_id[:12] in prov_text
+    assert "isgr_mask_mod" in prov_text
 
     # The same request again: every node from the cache, nothing computed.
     again = _run(client, src_name="crab", radius="20", E1_keV="20", E2_keV="40")
