@@ -11,7 +11,7 @@ import functools
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from processing.pipeline import (
     Progress,
     create_executor,
 )
+from processing.products import ProductDescriptor
 from uws import JobContext, JobFailure, JobKind, JobResult, ParameterSet
 from uws import ParameterError as UWSParameterError
 from vo_service._build_env import PRODUCT_BUILDERS, BuildEnvironment
@@ -36,9 +37,15 @@ from vo_service._downloads import product_url
 from vo_service._request import ProductRequest, RequestError, parse_request
 from vo_service._resolver import UnresolvedName
 from vo_service._selection import select_science_windows
+from vo_service._store import StoredProduct
 from vo_service.settings import Settings
 
-__all__ = ["handle_product_job", "product_job_kind", "validate_product_parameters"]
+__all__ = [
+    "build_products",
+    "handle_product_job",
+    "product_job_kind",
+    "validate_product_parameters",
+]
 
 log = logging.getLogger(__name__)
 
@@ -122,16 +129,53 @@ def _executor(settings: Settings) -> Iterator[Executor]:
         yield ex
 
 
-def handle_product_job(settings_json: str, job: JobContext) -> list[JobResult]:
-    """Run a product job: DAG on the executor, products into the store, results listed."""
+def build_products(
+    settings_json: str,
+    params: dict[str, Any],
+    *,
+    token: CancelToken,
+    progress: Callable[[Progress], None],
+    holder: str,
+    user: str | None,
+) -> list[tuple[ProductDescriptor, StoredProduct]]:
+    """Run the DAG of validated parameters and store its products (job handler and SODA)."""
     settings = Settings.model_validate_json(settings_json)
     context = _context(settings_json)
-    params = job.parameters
     request = ProductRequest.from_canonical(params["request"])
     builder = PRODUCT_BUILDERS.get(request.product_type)
     if builder is None:
         raise JobFailure(f"product_type {request.product_type!r} is not offered")
-    scws = context.archive.get(params["scw_ids"])
+    cache = ProductCache(
+        CacheStore(settings.resolved_cache_path),
+        context.engine,
+        budget_bytes=settings.cache_budget_bytes,
+    )
+    catalog = params.get("user_catalog")
+    with _executor(settings) as executor:
+        env = BuildEnvironment(
+            context=context,
+            instrument=_instrument(str(settings.resolved_archive_path)),
+            pipeline=Pipeline(cache, executor),
+            request=request,
+            ra=params.get("ra"),
+            dec=params.get("dec"),
+            resolver=params.get("resolver"),
+            science_windows=context.archive.get(params["scw_ids"]),
+            token=token,
+            progress=progress,
+            holder=holder,
+            user=user,
+            user_catalog=None
+            if catalog is None
+            else tuple((str(n), float(r), float(d)) for n, r, d in catalog),
+        )
+        products = builder(env)
+    return [(product, context.store.put(product)) for product in products]
+
+
+def handle_product_job(settings_json: str, job: JobContext) -> list[JobResult]:
+    """Run a product job: DAG on the executor, products into the store, results listed."""
+    settings = Settings.model_validate_json(settings_json)
     token = CancelToken()
     stop = threading.Event()
 
@@ -141,43 +185,25 @@ def handle_product_job(settings_json: str, job: JobContext) -> list[JobResult]:
                 token.cancel()
                 return
 
-    watcher = threading.Thread(target=watch, name="cancel-watch", daemon=True)
-    watcher.start()
+    threading.Thread(target=watch, name="cancel-watch", daemon=True).start()
 
     def progress(p: Progress) -> None:
         job.progress(p.done, p.total, f"{p.cached} cached, {p.computed} computed")
 
-    cache = ProductCache(
-        CacheStore(settings.resolved_cache_path),
-        context.engine,
-        budget_bytes=settings.cache_budget_bytes,
-    )
     try:
-        with _executor(settings) as executor:
-            env = BuildEnvironment(
-                context=context,
-                instrument=_instrument(str(settings.resolved_archive_path)),
-                pipeline=Pipeline(cache, executor),
-                request=request,
-                ra=params.get("ra"),
-                dec=params.get("dec"),
-                resolver=params.get("resolver"),
-                science_windows=scws,
-                token=token,
-                progress=progress,
-                holder=job.job_id,
-                user=job.owner,
-                user_catalog=None
-                if params.get("user_catalog") is None
-                else tuple((str(n), float(r), float(d)) for n, r, d in params["user_catalog"]),
-            )
-            products = builder(env)
+        built = build_products(
+            settings_json,
+            job.parameters,
+            token=token,
+            progress=progress,
+            holder=job.job_id,
+            user=job.owner,
+        )
     finally:
         stop.set()
     results: list[JobResult] = []
     used: set[str] = set()
-    for n, product in enumerate(products):
-        stored = context.store.put(product)
+    for n, (product, stored) in enumerate(built):
         sizes = {f.name: f.size for f in stored.files}
         for k, f in enumerate(product.files):  # the builder's order: primary first
             rid = f.name if f.name not in used else f"{stored.hash[:12]}-{f.name}"
