@@ -124,7 +124,12 @@ _UNKNOWN_TERM = re.compile(r"Unknown predicate '([^']+)' from core DataLink voca
 
 def _run_stilts(task: str, target: str) -> str:
     result = subprocess.run(
-        ["stilts", task, target], capture_output=True, text=True, timeout=120, check=False
+        ["stilts", task, target],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
     return result.stdout + result.stderr
 
@@ -142,7 +147,7 @@ def votlint(path: Path) -> LintReport:
 
 def datalinklint(target: str | Path) -> LintReport:
     """STILTS datalinklint on a file or URL: E-/F- lines are errors, W- lines warnings."""
-    output = _run_stilts("datalinklint", str(target))
+    output = _run_stilts("datalinklint", f"votable={target}")
     report = LintReport(output=output)
     for line in output.splitlines():
         match = _LINE.match(line)
