@@ -9,13 +9,14 @@ sky position in the cut-out. Table extensions are copied unchanged.
 
 from __future__ import annotations
 
-import io
+import functools
 import math
+import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from astropy.coordinates import Angle, SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
@@ -28,15 +29,43 @@ __all__ = ["cut_fits", "region_boundary"]
 _SAMPLES_PER_EDGE = 24
 
 
+def _unit(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    r, d = np.radians(ra), np.radians(dec)
+    return np.stack([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)], axis=-1)
+
+
+def _radec(vectors: np.ndarray) -> np.ndarray:
+    x, y, z = vectors[..., 0], vectors[..., 1], vectors[..., 2]
+    ra = np.degrees(np.arctan2(y, x)) % 360.0
+    dec = np.degrees(np.arctan2(z, np.hypot(x, y)))
+    return np.column_stack([ra, dec])
+
+
 def _great_circle(a: tuple[float, float], b: tuple[float, float], n: int) -> np.ndarray:
     """``n`` points from ``a`` to ``b`` along the great circle (degrees, shape (n, 2))."""
-    start = SkyCoord(a[0], a[1], unit="deg")
-    end = SkyCoord(b[0], b[1], unit="deg")
-    separation = start.separation(end)
-    angle = start.position_angle(end)
-    steps = Angle(np.linspace(0.0, separation.deg, n), "deg")
-    points = start.directional_offset_by(angle, steps)
-    return np.column_stack([points.ra.deg, points.dec.deg])
+    va, vb = _unit(np.array(a[0]), np.array(a[1])), _unit(np.array(b[0]), np.array(b[1]))
+    omega = math.acos(float(np.clip(va @ vb, -1.0, 1.0)))
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    if omega < 1e-12:
+        return _radec(np.repeat(va[None, :], n, axis=0))
+    # Spherical linear interpolation.
+    points = (np.sin((1 - t) * omega) * va + np.sin(t * omega) * vb) / math.sin(omega)
+    return _radec(points)
+
+
+def _circle_ring(ra: float, dec: float, radius: float, n: int) -> np.ndarray:
+    """``n`` points at angular distance ``radius`` around (ra, dec), degrees."""
+    centre = _unit(np.array(ra), np.array(dec))
+    # Two unit vectors orthogonal to the centre: towards east and north.
+    r = math.radians(ra)
+    east = np.array([-math.sin(r), math.cos(r), 0.0])
+    north = np.cross(centre, east)
+    angles = np.linspace(0.0, 2 * math.pi, n, endpoint=False)[:, None]
+    rho = math.radians(radius)
+    points = math.cos(rho) * centre + math.sin(rho) * (
+        np.cos(angles) * north + np.sin(angles) * east
+    )
+    return _radec(points)
 
 
 def region_boundary(region: SkyRegion) -> np.ndarray:
@@ -46,10 +75,8 @@ def region_boundary(region: SkyRegion) -> np.ndarray:
     """
     if region.shape == "circle":
         ra, dec, radius = region.values
-        centre = SkyCoord(ra, dec, unit="deg")
-        angles = Angle(np.linspace(0.0, 360.0, 4 * _SAMPLES_PER_EDGE, endpoint=False), "deg")
-        ring = centre.directional_offset_by(angles, Angle(radius, "deg"))
-        return np.vstack([[ra, dec], np.column_stack([ring.ra.deg, ring.dec.deg])])
+        ring = _circle_ring(ra, dec, radius, 4 * _SAMPLES_PER_EDGE)
+        return np.vstack([[ra, dec], ring])
     if region.shape == "polygon":
         vertices = list(zip(region.values[0::2], region.values[1::2], strict=True))
         edges = [
@@ -84,7 +111,7 @@ def _pixel_box(
     if everything:
         return slice(0, ny), slice(0, nx)
     with np.errstate(invalid="ignore"):
-        x, y = wcs.celestial.world_to_pixel_values(points[:, 0], points[:, 1])
+        x, y = wcs.wcs_world2pix(points[:, 0], points[:, 1], 0)
     good = np.isfinite(x) & np.isfinite(y)
     if not good.any():
         return None
@@ -107,6 +134,53 @@ def _is_sky_image(hdu: fits.hdu.base.ExtensionHDU | fits.PrimaryHDU) -> bool:
     )
 
 
+_BLOCK = 2880
+_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+
+
+@dataclass(frozen=True)
+class _HDULayout:
+    """Where one HDU lies in its file, and its header (never modified: copied per cut)."""
+
+    header: fits.Header
+    header_at: int
+    data_at: int
+    data_span: int
+    sky_image: bool
+
+
+@functools.lru_cache(maxsize=128)
+def _layout(path: str, mtime_ns: int, size: int) -> tuple[_HDULayout, ...]:
+    """The HDUs of a FITS file; cached per file version (products are immutable).
+
+    Parsing the headers is most of the cost of a small cut-out; the data are read
+    straight from the file at ``data_at`` for each cut.
+    """
+    del mtime_ns, size  # part of the cache key only
+    layouts = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        with fits.open(path, memmap=True, lazy_load_hdus=False) as hdus:
+            for hdu in hdus:
+                info = hdu.fileinfo()
+                assert info is not None  # an HDU read from a file
+                layouts.append(
+                    _HDULayout(
+                        hdu.header.copy(),
+                        int(info["hdrLoc"]),
+                        int(info["datLoc"]),
+                        int(info["datSpan"]),
+                        _is_sky_image(hdu) and hdu.header["BITPIX"] in _DTYPES,
+                    )
+                )
+    return tuple(layouts)
+
+
+def _padded(data: bytes, fill: bytes) -> bytes:
+    remainder = len(data) % _BLOCK
+    return data if remainder == 0 else data + fill * (_BLOCK - remainder)
+
+
 def cut_fits(path: Path, region: SkyRegion) -> bytes:
     """Cut ``region`` out of every sky image of the FITS file at ``path``.
 
@@ -114,8 +188,9 @@ def cut_fits(path: Path, region: SkyRegion) -> bytes:
     -------
     bytes
         The cut-out FITS file: each sky image cut to the region's pixel bounding box
-        with its WCS shifted accordingly; other extensions unchanged; image extensions
-        the region misses are left out.
+        with its WCS shifted accordingly (raw pixel values, so BSCALE/BZERO/BLANK
+        keep their meaning); other extensions byte for byte; image extensions the
+        region misses are left out.
 
     Raises
     ------
@@ -124,67 +199,89 @@ def cut_fits(path: Path, region: SkyRegion) -> bytes:
     NoOverlap
         When the region misses every sky image.
     """
+    stat = path.stat()
+    layouts = _layout(str(path), stat.st_mtime_ns, stat.st_size)
+    if not any(layout.sky_image for layout in layouts):
+        raise UnsupportedOperation("the product's file holds no sky image to cut", "ID")
     points = region_boundary(region)
     everything = _covers_everything(region)
-    out = fits.HDUList()
-    images = overlapping = 0
+    boxes: dict[tuple[object, ...], tuple[slice, slice] | None] = {}
+    parts: list[bytes] = []
+    overlapping = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
-        with fits.open(path, memmap=True, lazy_load_hdus=False) as hdus:
-            for index, hdu in enumerate(hdus):
-                if not _is_sky_image(hdu):
-                    if index == 0:
-                        out.append(fits.PrimaryHDU(header=hdu.header.copy()))
-                    else:
-                        out.append(hdu.copy())
-                    continue
-                images += 1
-                header = hdu.header
-                wcs = WCS(header)
-                box = _pixel_box(wcs, (header["NAXIS2"], header["NAXIS1"]), points, everything)
-                if box is None:
-                    if index == 0:
-                        out.append(fits.PrimaryHDU(header=_without_data(header)))
-                    continue
-                overlapping += 1
-                out.append(_cut_hdu(hdu, wcs, box, index == 0, region))
-    if images == 0:
-        raise UnsupportedOperation("the product's file holds no sky image to cut", "ID")
+        raw = np.memmap(path, dtype=np.uint8, mode="r")
+        for index, layout in enumerate(layouts):
+            if not layout.sky_image:
+                parts.append(
+                    _padded(
+                        raw[layout.header_at : layout.data_at + layout.data_span].tobytes(), b"\0"
+                    )
+                )
+                continue
+            header = layout.header
+            # Extensions of one product usually share their WCS: project once.
+            key = _wcs_key(header)
+            if key not in boxes:
+                shape = (header["NAXIS2"], header["NAXIS1"])
+                boxes[key] = _pixel_box(WCS(header), shape, points, everything)
+            box = boxes[key]
+            if box is None:
+                if index == 0:
+                    parts.append(_padded(_without_data(header).tostring().encode(), b" "))
+                continue
+            overlapping += 1
+            parts.append(_cut_hdu(raw, layout, box, region))
     if overlapping == 0:
         raise NoOverlap("the region does not overlap the image", "POS")
-    buffer = io.BytesIO()
-    out.writeto(buffer, output_verify="silentfix")
-    return buffer.getvalue()
+    return b"".join(parts)
 
 
 def _without_data(header: fits.Header) -> fits.Header:
     kept = header.copy()
     kept["NAXIS"] = 0
-    for key in ("NAXIS1", "NAXIS2"):
+    for key in ("NAXIS1", "NAXIS2", "CHECKSUM", "DATASUM"):
         kept.remove(key, ignore_missing=True)
     return kept
 
 
+def _wcs_key(header: fits.Header) -> tuple[object, ...]:
+    """The WCS-relevant cards of ``header`` (extensions with equal keys share a projection)."""
+    return tuple(
+        (card.keyword, card.value) for card in header.cards if _WCS_KEYWORD.match(card.keyword)
+    )
+
+
+#: Keywords that take part in a celestial WCS (papers I-III, SIP, and the image size).
+_WCS_KEYWORD = re.compile(
+    r"^(NAXIS\d|WCSAXES|CRPIX|CRVAL|CDELT|CTYPE|CUNIT|CROTA|CD\d_\d|PC\d_\d|PV\d_|PS\d_|"
+    r"RADESYS|RADECSYS|EQUINOX|EPOCH|LONPOLE|LATPOLE|MJD|DATE-OBS|A_|B_|AP_|BP_)"
+)
+
+
 def _cut_hdu(
-    hdu: fits.PrimaryHDU | fits.ImageHDU,
-    wcs: WCS,
-    box: tuple[slice, slice],
-    primary: bool,
-    region: SkyRegion,
-) -> fits.PrimaryHDU | fits.ImageHDU:
+    raw: np.ndarray, layout: _HDULayout, box: tuple[slice, slice], region: SkyRegion
+) -> bytes:
+    """Header and data blocks of one cut image HDU."""
     ys, xs = box
-    data = np.array(hdu.data[ys, xs])
-    header = hdu.header.copy()
-    sliced = wcs.slice((ys, xs))
-    # Only the reference pixel moves; the rest of the header (units, provenance,
-    # distortion keywords) stays as the product wrote it.
-    header["CRPIX1"] = sliced.wcs.crpix[0]
-    header["CRPIX2"] = sliced.wcs.crpix[1]
+    header = layout.header.copy()
+    dtype = np.dtype(_DTYPES[header["BITPIX"]])
+    ny, nx = header["NAXIS2"], header["NAXIS1"]
+    image = raw[layout.data_at : layout.data_at + ny * nx * dtype.itemsize].view(dtype)
+    data = np.ascontiguousarray(image.reshape(ny, nx)[ys, xs])
+    header["NAXIS1"] = xs.stop - xs.start
+    header["NAXIS2"] = ys.stop - ys.start
+    # Slicing a WCS with unit steps moves only the reference pixel (this is what
+    # astropy's WCS.slice does); the rest of the header (units, provenance, distortion
+    # keywords, which are relative to CRPIX) stays as the product wrote it.
+    header["CRPIX1"] = header.get("CRPIX1", 0.0) - xs.start
+    header["CRPIX2"] = header.get("CRPIX2", 0.0) - ys.start
     header["LTV1"] = (header.get("LTV1", 0.0) - xs.start, "offset of the cut-out (IRAF)")
     header["LTV2"] = (header.get("LTV2", 0.0) - ys.start, "offset of the cut-out (IRAF)")
+    for stale in ("CHECKSUM", "DATASUM"):
+        header.remove(stale, ignore_missing=True)
     header.add_history(
         f"SODA cut-out: {region.shape} {' '.join(f'{v:g}' for v in region.values)}; "
         f"pixels x {xs.start + 1}..{xs.stop}, y {ys.start + 1}..{ys.stop} of the original"
     )
-    cls = fits.PrimaryHDU if primary else fits.ImageHDU
-    return cls(data=data, header=header)
+    return _padded(header.tostring().encode("ascii"), b" ") + _padded(data.tobytes(), b"\0")

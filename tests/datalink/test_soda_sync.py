@@ -71,6 +71,7 @@ def test_cutout_keeps_the_source_at_its_catalogue_position(
 
 def test_cut_matches_the_original_pixels(app: Flask, products: Products) -> None:
     hdus = cut(app, ID=products.mosaic, CIRCLE=f"{IMAGE_RA} {IMAGE_DEC} 1.0")
+    hdus.verify("exception")  # a standard-conforming FITS file
     original = fits.open(products.source.root / "a1b2c3d4e5" / "image.fits")
     cut_hdu, full = hdus[1], original[1]
     wcs_cut, wcs_full = WCS(cut_hdu.header), WCS(full.header)
