@@ -22,50 +22,12 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from datalink._errors import NoOverlap, UnsupportedOperation
 from datalink._params import SkyRegion
+from datalink._sphere import circle_ring, great_circle
 
 __all__ = ["cut_fits", "region_boundary"]
 
 #: Points sampled along each edge of a region's boundary.
 _SAMPLES_PER_EDGE = 24
-
-
-def _unit(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    r, d = np.radians(ra), np.radians(dec)
-    return np.stack([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)], axis=-1)
-
-
-def _radec(vectors: np.ndarray) -> np.ndarray:
-    x, y, z = vectors[..., 0], vectors[..., 1], vectors[..., 2]
-    ra = np.degrees(np.arctan2(y, x)) % 360.0
-    dec = np.degrees(np.arctan2(z, np.hypot(x, y)))
-    return np.column_stack([ra, dec])
-
-
-def _great_circle(a: tuple[float, float], b: tuple[float, float], n: int) -> np.ndarray:
-    """``n`` points from ``a`` to ``b`` along the great circle (degrees, shape (n, 2))."""
-    va, vb = _unit(np.array(a[0]), np.array(a[1])), _unit(np.array(b[0]), np.array(b[1]))
-    omega = math.acos(float(np.clip(va @ vb, -1.0, 1.0)))
-    t = np.linspace(0.0, 1.0, n)[:, None]
-    if omega < 1e-12:
-        return _radec(np.repeat(va[None, :], n, axis=0))
-    # Spherical linear interpolation.
-    points = (np.sin((1 - t) * omega) * va + np.sin(t * omega) * vb) / math.sin(omega)
-    return _radec(points)
-
-
-def _circle_ring(ra: float, dec: float, radius: float, n: int) -> np.ndarray:
-    """``n`` points at angular distance ``radius`` around (ra, dec), degrees."""
-    centre = _unit(np.array(ra), np.array(dec))
-    # Two unit vectors orthogonal to the centre: towards east and north.
-    r = math.radians(ra)
-    east = np.array([-math.sin(r), math.cos(r), 0.0])
-    north = np.cross(centre, east)
-    angles = np.linspace(0.0, 2 * math.pi, n, endpoint=False)[:, None]
-    rho = math.radians(radius)
-    points = math.cos(rho) * centre + math.sin(rho) * (
-        np.cos(angles) * north + np.sin(angles) * east
-    )
-    return _radec(points)
 
 
 def region_boundary(region: SkyRegion) -> np.ndarray:
@@ -75,12 +37,12 @@ def region_boundary(region: SkyRegion) -> np.ndarray:
     """
     if region.shape == "circle":
         ra, dec, radius = region.values
-        ring = _circle_ring(ra, dec, radius, 4 * _SAMPLES_PER_EDGE)
+        ring = circle_ring(ra, dec, radius, 4 * _SAMPLES_PER_EDGE)
         return np.vstack([[ra, dec], ring])
     if region.shape == "polygon":
         vertices = list(zip(region.values[0::2], region.values[1::2], strict=True))
         edges = [
-            _great_circle(vertices[i], vertices[(i + 1) % len(vertices)], _SAMPLES_PER_EDGE)
+            great_circle(vertices[i], vertices[(i + 1) % len(vertices)], _SAMPLES_PER_EDGE)
             for i in range(len(vertices))
         ]
         return np.vstack([[region.centre()], *edges])

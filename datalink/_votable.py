@@ -27,6 +27,7 @@ from astropy.io.votable.tree import (
 from lxml import etree
 
 from datalink._source import ProductExtents, SkyCircle, SkyPolygon
+from datalink._sphere import circle_ring, radec, unit_vectors
 
 __all__ = [
     "DATALINK_MIME",
@@ -183,33 +184,25 @@ def _numbers(values: Sequence[float]) -> str:
     return " ".join(repr(float(v)) for v in values)
 
 
-def _unit_vector(ra: float, dec: float) -> np.ndarray:
-    r, d = math.radians(ra), math.radians(dec)
-    return np.array([math.cos(d) * math.cos(r), math.cos(d) * math.sin(r), math.sin(d)])
-
-
 def _bounding_circle(sky: SkyCircle | SkyPolygon) -> tuple[float, float, float]:
     if isinstance(sky, SkyCircle):
         return sky.ra, sky.dec, sky.radius
-    vectors = np.array([_unit_vector(ra, dec) for ra, dec in sky.vertices])
+    vertices = np.array(sky.vertices, dtype=float)
+    vectors = unit_vectors(vertices[:, 0], vertices[:, 1])
     centre = vectors.mean(axis=0)
     centre /= np.linalg.norm(centre)
     radius = float(np.degrees(np.arccos(np.clip(vectors @ centre, -1, 1))).max())
-    ra = math.degrees(math.atan2(centre[1], centre[0])) % 360.0
-    dec = math.degrees(math.asin(float(np.clip(centre[2], -1, 1))))
-    return ra, dec, radius
+    ((ra, dec),) = radec(centre[None, :])
+    return float(ra), float(dec), radius
 
 
 def _footprint_polygon(sky: SkyCircle | SkyPolygon) -> list[float]:
     if isinstance(sky, SkyPolygon):
         return [v for vertex in sky.vertices for v in vertex]
     # An octagon circumscribing the circle (vertices at radius r / cos(22.5 deg)).
-    from astropy.coordinates import Angle, SkyCoord
-
-    centre = SkyCoord(sky.ra, sky.dec, unit="deg")
-    reach = Angle(min(sky.radius / math.cos(math.pi / 8), 179.0), "deg")
-    points = centre.directional_offset_by(Angle(np.arange(8) * 45.0, "deg"), reach)
-    return [float(v) for p in zip(points.ra.deg, points.dec.deg, strict=True) for v in p]
+    reach = min(sky.radius / math.cos(math.pi / 8), 179.0)
+    points = circle_ring(sky.ra, sky.dec, reach, 8)
+    return [float(v) for v in points.ravel()]
 
 
 def _input_params(votable: VOTableFile, descriptor: ServiceDescriptor) -> list[Param]:
