@@ -4,7 +4,9 @@ Serves the ``datalink`` blueprints with gunicorn (one gthread worker) over a mos
 product (600 x 600 float32 pixels x 4 image extensions, TAN WCS) of the test-double
 product source, and measures with one keep-alive HTTP client:
 
-* ``{links}`` of one product (12-column VOTable with two SODA service descriptors), p50;
+* ``{links}`` of one product (12-column VOTable with two SODA service descriptors), p50,
+  warm (the same product again: its rendered table and descriptors are memoised) and
+  cold (every request a product never asked for before, at a different sky position);
 * SODA sync spatial cut-out (CIRCLE of 2 deg = 80 x 80 pixels in each of the 4
   extensions, FITS), p50; and a larger one (CIRCLE of 6 deg).
 
@@ -84,6 +86,10 @@ def main() -> None:
     product = source.add_image(
         KEY, ra=83.63, dec=22.01, size=600, pixel_deg=0.05, extensions=4, source_ra=84.5
     )
+    cold_ids = [
+        source.add_image(f"c{i:06d}", ra=(7.3 * i) % 360, dec=-30 + (i % 60), size=16)
+        for i in range(args.n + args.warmup)
+    ]
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, _ROOT_ENV: str(folder), _URL_ENV: base}
@@ -115,6 +121,15 @@ def main() -> None:
                 time.sleep(0.1)
         pid = quote(product, safe="")
         links, links_size = _timed(session, f"{base}/datalink/links?ID={pid}", args.n, args.warmup)
+        cold = []
+        for i, cold_id in enumerate(cold_ids):
+            url = f"{base}/datalink/links?ID={quote(cold_id, safe='')}"
+            start = time.perf_counter()
+            response = session.get(url)
+            if response.status_code != 200:
+                raise RuntimeError(f"{url}: {response.status_code}")
+            if i >= args.warmup:
+                cold.append(time.perf_counter() - start)
         cut, cut_size = _timed(
             session, f"{base}/soda/sync?ID={pid}&CIRCLE=84.5%2022.01%202", args.n, args.warmup
         )
@@ -128,11 +143,12 @@ def main() -> None:
         "server": "gunicorn, 1 gthread worker, 2 threads; one keep-alive client",
         "image": "600 x 600 float32 x 4 image extensions, TAN, 0.05 deg/pixel",
         "links": {**summary_ms(links), "bytes": links_size, "target_p50_ms": 10},
+        "links_cold": {**summary_ms(cold), "bytes": links_size, "target_p50_ms": 10},
         "soda_sync_cutout_r2deg": {**summary_ms(cut), "bytes": cut_size, "target_p50_ms": 20},
         "soda_sync_cutout_r6deg": {**summary_ms(big), "bytes": big_size},
     }
     path = write_result("bench_datalink", result)
-    for name in ("links", "soda_sync_cutout_r2deg", "soda_sync_cutout_r6deg"):
+    for name in ("links", "links_cold", "soda_sync_cutout_r2deg", "soda_sync_cutout_r6deg"):
         row = result[name]
         assert isinstance(row, dict)
         print(

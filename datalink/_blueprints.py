@@ -20,7 +20,7 @@ from datalink._links import DataLinkURLs, LinkBuilder
 from datalink._params import RawParameters
 from datalink._soda import parse_soda_request, run_soda_task
 from datalink._source import ProductNotFoundError, ProductSource
-from datalink._votable import DATALINK_MIME, VOTABLE_MIME, error_votable, links_votable, to_bytes
+from datalink._votable import DATALINK_MIME, VOTABLE_MIME, error_votable, links_document
 from registry import Capability, StandardID, register_capability
 
 __all__ = [
@@ -135,7 +135,7 @@ def links_blueprint(
         maxrec = _maxrec(params.single("MAXREC"))
         builder = LinkBuilder(source, endpoints.urls())
         rows, descriptors, overflow = builder.links(ids, maxrec)
-        body = to_bytes(links_votable(rows, descriptors, overflow=overflow))
+        body = links_document(rows, descriptors, overflow=overflow)
         return Response(body, mimetype=VOTABLE_MIME, content_type=DATALINK_MIME)
 
     @bp.get(f"{path}/snippet")

@@ -7,6 +7,7 @@ would take as a default value) — the only correction made after astropy.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ __all__ = [
     "ServiceDescriptor",
     "add_service_descriptors",
     "error_votable",
+    "links_document",
     "links_votable",
     "service_descriptor",
 ]
@@ -46,6 +48,7 @@ VOTABLE_MIME = "application/x-votable+xml"
 DATALINK_MIME = "application/x-votable+xml;content=datalink"
 
 _VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
+_NS = {"v": _VOTABLE_NS}
 # Astropy's VALUES min/max parsing needs the version flags a parsed document carries.
 _CONFIG = {f"version_1_{i}_or_later": True for i in range(1, 6)}
 
@@ -373,15 +376,58 @@ def add_service_descriptors(votable: VOTableFile, descriptors: Sequence[ServiceD
         votable.resources.append(service_descriptor(votable, descriptor))
 
 
-def to_bytes(votable: VOTableFile) -> bytes:
-    """Serialise ``votable`` (TABLEDATA) with the service descriptors' empty input values."""
+def _astropy_xml(votable: VOTableFile) -> etree._Element:
     buffer = io.BytesIO()
     votable.to_xml(buffer, tabledata_format="tabledata")
     root = etree.fromstring(buffer.getvalue())
-    ns = {"v": _VOTABLE_NS}
-    for param in root.iterfind("v:RESOURCE[@type='meta']/v:GROUP[@name='inputParams']/v:PARAM", ns):
+    for param in root.iterfind(
+        "v:RESOURCE[@type='meta']/v:GROUP[@name='inputParams']/v:PARAM", _NS
+    ):
         if param.get("datatype") != "char":
             param.set("value", "")
+    return root
+
+
+def to_bytes(votable: VOTableFile) -> bytes:
+    """Serialise ``votable`` (TABLEDATA) with the service descriptors' empty input values."""
+    return etree.tostring(_astropy_xml(votable), xml_declaration=True, encoding="UTF-8")
+
+
+@functools.lru_cache(maxsize=1024)
+def _descriptor_xml(descriptor: ServiceDescriptor) -> bytes:
+    # Bytes, not a shared element: lxml trees must not be shared between threads.
+    votable = VOTableFile(version="1.4")
+    votable.resources.append(service_descriptor(votable, descriptor))
+    resource = _astropy_xml(votable).find("v:RESOURCE", _NS)
+    assert resource is not None
+    return etree.tostring(resource)
+
+
+@functools.lru_cache(maxsize=256)
+def _results_xml(rows: tuple[LinkRow, ...], overflow: bool) -> bytes:
+    return to_bytes(links_votable(rows, overflow=overflow))
+
+
+def links_document(
+    rows: Sequence[LinkRow],
+    descriptors: Sequence[ServiceDescriptor] = (),
+    *,
+    overflow: bool = False,
+) -> bytes:
+    """The bytes of :func:`links_votable` for these rows and descriptors.
+
+    Serialisation is a pure function of the (immutable) rows and descriptors, so the
+    results table and each descriptor are rendered by astropy once and memoised; the
+    document is assembled from them. Rows or descriptors that are not hashable are
+    rendered afresh.
+    """
+    try:
+        root = etree.fromstring(_results_xml(tuple(rows), overflow))
+        for descriptor in descriptors:
+            root.append(etree.fromstring(_descriptor_xml(descriptor)))
+    except TypeError:  # unhashable (e.g. lists in a source's extents): no memo
+        return to_bytes(links_votable(rows, descriptors, overflow=overflow))
+    etree.cleanup_namespaces(root)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
