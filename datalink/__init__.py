@@ -77,6 +77,7 @@ from datalink._source import (
     split_product_id,
 )
 from datalink._votable import (
+    DATALINK_ID,
     DATALINK_MIME,
     LINK_COLUMNS,
     VOTABLE_MIME,
@@ -85,6 +86,7 @@ from datalink._votable import (
     add_service_descriptors,
     error_votable,
     links_document,
+    links_service_descriptor,
     links_votable,
     service_descriptor,
     to_bytes,
@@ -92,6 +94,7 @@ from datalink._votable import (
 
 __all__ = [
     "DATALINK_EXTENSION",
+    "DATALINK_ID",
     "DATALINK_MIME",
     "KEV_METRE",
     "LINK_COLUMNS",
@@ -135,6 +138,7 @@ __all__ = [
     "kev_to_metres",
     "links_blueprint",
     "links_document",
+    "links_service_descriptor",
     "links_votable",
     "metres_to_kev",
     "parse_circle",

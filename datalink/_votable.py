@@ -31,6 +31,7 @@ from datalink._source import ProductExtents, SkyCircle, SkyPolygon
 from datalink._sphere import circle_ring, radec, unit_vectors
 
 __all__ = [
+    "DATALINK_ID",
     "DATALINK_MIME",
     "LINK_COLUMNS",
     "VOTABLE_MIME",
@@ -39,11 +40,14 @@ __all__ = [
     "add_service_descriptors",
     "error_votable",
     "links_document",
+    "links_service_descriptor",
     "links_votable",
     "service_descriptor",
 ]
 
 VOTABLE_MIME = "application/x-votable+xml"
+#: The standardID of a DataLink ``{links}`` endpoint.
+DATALINK_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
 #: Content type of a ``{links}`` response (DataLink 1.1 §3.3).
 DATALINK_MIME = "application/x-votable+xml;content=datalink"
 
@@ -114,8 +118,10 @@ class ServiceDescriptor:
     spatial, band, time
         Which SODA input parameters to offer (POS, CIRCLE, POLYGON / BAND / TIME).
     id_value
-        Value of the ID input PARAM; ``None`` makes it refer to the ID column
-        (``ref="ID"``), as in a ``{links}`` response.
+        Value of the ID input PARAM; ``None`` makes it refer to the column ``id_ref``.
+    id_ref
+        XML ID of the FIELD holding the product IDs (``ID`` in a ``{links}`` response;
+        the ID column of a catalog or a job's result table).
     """
 
     resource_id: str
@@ -127,6 +133,33 @@ class ServiceDescriptor:
     band: bool = False
     time: bool = False
     id_value: str | None = None
+    id_ref: str = "ID"
+
+
+def links_service_descriptor(
+    links_url: str, *, id_ref: str, resource_id: str = "datalink-links"
+) -> ServiceDescriptor:
+    """A descriptor of the ``{links}`` endpoint itself, for any result VOTable.
+
+    Clients (TOPCAT, Aladin, pyvo's ``iter_datalinks``) find the links of each row
+    through it: its ID parameter refers to the table's ID column (FIELD ``ID=id_ref``).
+
+    Examples
+    --------
+    >>> from astropy.io.votable.tree import VOTableFile
+    >>> votable = VOTableFile(version="1.4")
+    >>> add_service_descriptors(
+    ...     votable, [links_service_descriptor("https://vo.example.org/datalink/links",
+    ...                                        id_ref="obs_publisher_did")])
+    """
+    return ServiceDescriptor(
+        resource_id=resource_id,
+        access_url=links_url,
+        standard_id=DATALINK_ID,
+        description="DataLink 1.1: files, previews, provenance and services of each product",
+        extents=ProductExtents(),
+        id_ref=id_ref,
+    )
 
 
 def _field(votable: VOTableFile, name: str, datatype: str, ucd: str, unit: str | None) -> Field:
@@ -216,7 +249,7 @@ def _input_params(votable: VOTableFile, descriptor: ServiceDescriptor) -> list[P
             "ID",
             ucd="meta.id;meta.dataset",
             value=descriptor.id_value or "",
-            ref=None if descriptor.id_value else "ID",
+            ref=None if descriptor.id_value else descriptor.id_ref,
             description="Identifier of the product to process",
         )
     ]

@@ -62,3 +62,32 @@ def test_datalinklint_by_url(live_url: str, products: Products, lint_warnings: l
         report = datalinklint(f"{live_url}/datalink/links?ID={quote(product, safe='')}")
         assert report.errors == [], report.output
         lint_warnings.extend(report.warnings)
+
+
+def test_pyvo_follows_the_links_block_of_a_catalog(live_url: str, products: Products) -> None:
+    """A result VOTable (a catalog, a job result) carries the {links} descriptor."""
+    from astropy.io.votable import parse
+    from astropy.io.votable.tree import Resource, TableElement, VOTableFile
+    from astropy.table import Table
+    from pyvo.dal import TAPResults
+
+    from datalink import add_service_descriptors, links_service_descriptor, to_bytes
+
+    votable = VOTableFile(version="1.4")
+    resource = Resource(type="results")
+    votable.resources.append(resource)
+    table = TableElement.from_table(
+        votable, Table({"product_id": [products.mosaic, products.spectrum], "ra": [83.6, 84.0]})
+    )
+    table.fields[0].ID = "product_id"
+    resource.tables.append(table)
+    add_service_descriptors(
+        votable, [links_service_descriptor(f"{live_url}/datalink/links", id_ref="product_id")]
+    )
+    # TAPResults: what pyvo returns for a catalog query; any DataLink-aware result class.
+    results = TAPResults(parse(io.BytesIO(to_bytes(votable))))
+    found = {}
+    for row, links in zip(results, results.iter_datalinks(preserve_order=True), strict=True):
+        found[row["product_id"]] = sorted(str(r.semantics) for r in links)
+    assert "#cutout" in found[products.mosaic]
+    assert found[products.spectrum].count("#auxiliary") == 2
