@@ -18,6 +18,7 @@ See ``docs/datalink.md``.
 
 from datalink._blueprints import (
     DATALINK_EXTENSION,
+    DataLinkEndpoints,
     install_datalink,
     links_blueprint,
     soda_async_blueprint,
@@ -105,6 +106,7 @@ __all__ = [
     "SODA_SYNC_ID",
     "SPATIAL_PARAMETERS",
     "VOTABLE_MIME",
+    "DataLinkEndpoints",
     "DataLinkError",
     "DataLinkURLs",
     "Interval",

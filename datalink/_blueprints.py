@@ -25,6 +25,7 @@ from registry import Capability, StandardID, register_capability
 
 __all__ = [
     "DATALINK_EXTENSION",
+    "DataLinkEndpoints",
     "install_datalink",
     "links_blueprint",
     "soda_async_blueprint",
@@ -57,8 +58,16 @@ def _base_url(public_url: str | None) -> str:
     return (public_url or request.url_root).rstrip("/")
 
 
-class _Endpoints:
-    """Where the endpoints are, relative to the public base URL (resolved per request)."""
+class DataLinkEndpoints:
+    """Where the endpoints are: paths, and the public base URL (else the request's root).
+
+    Parameters
+    ----------
+    public_url
+        The service's public base URL, or ``None`` to use each request's root URL.
+    links_path, sync_path, async_path
+        Absolute paths of ``{links}``, SODA sync and SODA async (``None``: not mounted).
+    """
 
     def __init__(
         self,
@@ -73,6 +82,7 @@ class _Endpoints:
         self.async_path = async_path
 
     def urls(self) -> DataLinkURLs:
+        """The endpoints' absolute URLs (inside a request when ``public_url`` is ``None``)."""
         base = _base_url(self.public_url)
         return DataLinkURLs(
             base=base,
@@ -88,7 +98,7 @@ def _links_error(exc: DataLinkError) -> Response:
 
 def links_blueprint(
     source: ProductSource,
-    endpoints: _Endpoints,
+    endpoints: DataLinkEndpoints,
     *,
     name: str = "datalink",
     path: str = "/links",
@@ -176,7 +186,7 @@ def _soda_error(exc: DataLinkError) -> Response:
 
 def soda_sync_blueprint(
     source: ProductSource,
-    endpoints: _Endpoints,
+    endpoints: DataLinkEndpoints,
     *,
     name: str = "soda_sync",
     path: str = "/sync",
@@ -296,7 +306,7 @@ def install_datalink(
         The endpoints' URLs when ``public_url`` is known (for embedding descriptors in
         other VOTables with :class:`LinkBuilder`).
     """
-    endpoints = _Endpoints(public_url, links_path, sync_path, async_path)
+    endpoints = DataLinkEndpoints(public_url, links_path, sync_path, async_path)
     app.register_blueprint(links_blueprint(source, endpoints, path=links_path))
     if sync_path is not None:
         app.register_blueprint(soda_sync_blueprint(source, endpoints, path=sync_path))

@@ -238,7 +238,13 @@ def _validate(source: ProductSource, params: ParameterSet) -> dict[str, Any]:
     return {"tasks": [t.to_json() for t in request.tasks()]}
 
 
-def _run(source: ProductSource, ctx: JobContext) -> list[JobResult]:
+def _absolute(url: str, public_url: str | None) -> str:
+    if url.startswith("/") and public_url:
+        return public_url.rstrip("/") + url
+    return url
+
+
+def _run(source: ProductSource, public_url: str | None, ctx: JobContext) -> list[JobResult]:
     """UWS handler: one result per task; a task that misses the product is skipped."""
     tasks = [SodaTask.from_json(t) for t in ctx.parameters["tasks"]]
     results = []
@@ -267,14 +273,17 @@ def _run(source: ProductSource, ctx: JobContext) -> list[JobResult]:
                 )
             )
         elif outcome.url is not None:
-            results.append(JobResult(name, href=outcome.url, mime_type=outcome.content_type))
+            href = _absolute(outcome.url, public_url)
+            results.append(JobResult(name, href=href, mime_type=outcome.content_type))
         ctx.progress(number, len(tasks), f"task {number} done")
     if not results:
         raise JobFailure("NoOverlap: no combination of the filters overlaps the products")
     return results
 
 
-def soda_job_kind(source: ProductSource, name: str = "soda") -> JobKind:
+def soda_job_kind(
+    source: ProductSource, name: str = "soda", *, public_url: str | None = None
+) -> JobKind:
     """The UWS job kind that runs SODA ``{async}`` requests on ``source``'s products.
 
     Register it in the :class:`~uws.KindRegistry` of the SODA async endpoint (see
@@ -287,10 +296,13 @@ def soda_job_kind(source: ProductSource, name: str = "soda") -> JobKind:
         The product source.
     name
         The kind's name.
+    public_url
+        The service's public base URL: ``/``-relative URLs of re-derived products
+        become absolute result URLs.
     """
     return JobKind(
         name,
         functools.partial(_validate, source),
-        functools.partial(_run, source),
+        functools.partial(_run, source, public_url),
         "SODA 1.0 cut-outs and re-derivations; one result per parameter combination",
     )

@@ -174,3 +174,19 @@ def test_links_offer_the_async_descriptor(products: Products) -> None:
         namespaces={"v": "http://www.ivoa.net/xml/VOTable/v1.3"},
     )
     assert SODA_ASYNC_ID in ids
+
+
+def test_rederived_products_are_results_by_absolute_url(products: Products, tmp_path: Path) -> None:
+    kind = soda_job_kind(products.source, public_url="https://vo.example.org/isgri")
+    pairs = [
+        ("ID", products.mosaic),
+        ("BAND", f"{KEV_METRE / 100} {KEV_METRE / 60}"),
+        ("TIME", "53001 53002"),
+        ("TIME", "53003 53004"),
+    ]
+    spec = kind.validate(ParameterSet(pairs))
+    results = list(kind.handler(JobContext("job2", None, spec, tmp_path)))
+    assert len(results) == 2
+    hrefs = {r.href for r in results}
+    assert len(hrefs) == 2  # two different re-derived products
+    assert all(str(h).startswith("https://vo.example.org/isgri/testing/files/") for h in hrefs)
