@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,59 @@ class FolderProductSource:
             },
         )
 
+    def add_light_curve(self, key: str, *, progenitor: str | None = None) -> str:
+        """Make a light-curve product (a FITS table); TIME re-derivable, not cuttable."""
+        folder = self.root / key
+        folder.mkdir(parents=True, exist_ok=True)
+        fits.HDUList([fits.PrimaryHDU()]).writeto(folder / "lightcurve.fits", overwrite=True)
+        (folder / "lightcurve.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+        return self.add(
+            key,
+            {
+                "kind": "light curve",
+                "files": [
+                    [
+                        "#this",
+                        "lightcurve.fits",
+                        "application/fits",
+                        "OGIP light curve",
+                        "#timeseries",
+                    ],
+                    ["#preview", "lightcurve.png", "image/png", "Plot of the light curve", None],
+                ],
+                "progenitors": [] if progenitor is None else [[progenitor, "", "product"]],
+                "band_kev": [20.0, 40.0],
+                "time_mjd": [53000.0, 53010.0],
+                "spatial_cut": False,
+                "rederive": False,
+                "rederive_time": True,
+            },
+        )
+
+    def add_catalog(self, key: str, *, progenitor: str | None = None) -> str:
+        """Make a source-catalog product (a VOTable); no SODA operation."""
+        folder = self.root / key
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "catalog.xml").write_text("<VOTABLE/>")
+        return self.add(
+            key,
+            {
+                "kind": "source catalog",
+                "files": [
+                    [
+                        "#this",
+                        "catalog.xml",
+                        "application/x-votable+xml",
+                        "Detected sources",
+                        "#measurements",
+                    ],
+                ],
+                "progenitors": [] if progenitor is None else [[progenitor, "", "product"]],
+                "spatial_cut": False,
+                "rederive": False,
+            },
+        )
+
     def describe(self, product_id: str) -> ProductDescription:
         """Read a product's manifest (raises :class:`ProductNotFoundError`)."""
         key = self._key(product_id)
@@ -228,8 +282,8 @@ class FolderProductSource:
                 time_mjd=None if span is None else (span[0], span[1]),
             ),
             spatial_cut=manifest["spatial_cut"],
-            rederive_band=manifest["rederive"],
-            rederive_time=manifest["rederive"],
+            rederive_band=manifest.get("rederive_band", manifest["rederive"]),
+            rederive_time=manifest.get("rederive_time", manifest["rederive"]),
         )
 
     def rederive(
@@ -245,17 +299,27 @@ class FolderProductSource:
             manifest = json.loads((self.root / key / "product.json").read_text())
         except FileNotFoundError:
             raise ProductNotFoundError(product_id) from None
-        if not manifest["rederive"]:
-            raise RederivationError(f"{manifest['kind']} cannot be re-derived")
+        if band_kev is not None and not manifest.get("rederive_band", manifest["rederive"]):
+            raise RederivationError(f"this {manifest['kind']} cannot be re-derived in energy")
+        if time_mjd is not None and not manifest.get("rederive_time", manifest["rederive"]):
+            raise RederivationError(f"this {manifest['kind']} cannot be re-derived in time")
         band = band_kev or tuple(manifest["band_kev"])
         span = time_mjd or tuple(manifest["time_mjd"])
         if band[1] - band[0] <= 0:
             raise RederivationError("the energy band is empty")
         digest = hashlib.sha256(json.dumps([key, band, span]).encode()).hexdigest()[:20]
-        if not (self.root / digest / "product.json").exists():
+        if (self.root / digest / "product.json").exists():
+            return self.describe(self.did(digest))
+        if "image" in manifest:
             image = dict(manifest["image"])
             image["scale"] = (band[1] - band[0]) / 80.0
             self.add_image(digest, band_kev=band, time_mjd=span, **image)
+        else:  # other kinds: the same files under the new parameters
+            folder = self.root / digest
+            folder.mkdir(parents=True, exist_ok=True)
+            for _, name, *_rest in manifest["files"]:
+                shutil.copyfile(self.root / key / name, folder / name)
+            self.add(digest, {**manifest, "band_kev": list(band), "time_mjd": list(span)})
         return self.describe(self.did(digest))
 
 

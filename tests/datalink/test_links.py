@@ -279,3 +279,21 @@ def _catalog():  # type: ignore[no-untyped-def]
     from astropy.table import Table
 
     return Table({"name": ["Crab"], "ra": [83.63], "dec": [22.01]})
+
+
+def test_links_of_every_product_kind_pass_datalinklint(
+    app: Flask, products: Products, tmp_path: Path, lint_warnings: list[str]
+) -> None:
+    """An image, a catalog, a spectrum and a light curve in one request."""
+    catalog = products.source.add_catalog("c0ffee0001", progenitor=products.mosaic)
+    light_curve = products.source.add_light_curve("1c0ffee002", progenitor=products.mosaic)
+    ids = [products.mosaic, catalog, products.spectrum, light_curve]
+    response = app.test_client().post(LINKS, data={"ID": ids})
+    assert response.status_code == 200
+    lint_file(tmp_path, response.data, lint_warnings)
+    _, rows = links_table(response.data)
+    semantics = {pid: {r["semantics"] for r in rows if r["ID"] == pid} for pid in ids}
+    assert "#cutout" not in semantics[catalog] and "#proc" not in semantics[catalog]
+    # A light curve is re-derived in time (SODA #proc), never cut spatially.
+    assert "#proc" in semantics[light_curve] and "#cutout" not in semantics[light_curve]
+    assert {"#this", "#cutout", "#preview"} <= semantics[products.mosaic]

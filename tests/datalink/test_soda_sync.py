@@ -224,3 +224,16 @@ def test_post_and_case_insensitive_names(app: Flask, products: Products) -> None
     )
     assert response.status_code == 200
     assert fits.open(io.BytesIO(response.data))[1].data.shape[0] < 30
+
+
+def test_time_cut_of_a_light_curve(app: Flask, products: Products) -> None:
+    light_curve = products.source.add_light_curve("1c0ffee002")
+    client = app.test_client()
+    response = client.get(SYNC, query_string={"ID": light_curve, "TIME": "53002 53004"})
+    assert response.status_code == 200
+    assert response.mimetype == "application/fits"
+    refused = client.get(SYNC, query_string={"ID": light_curve, "BAND": "1e-11 2e-11"})
+    assert refused.status_code == 422
+    assert (
+        client.get(SYNC, query_string={"ID": light_curve, "TIME": "54000 54001"}).status_code == 204
+    )
