@@ -54,3 +54,19 @@ def product_file(product_hash: str, name: str) -> ResponseReturnValue:
     return send_file(
         path, mimetype=content_type, conditional=True, download_name=name, max_age=86400
     )
+
+
+@downloads.get("/archive/scw/<scw_id>/isgri_events.fits.gz")
+def scw_events(scw_id: str) -> ResponseReturnValue:
+    """A science window's event file (the progenitor of every product made from it)."""
+    archive = current_app.extensions["vo_service"].archive
+    try:
+        found = archive.get([scw_id])
+    except (ValueError, LookupError):
+        abort(404, description=f"no science window {scw_id}")
+    path = archive.events_path(found[0])
+    if not path.is_file():
+        abort(404, description=f"the event file of {scw_id} is missing")
+    return send_file(
+        path, mimetype="application/fits", conditional=True, download_name="isgri_events.fits.gz"
+    )

@@ -12,6 +12,7 @@ import logging
 from flask import Flask
 from sqlalchemy import Engine
 
+from registry import Capability, StandardID, capabilities_of
 from uws import (
     AnonymousIdentity,
     BasicAuthIdentity,
@@ -37,6 +38,7 @@ __all__ = [
     "build_service",
     "job_kinds",
     "register_uws",
+    "soda_kinds",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,16 @@ def job_kinds(settings: Settings) -> KindRegistry:
     if settings.uws_demo_kinds:
         kinds = kinds.merged(test_kinds())
     return kinds
+
+
+def soda_kinds(settings: Settings) -> KindRegistry:
+    """The SODA async job kind over the product store (the /soda/async endpoint)."""
+    from datalink import soda_job_kind
+    from vo_service._datalink import StoreProductSource
+
+    return KindRegistry(
+        [soda_job_kind(StoreProductSource(settings), public_url=settings.public_base_url)]
+    )
 
 
 def build_identity(settings: Settings) -> IdentityPolicy:
@@ -102,13 +114,44 @@ def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
     if not kinds.names():
         log.info("no job kinds registered: /async and /sync are not mounted")
         return
+    identity = build_identity(settings)
     app.register_blueprint(
         create_uws_blueprint(
             build_service(settings, store, kinds),
-            build_identity(settings),
+            identity,
             url_prefix="/async",
             sync_path="/sync",
             sync_timeout=float(settings.sync_timeout),
+            public_url=settings.public_base_url,
+        )
+    )
+    registry = capabilities_of(app)
+    registry.add(
+        Capability(
+            StandardID.UWS,
+            "/async",
+            "Product jobs (images, catalogs, spectra, light curves) as UWS 1.1 asynchronous jobs",
+            use="base",
+            version="1.1",
+            query_types=("GET", "POST"),
+        )
+    )
+    registry.add(
+        Capability(
+            None,
+            "/sync",
+            "Product requests answered synchronously: a redirect to the primary result",
+            role=None,
+            query_types=("GET", "POST"),
+        )
+    )
+    from datalink import soda_async_blueprint
+
+    app.register_blueprint(
+        soda_async_blueprint(
+            build_service(settings, store, soda_kinds(settings)),
+            identity,
+            url_prefix="/soda/async",
             public_url=settings.public_base_url,
         )
     )
@@ -118,7 +161,7 @@ def build_runner(settings: Settings, store: JobStore) -> Runner:
     """A runner for every registered kind, configured from the settings."""
     return Runner(
         store,
-        job_kinds(settings),
+        job_kinds(settings).merged(soda_kinds(settings)),
         RunnerConfig(
             work_root=settings.resolved_uws_work_path,
             slots=settings.runner_slots,
