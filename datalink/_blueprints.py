@@ -10,7 +10,7 @@ HTTP 204.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, redirect, request, send_file
 from flask.typing import ResponseReturnValue
@@ -22,6 +22,9 @@ from datalink._soda import parse_soda_request, run_soda_task
 from datalink._source import ProductNotFoundError, ProductSource
 from datalink._votable import DATALINK_MIME, VOTABLE_MIME, error_votable, links_document
 from registry import Capability, StandardID, register_capability
+
+if TYPE_CHECKING:
+    from uws import IdentityPolicy, UWSService
 
 __all__ = [
     "DATALINK_EXTENSION",
@@ -235,8 +238,8 @@ def soda_sync_blueprint(
 
 
 def soda_async_blueprint(
-    service: Any,
-    identity: Any,
+    service: UWSService,
+    identity: IdentityPolicy,
     *,
     name: str = "soda_async",
     url_prefix: str = "/soda/async",

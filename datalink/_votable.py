@@ -426,19 +426,11 @@ def to_bytes(votable: VOTableFile) -> bytes:
     return etree.tostring(_astropy_xml(votable), xml_declaration=True, encoding="UTF-8")
 
 
-@functools.lru_cache(maxsize=1024)
-def _descriptor_xml(descriptor: ServiceDescriptor) -> bytes:
-    # Bytes, not a shared element: lxml trees must not be shared between threads.
-    votable = VOTableFile(version="1.4")
-    votable.resources.append(service_descriptor(votable, descriptor))
-    resource = _astropy_xml(votable).find("v:RESOURCE", _NS)
-    assert resource is not None
-    return etree.tostring(resource)
-
-
-@functools.lru_cache(maxsize=256)
-def _results_xml(rows: tuple[LinkRow, ...], overflow: bool) -> bytes:
-    return to_bytes(links_votable(rows, overflow=overflow))
+@functools.lru_cache(maxsize=512)
+def _links_xml(
+    rows: tuple[LinkRow, ...], descriptors: tuple[ServiceDescriptor, ...], overflow: bool
+) -> bytes:
+    return to_bytes(links_votable(rows, descriptors, overflow=overflow))
 
 
 def links_document(
@@ -447,21 +439,17 @@ def links_document(
     *,
     overflow: bool = False,
 ) -> bytes:
-    """The bytes of :func:`links_votable` for these rows and descriptors.
+    """The bytes of :func:`links_votable` for these rows and descriptors (memoised).
 
-    Serialisation is a pure function of the (immutable) rows and descriptors, so the
-    results table and each descriptor are rendered by astropy once and memoised; the
-    document is assembled from them. Rows or descriptors that are not hashable are
-    rendered afresh.
+    Serialisation is a pure function of immutable values (``LinkRow`` and
+    ``ServiceDescriptor`` are frozen; file sizes are part of the rows), so a document
+    is rendered by astropy once and kept (LRU, 512 documents). Values that are not
+    hashable (e.g. lists in a source's extents) are rendered afresh.
     """
     try:
-        root = etree.fromstring(_results_xml(tuple(rows), overflow))
-        for descriptor in descriptors:
-            root.append(etree.fromstring(_descriptor_xml(descriptor)))
-    except TypeError:  # unhashable (e.g. lists in a source's extents): no memo
+        return _links_xml(tuple(rows), tuple(descriptors), overflow)
+    except TypeError:  # unhashable: no memo
         return to_bytes(links_votable(rows, descriptors, overflow=overflow))
-    etree.cleanup_namespaces(root)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 def error_votable(message: str) -> bytes:

@@ -6,6 +6,7 @@ import io
 from urllib.parse import quote
 
 import numpy as np
+import pytest
 import requests
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
@@ -91,3 +92,22 @@ def test_pyvo_follows_the_links_block_of_a_catalog(live_url: str, products: Prod
         found[row["product_id"]] = sorted(str(r.semantics) for r in links)
     assert "#cutout" in found[products.mosaic]
     assert found[products.spectrum].count("#auxiliary") == 2
+
+
+def test_pyvo_band_in_kev_rederives_that_band(live_url: str, products: Products) -> None:
+    """pyvo converts an energy band to SODA's wavelengths; the source receives keV again."""
+    import astropy.units as u
+
+    url = f"{live_url}/datalink/links?ID={quote(products.mosaic, safe='')}"
+    links = DatalinkResults.from_result_url(url)
+    proc = links.get_first_proc()
+    service = links.get_adhocservice_by_id(proc.service_def)
+    query = SodaQuery.from_resource(proc, service)
+    # The band setter converts with spectral equivalencies (from_resource's does not).
+    query.band = [30, 60] * u.keV
+    with query.execute_stream() as stream:
+        hdus = fits.open(io.BytesIO(stream.read()))
+    original = fits.open(products.source.root / "a1b2c3d4e5" / "image.fits")
+    # The test double scales the source by the band width: (60 - 30) / 80.
+    ratio = (hdus[1].data.max() - 1) / (original[1].data.max() - 1)
+    assert ratio == pytest.approx(30 / 80, rel=1e-4)

@@ -237,3 +237,27 @@ def test_time_cut_of_a_light_curve(app: Flask, products: Products) -> None:
     assert (
         client.get(SYNC, query_string={"ID": light_curve, "TIME": "54000 54001"}).status_code == 204
     )
+
+
+def test_a_rederived_product_without_local_file_is_a_redirect(products: Products) -> None:
+    """Sources whose files live elsewhere: SODA answers 303 to the new product's file."""
+    from dataclasses import replace
+
+    from datalink import ProductDescription, ProductFile
+    from tests.datalink.conftest import make_app
+
+    class RemoteFiles:
+        def describe(self, product_id: str) -> ProductDescription:
+            return products.source.describe(product_id)
+
+        def rederive(self, product_id: str, **intervals: object) -> ProductDescription:
+            new = products.source.rederive(product_id, **intervals)  # type: ignore[arg-type]
+            remote = ProductFile("#this", "https://store.example.org/new.fits", "application/fits")
+            return replace(new, files=[remote])
+
+    app = make_app(RemoteFiles())  # type: ignore[arg-type]
+    response = app.test_client().get(
+        SYNC, query_string={"ID": products.mosaic, "TIME": "53001 53002"}
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "https://store.example.org/new.fits"
