@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import textwrap
 from typing import Any
 
 from datalink import (
@@ -34,6 +33,8 @@ __all__ = ["StoreProductSource"]
 
 _QUALIFIERS = {".fits": None, ".pha": "#spectrum", ".lc": "#timeseries"}
 _LOCAL = {".rmf": "rmf", ".arf": "arf"}
+#: Energy range of ISGRI events (keV), within which products can be re-derived.
+_INSTRUMENT_BAND_KEV = (15.0, 1000.0)
 
 
 def _snippet(base_url: str, request: dict[str, Any]) -> str:
@@ -56,22 +57,21 @@ def _snippet(base_url: str, request: dict[str, Any]) -> str:
         "time_bin": request["time_bin_s"],
     }
     given = {k: v for k, v in params.items() if v is not None}
-    return textwrap.dedent(
-        f'''\
-        """Reproduce this product: the same request gives the same product (from the cache)."""
-        import requests
-        from pyvo.dal.tap import AsyncTAPJob
-
-        params = {json.dumps(given, indent=4)}
-        created = requests.post("{base_url}/async", data=params, allow_redirects=False)
-        job = AsyncTAPJob(created.headers["Location"])
-        job.run()
-        job.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=3600)
-        job.raise_if_error()
-        for result in job.job.results:
-            print(result.id_, result.href)
-        '''
-    )
+    lines = [
+        '"""Reproduce this product: the same request gives the same product (from the cache)."""',
+        "import requests",
+        "from pyvo.dal.tap import AsyncTAPJob",
+        "",
+        f"params = {json.dumps(given, indent=4)}",
+        f'created = requests.post("{base_url}/async", data=params, allow_redirects=False)',
+        'job = AsyncTAPJob(created.headers["Location"])',
+        "job.run()",
+        'job.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=3600)',
+        "job.raise_if_error()",
+        "for result in job.job.results:",
+        "    print(result.id_, result.href)",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 class StoreProductSource:
@@ -140,6 +140,10 @@ class StoreProductSource:
         if meta.get("ra") is not None and stored.product_type == "image":
             sky = SkyCircle(float(meta["ra"]), float(meta["dec"]), float(meta["radius_deg"]))
         band = (meta["e_min_kev"], meta["e_max_kev"]) if "e_min_kev" in meta else None
+        rederive_band = stored.product_type in {"image", "light_curve"}
+        if rederive_band:
+            # The archive's events allow any band of the instrument: that is the BAND range.
+            band = _INSTRUMENT_BAND_KEV
         time = (meta["t_min_mjd"], meta["t_max_mjd"]) if "t_min_mjd" in meta else None
         request = meta.get("request")
         return ProductDescription(
@@ -153,7 +157,7 @@ class StoreProductSource:
             else _snippet(self.settings.public_base_url, request),
             extents=ProductExtents(sky=sky, band_kev=band, time_mjd=time),
             spatial_cut=stored.product_type == "image",
-            rederive_band=stored.product_type in {"image", "light_curve"},
+            rederive_band=rederive_band,
             rederive_time=stored.product_type in {"image", "light_curve", "spectrum"},
         )
 
@@ -172,7 +176,9 @@ class StoreProductSource:
         request = dict(meta["request"])
         scws = list(meta.get("scw_ids", []))
         if band_kev is not None:
-            request["e1_kev"], request["e2_kev"] = float(band_kev[0]), float(band_kev[1])
+            # keV -> m -> keV leaves float noise: keep 6 significant digits (channels are 1 keV).
+            request["e1_kev"] = float(f"{band_kev[0]:.6g}")
+            request["e2_kev"] = float(f"{band_kev[1]:.6g}")
             if not request["e1_kev"] < request["e2_kev"]:
                 raise RederivationError("the band is empty after clipping to the product's band")
         if time_mjd is not None:
