@@ -149,7 +149,13 @@ def write_lightcurve_votable(
     """One source's light curve: time (MJD, TT) with a TIMESYS element, rate, error, FRACEXP."""
     vot, resource = _document(infos)
     vot.time_systems.append(
-        TimeSys(ID="time_frame", timeorigin=0.0, timescale="TT", refposition="TOPOCENTER")
+        TimeSys(
+            ID="time_frame",
+            timeorigin="MJD-origin",  # times are MJD: origin JD 2400000.5
+            timescale="TT",
+            refposition="TOPOCENTER",
+            config={"version": "1.4", "version_1_4_or_later": True},
+        )
     )
     columns: list[ColumnSpec] = [
         ("time", "double", "d", "time.epoch", "bin centre, MJD (TT)"),
