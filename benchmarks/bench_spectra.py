@@ -1,6 +1,7 @@
 """Spectra and light-curve benchmark (PIF fitting).
 
-Run ``python -m benchmarks.bench_spectra [--scws 50] [--scw-seconds 300] [--rounds 2]``.
+Run ``python -m benchmarks.bench_spectra [--scws 50] [--scw-seconds 300] [--rounds 2]
+[--workers 1]`` (``--workers 2``: the spectrum on a Dask ``LocalCluster``).
 Writes ``benchmarks/results/bench_spectra.json`` and prints a summary.
 
 * spectrum: 3 sources over ``scws`` science windows from cached shadowgrams: the binned cubes
@@ -34,7 +35,7 @@ from processing.isgri import (
     run_lightcurve_product,
     run_spectrum_product,
 )
-from processing.pipeline import CacheStore, InlineExecutor, Pipeline, ProductCache
+from processing.pipeline import CacheStore, DaskExecutor, InlineExecutor, Pipeline, ProductCache
 from processing.simulator import Scenario, simulate_archive
 from vo_service.db import make_engine, upgrade_database
 
@@ -76,8 +77,13 @@ def _archive(folder: Path, n_scw: int, seconds: float) -> tuple[ArchiveIndex, An
     return index, load_instrument(folder), Pipeline(cache, InlineExecutor())
 
 
-def bench_spectrum(folder: Path, n_scw: int, seconds: float, rounds: int) -> dict[str, Any]:
+def bench_spectrum(
+    folder: Path, n_scw: int, seconds: float, rounds: int, workers: int
+) -> dict[str, Any]:
     index, instrument, pipeline = _archive(folder / "spec", n_scw, seconds)
+    if workers > 1:
+        executor = DaskExecutor.local(workers)
+        pipeline = Pipeline(pipeline.cache, executor)
     request = SpectrumRequest(sources=SOURCES, time_range=(0.0, 1e5))
     graph, _ = build_spectrum_graph(index, instrument, request)
     cubes = [n for n in graph if n.unit.name == BinScienceWindow.name]
@@ -96,7 +102,10 @@ def bench_spectrum(folder: Path, n_scw: int, seconds: float, rounds: int) -> dic
     started = time.perf_counter()
     run_spectrum_product(pipeline, index, instrument, req)
     cached = time.perf_counter() - started
+    if workers > 1:
+        executor.close()
     return {
+        "executor": f"dask local, {workers} workers" if workers > 1 else "inline",
         "scws": n_scw,
         "sources": len(SOURCES),
         "binning_cold_s": binning,
@@ -135,9 +144,10 @@ def main() -> None:
     parser.add_argument("--scws", type=int, default=50)
     parser.add_argument("--scw-seconds", type=float, default=300.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="> 1: a Dask LocalCluster")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        spectrum = bench_spectrum(Path(tmp), args.scws, args.scw_seconds, args.rounds)
+        spectrum = bench_spectrum(Path(tmp), args.scws, args.scw_seconds, args.rounds, args.workers)
         lightcurve = bench_lightcurve(Path(tmp), args.rounds)
     result = {
         "benchmark": "bench_spectra",
@@ -153,7 +163,8 @@ def main() -> None:
     (RESULTS / "bench_spectra.json").write_text(json.dumps(result, indent=1))
     rounds = [round(t, 2) for t in spectrum["spectrum_from_cached_cubes_s"]]
     print(
-        f"spectrum, {spectrum['sources']} sources x {spectrum['scws']} ScWs from cached cubes: "
+        f"[{spectrum['executor']}] spectrum, {spectrum['sources']} sources x "
+        f"{spectrum['scws']} ScWs from cached cubes: "
         f"{spectrum['best_s']:.2f} s (rounds {rounds}); fully cached "
         f"{spectrum['fully_cached_s']:.2f} s; cold binning {spectrum['binning_cold_s']:.1f} s"
     )
