@@ -43,6 +43,7 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 _SECONDS_PER_DAY = 86400.0
 _SHAPE = (130, 134)
+_MIN_ONTIME_S = 0.01
 
 
 def _overlap(lo: FloatArray, hi: FloatArray, starts: FloatArray, stops: FloatArray) -> FloatArray:
@@ -94,6 +95,8 @@ def bin_time_resolved(
         counts[:, b, :] = np.bincount(flat, minlength=n_bins * n_pix).reshape(n_bins, n_pix)
     dtype = np.uint16 if counts.max(initial=0) < 65535 else np.uint32
     ontime = _overlap(edges[:-1], edges[1:], gti_start, gti_stop) * _SECONDS_PER_DAY
+    # Slivers of good time (rounding at GTI edges) cannot be fitted: no exposure there.
+    ontime[ontime < _MIN_ONTIME_S] = 0.0
     return {
         "counts": counts.astype(dtype).reshape(n_bins, len(bands), *_SHAPE),
         "bin_index": index,
@@ -107,7 +110,7 @@ class BinTimeResolved(AnalysisUnit):
     """Bin one ScW's good events by time bin and energy band (for light curves)."""
 
     name = "isgri.bin_time"
-    version = "1"
+    version = "2"
     uses_calibration = False
     params = declare(
         bands=List(

@@ -190,3 +190,27 @@ def test_whole_scw_bins_agree_with_fine_bins(flare: tuple[Archive, ProductDescri
         whole["TIMEDEL"] * whole["FRACEXP"]
     )
     assert abs(mean_whole / mean_fine - 1) < 0.01
+
+
+def test_ten_second_bins_in_the_poisson_regime(flare: tuple[Archive, ProductDescriptor]) -> None:
+    """10 s bins (~0.2 counts per pixel): still χ²/dof in [0.7, 1.3] and fluence within 3 %."""
+    archive, _ = flare
+    request = LightCurveRequest(
+        sources=(
+            CatalogSource(FLARER["name"], FLARER["ra"], FLARER["dec"]),
+            CatalogSource(STEADY["name"], STEADY["ra"], STEADY["dec"]),
+        ),
+        time_range=(0.0, 1e5),
+        time_bin_s=10.0,
+    )
+    product = run_lightcurve_product(archive.pipeline, archive.index, archive.instrument, request)
+    for name in ("Flarer", "Steady"):
+        table, gti, _ = _read(product, name)
+        assert np.median(table["TIMEDEL"]) * 86400 == pytest.approx(10.0)
+        assert table["FRACEXP"].min() > 1e-3  # no slivers of good time
+        expected = _expected(archive, name, table, gti)
+        pull = (table["RATE"] - expected) / table["ERROR"]
+        assert 0.7 < np.mean(pull**2) < 1.3, (name, np.mean(pull**2))
+        exposure = table["TIMEDEL"] * table["FRACEXP"]
+        fluence = np.sum(table["RATE"] * exposure) / np.sum(expected * exposure)
+        assert abs(fluence - 1) < 0.03, (name, fluence)
