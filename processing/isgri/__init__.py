@@ -1,8 +1,30 @@
-"""Analysis units of IBIS/ISGRI: binning, and (with the imaging and spectral modules) the rest."""
+"""Analysis units of IBIS/ISGRI: binning, imaging (decoding, detection, mosaics) and products."""
 
 from processing.isgri._bin import BinScienceWindow, bin_events, default_channel_edges, events_file
 from processing.isgri._channels import DEFAULT_CHANNEL_EDGES, BandError, band_channels
+from processing.isgri._decode import Decoder, SkyImage, resample_mask
+from processing.isgri._detect import (
+    CatalogEntry,
+    DetectedSource,
+    ShadowgramBand,
+    SourceModeller,
+    clean_band,
+    fit_background,
+    r90_arcmin,
+    source_name,
+)
 from processing.isgri._fit import PifFit, background_templates, fit_shadowgrams
+from processing.isgri._imaging import (
+    ImageScienceWindow,
+    ImagingModel,
+    ReferenceCatalog,
+    UserCatalog,
+    calibration_of,
+    imaging_model,
+    instrument_from_calibration,
+    read_reference_catalog,
+    scw_wcs,
+)
 from processing.isgri._lcproducts import (
     LightCurveProducts,
     LightCurveRequest,
@@ -15,6 +37,7 @@ from processing.isgri._lightcurve import (
     ScwLightCurve,
     concatenate_lightcurves,
 )
+from processing.isgri._mosaic import MosaicImages, mosaic_wcs, search_mosaic
 from processing.isgri._ogip import write_lightcurve, write_pha
 from processing.isgri._pif import (
     SourcePIF,
@@ -24,14 +47,18 @@ from processing.isgri._pif import (
     source_scale,
 )
 from processing.isgri._products import (
-    ProductDescriptor,
-    ProductFile,
     RequestError,
     SpectrumProducts,
     SpectrumRequest,
     build_spectrum_graph,
     run_spectrum_product,
     select_science_windows,
+)
+from processing.isgri._products_image import (
+    ImageProducts,
+    ImageRequest,
+    build_image_graph,
+    run_image_product,
 )
 from processing.isgri._response_files import (
     arf_values,
@@ -55,10 +82,37 @@ __all__ = [
     "DEFAULT_CHANNEL_EDGES",
     "BandError",
     "BinScienceWindow",
+    "CatalogEntry",
+    "Decoder",
+    "DetectedSource",
+    "ImageProducts",
+    "ImageRequest",
+    "ImageScienceWindow",
+    "ImagingModel",
+    "MosaicImages",
+    "ReferenceCatalog",
+    "ShadowgramBand",
+    "SkyImage",
+    "SourceModeller",
+    "UserCatalog",
     "band_channels",
     "bin_events",
+    "build_image_graph",
+    "calibration_of",
+    "clean_band",
     "default_channel_edges",
     "events_file",
+    "fit_background",
+    "imaging_model",
+    "instrument_from_calibration",
+    "mosaic_wcs",
+    "r90_arcmin",
+    "read_reference_catalog",
+    "resample_mask",
+    "run_image_product",
+    "scw_wcs",
+    "search_mosaic",
+    "source_name",
 ]
 
 # Spectra, light curves and transients (PIF fitting).
@@ -73,8 +127,6 @@ __all__ += [
     "LightCurveProducts",
     "LightCurveRequest",
     "PifFit",
-    "ProductDescriptor",
-    "ProductFile",
     "RequestError",
     "ScwLightCurve",
     "SourcePIF",

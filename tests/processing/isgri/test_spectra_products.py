@@ -10,12 +10,12 @@ from astropy.io import fits
 
 from processing.isgri import (
     CatalogSource,
-    ProductDescriptor,
     SpectrumRequest,
     arf_values,
     response_matrix,
     run_spectrum_product,
 )
+from processing.isgri._products import ProductDescriptor
 from processing.pipeline import (
     CacheStore,
     InlineExecutor,

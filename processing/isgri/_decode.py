@@ -1,0 +1,191 @@
+"""Balanced cross-correlation decoding of coded-mask shadowgrams (Goldwurm et al. 2003).
+
+The mask is resampled by area overlap onto a grid with the detector pitch, giving the fractional
+decoding arrays G⁺ = M_r (open area) and G⁻ = In_r − M_r (closed area inside the mask). Sky images
+are correlations of these arrays with the weighted shadowgram, computed with FFTs zero-padded to
+at least N_G + N_D − 1 per axis so that no cyclic wrap folds false ghosts into the image.
+
+Sky grid: sky pixel (a, b) holds the direction with tangents ty = (a − a0)·δ, tz = (b − b0)·δ,
+δ = pitch / focal length, so the image is exactly gnomonic about the pointing axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import fft as sfft
+
+from processing.instrument import Instrument
+
+__all__ = ["Decoder", "SkyImage", "resample_mask"]
+
+FloatArray = NDArray[np.float64]
+
+
+def _overlap_1d(n_cells: int, centre: float, pitch: float, edges: FloatArray) -> FloatArray:
+    """Overlap (in cell widths) of every cell with every mask element [edges[k], edges[k+1]]."""
+    lo = (np.arange(n_cells) - centre - 0.5) * pitch
+    hi = lo + pitch
+    a = np.maximum(lo[:, None], edges[None, :-1])
+    b = np.minimum(hi[:, None], edges[None, 1:])
+    return np.clip(b - a, 0.0, None) / pitch
+
+
+def resample_mask(
+    pattern: NDArray[np.uint8], element_mm: float, pitch_mm: float, n_cells: int, centre: float
+) -> tuple[FloatArray, FloatArray]:
+    """Open fraction M_r and inside-mask fraction In_r of cells of side ``pitch_mm``.
+
+    Cell m covers ((m − centre) ± 0.5)·pitch along each axis; the mask is centred on 0.
+    The overlap is separable, so the 2-D areas are products of 1-D overlap matrices.
+    """
+    size = pattern.shape[0]
+    edges = (np.arange(size + 1) - 0.5 * size) * element_mm
+    o = _overlap_1d(n_cells, centre, pitch_mm, edges)  # (cells, elements)
+    m_r = o @ pattern.astype(float) @ o.T
+    inside = o.sum(axis=1)
+    return m_r, np.outer(inside, inside)
+
+
+@dataclass(frozen=True)
+class SkyImage:
+    """One decoded band: balanced image, variance and coded-fraction map on the sky grid."""
+
+    image: FloatArray  # counts/s (shadowgram units), not yet normalised to a source flux
+    variance: FloatArray
+    coded: FloatArray  # fraction of the working detector seeing the mask from each sky pixel
+
+    def significance(self, floor: float = 0.1) -> FloatArray:
+        """S/√V where the coded fraction exceeds ``floor``; 0 elsewhere."""
+        ok = (self.coded > floor) & (self.variance > 0)
+        out = np.zeros_like(self.image)
+        out[ok] = self.image[ok] / np.sqrt(self.variance[ok])
+        return out
+
+
+class Decoder:
+    """Decoding arrays, their FFTs and the sky grid of one instrument and weight map.
+
+    Parameters
+    ----------
+    instrument
+        The instrument model (mask, detector geometry).
+    weights
+        W on the detector grid (1 for pixels used, 0 for gaps, dead and noisy pixels); the
+        live map by default.
+    """
+
+    def __init__(self, instrument: Instrument, weights: NDArray[np.floating] | None = None) -> None:
+        det, mask = instrument.detector, instrument.mask
+        self.instrument = instrument
+        self.det_shape = det.shape
+        ny, nz = det.shape
+        pitch = det.pitch_mm
+        # Cells of the resampled mask are aligned with the detector pixels (shift = whole pixels):
+        # pixel i sits at (i − (ny−1)/2)·pitch and cell m at (m − c)·pitch, so c − (ny−1)/2 must be
+        # an integer; both detector axes have even pixel counts (half-integer centres).
+        half_cells = int(np.ceil(mask.half_width_mm / pitch)) + 1
+        self.n_cells = 2 * half_cells
+        centre = half_cells - 0.5
+        self.offset = (round(centre - (ny - 1) / 2.0), round(centre - (nz - 1) / 2.0))
+        m_r, in_r = resample_mask(mask.pattern, mask.element_mm, pitch, self.n_cells, centre)
+        self.g_plus = m_r
+        self.g_minus = in_r - m_r
+        self.shape = (self.n_cells + ny - 1, self.n_cells + nz - 1)  # full-overlap sky grid
+        self.fft_shape = tuple(sfft.next_fast_len(n, real=True) for n in self.shape)
+        # Sky pixel of the pointing axis (ty = tz = 0): correlation lag k = offset.
+        self.centre_pixel = (self.offset[0] + ny - 1, self.offset[1] + nz - 1)
+        self.pixel_tan = pitch / mask.focal_mm
+        w = det.live.astype(float) if weights is None else np.asarray(weights, dtype=float)
+        self.weights = w
+        g_p, g_m = self.g_plus, self.g_minus
+        self._fg = {
+            "p": self._fft(g_p),
+            "m": self._fft(g_m),
+            "pp": self._fft(g_p * g_p),
+            "mm": self._fft(g_m * g_m),
+            "pm": self._fft(g_p * g_m),
+            "in": self._fft(in_r),
+        }
+        self.n_plus = self._correlate("p", w)
+        self.n_minus = self._correlate("m", w)
+        self.coded = self._correlate("in", w) / max(w.sum(), 1.0)
+        tiny = 1e-3 * w.sum()
+        self.valid = (self.n_plus > tiny) & (self.n_minus > tiny)
+
+    def _fft(self, array: FloatArray) -> NDArray[np.complex128]:
+        return np.asarray(sfft.rfft2(array, s=self.fft_shape, workers=1))
+
+    def _correlate(self, key: str, detector_map: FloatArray) -> FloatArray:
+        """c[a, b] = Σ_ij G[i + k_a, j + k_b] X[i, j] with lag k = (a, b) − (N_D − 1)."""
+        spec = self._fg[key] * np.conj(self._fft(detector_map))
+        full = sfft.irfft2(spec, s=self.fft_shape, workers=1)
+        ny, nz = self.det_shape
+        # Negative lags wrapped to the end of the padded array: roll them to the front.
+        rows = np.r_[self.fft_shape[0] - (ny - 1) : self.fft_shape[0], 0 : self.n_cells]
+        cols = np.r_[self.fft_shape[1] - (nz - 1) : self.fft_shape[1], 0 : self.n_cells]
+        return np.asarray(full[np.ix_(rows, cols)])
+
+    def decode(self, rate: FloatArray, variance: FloatArray) -> SkyImage:
+        """Balanced sky image and its variance (cross term included) of one band.
+
+        ``rate`` is the efficiency- and background-corrected shadowgram; ``variance`` its
+        per-pixel variance from the raw counts (σ² = D/E²).
+        """
+        w = self.weights
+        ok = self.valid
+        n_p = np.where(ok, self.n_plus, 1.0)
+        n_m = np.where(ok, self.n_minus, 1.0)
+        c_p = self._correlate("p", w * rate)
+        c_m = self._correlate("m", w * rate)
+        image = np.where(ok, c_p / n_p - c_m / n_m, 0.0)
+        wv = w * w * variance  # W σ² with W entering both correlated sums
+        var = (
+            self._correlate("pp", wv) / n_p**2
+            + self._correlate("mm", wv) / n_m**2
+            - 2.0 * self._correlate("pm", wv) / (n_p * n_m)
+        )
+        var = np.where(ok, np.clip(var, 0.0, None), 0.0)
+        return SkyImage(image=image, variance=var, coded=np.where(ok, self.coded, 0.0))
+
+    def decode_image(self, rate: FloatArray) -> FloatArray:
+        """Balanced sky image only (for noiseless source models)."""
+        ok = self.valid
+        c_p = self._correlate("p", self.weights * rate)
+        c_m = self._correlate("m", self.weights * rate)
+        return np.where(
+            ok, c_p / np.where(ok, self.n_plus, 1) - c_m / np.where(ok, self.n_minus, 1), 0.0
+        )
+
+    # Sky grid -----------------------------------------------------------------------------
+
+    def pixel_to_tangent(
+        self, a: FloatArray | float, b: FloatArray | float
+    ) -> tuple[FloatArray, FloatArray]:
+        """Direction tangents (ty, tz) of (fractional) sky pixel indices (row a, column b)."""
+        a0, b0 = self.centre_pixel
+        return (
+            (np.asarray(a, dtype=float) - a0) * self.pixel_tan,
+            (np.asarray(b, dtype=float) - b0) * self.pixel_tan,
+        )
+
+    def tangent_to_pixel(
+        self, ty: FloatArray | float, tz: FloatArray | float
+    ) -> tuple[FloatArray, FloatArray]:
+        """Fractional sky pixel indices (row, column) of direction tangents."""
+        a0, b0 = self.centre_pixel
+        return (
+            np.asarray(ty, dtype=float) / self.pixel_tan + a0,
+            np.asarray(tz, dtype=float) / self.pixel_tan + b0,
+        )
+
+    @cached_property
+    def off_axis_tan(self) -> FloatArray:
+        """tan(off-axis angle) of every sky pixel."""
+        a = np.arange(self.shape[0], dtype=float)[:, None]
+        b = np.arange(self.shape[1], dtype=float)[None, :]
+        ty, tz = self.pixel_to_tangent(a, b)
+        return np.asarray(np.hypot(ty, tz))

@@ -1,0 +1,433 @@
+"""Image products: FITS image, catalog (VOTable and FITS), PNG preview; and the Python API.
+
+The service calls :func:`build_image_graph` / :func:`run_image_product` with a normalised
+:class:`ImageRequest` and receives :class:`ProductDescriptor` objects (no web code here).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.io.votable.tree import Field, Info, Resource, TableElement, VOTableFile
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from processing.archive import ArchiveIndex
+from processing.instrument import Instrument
+from processing.isgri._bin import BinScienceWindow, default_channel_edges, events_file
+from processing.isgri._imaging import (
+    REFERENCE_CATALOG,
+    ImageScienceWindow,
+    ReferenceCatalog,
+    UserCatalog,
+    calibration_of,
+)
+from processing.isgri._mosaic import MosaicImages
+from processing.pipeline import (
+    AnalysisUnit,
+    Bool,
+    ExternalFile,
+    Graph,
+    Node,
+    NodeInput,
+    Pipeline,
+    Str,
+    UnitContext,
+    declare,
+    file_checksum,
+)
+
+__all__ = [
+    "ImageProducts",
+    "ImageRequest",
+    "ProductDescriptor",
+    "ProductFile",
+    "build_image_graph",
+    "run_image_product",
+]
+
+
+def _software_version() -> str:
+    try:
+        return package_version("codedmask-vo-service")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """A normalised image request.
+
+    Either ``scw_ids`` or the sky/time selection (``ra``, ``dec``, ``radius_deg``, optional
+    ``t1``/``t2`` in IJD) chooses the science windows; ``radius_deg`` also sets the mosaic size.
+    ``user_catalog`` (name, ra, dec) replaces the archive's reference catalog.
+    """
+
+    ra: float
+    dec: float
+    radius_deg: float = 10.0
+    e_min: float = 20.0
+    e_max: float = 40.0
+    t1: float | None = None
+    t2: float | None = None
+    scw_ids: tuple[str, ...] = ()
+    threshold_scw: float = 5.0
+    threshold_catalog: float = 4.0
+    threshold_mosaic: float = 6.0
+    projection: str = "TAN"
+    user_catalog: tuple[tuple[str, float, float], ...] | None = None
+    max_scw: int = 500
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready request parameters (headers and product metadata)."""
+        return {
+            "ra": self.ra,
+            "dec": self.dec,
+            "radius_deg": self.radius_deg,
+            "e_min": self.e_min,
+            "e_max": self.e_max,
+            "t1": self.t1,
+            "t2": self.t2,
+            "scw_ids": list(self.scw_ids),
+            "threshold_scw": self.threshold_scw,
+            "threshold_catalog": self.threshold_catalog,
+            "threshold_mosaic": self.threshold_mosaic,
+            "projection": self.projection,
+            "user_catalog": None
+            if self.user_catalog is None
+            else [list(c) for c in self.user_catalog],
+        }
+
+
+@dataclass(frozen=True)
+class ProductFile:
+    """One file of a product."""
+
+    name: str
+    path: Path
+    content_type: str
+
+
+@dataclass(frozen=True)
+class ProductDescriptor:
+    """What the service needs to publish a product."""
+
+    kind: str
+    provenance_hash: str
+    files: list[ProductFile]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+_CATALOG_COLUMNS = [
+    # name, dtype, unit, ucd, description
+    ("name", "U32", None, "meta.id;meta.main", "source name"),
+    ("ra", "f8", "deg", "pos.eq.ra;meta.main", "right ascension (ICRS)"),
+    ("dec", "f8", "deg", "pos.eq.dec;meta.main", "declination (ICRS)"),
+    ("r90", "f4", "arcmin", "stat.error;pos.angDistance", "90% position error radius"),
+    ("rate", "f4", "count/s", "phot.count;em.X", "count rate, on-axis equivalent"),
+    ("rate_err", "f4", "count/s", "stat.error;phot.count;em.X", "1-sigma error of rate"),
+    ("significance", "f4", None, "stat.snr", "detection significance"),
+    ("e_min", "f4", "keV", "em.energy;stat.min", "band lower edge"),
+    ("e_max", "f4", "keV", "em.energy;stat.max", "band upper edge"),
+    ("origin", "U8", None, "meta.note", "mosaic or scw (found in single ScWs only)"),
+    ("n_scw", "i4", None, "meta.number", "number of ScWs with a detection"),
+    ("in_catalog", "bool", None, "meta.code", "identified with a catalog source"),
+]
+
+
+def _catalog_table(sources: list[dict[str, Any]], bands: list[list[float]]) -> Table:
+    rows = {
+        "name": [s["name"] for s in sources],
+        "ra": [s["ra"] for s in sources],
+        "dec": [s["dec"] for s in sources],
+        "r90": [s["r90_arcmin"] for s in sources],
+        "rate": [s["flux"] for s in sources],
+        "rate_err": [s["flux_error"] for s in sources],
+        "significance": [s["significance"] for s in sources],
+        "e_min": [bands[s["band"]][0] for s in sources],
+        "e_max": [bands[s["band"]][1] for s in sources],
+        "origin": [s["origin"] for s in sources],
+        "n_scw": [s["n_scw"] for s in sources],
+        "in_catalog": [bool(s["catalog"]) for s in sources],
+    }
+    table = Table()
+    for name, dtype, unit, _ucd, desc in _CATALOG_COLUMNS:
+        table[name] = np.asarray(rows[name], dtype=dtype)
+        table[name].unit = unit
+        table[name].description = desc
+    return table
+
+
+def _votable(table: Table, infos: list[Info]) -> VOTableFile:
+    vot = VOTableFile()
+    resource = Resource()
+    vot.resources.append(resource)
+    element = TableElement(vot, name="sources")
+    resource.tables.append(element)
+    for name, _dtype, unit, ucd, desc in _CATALOG_COLUMNS:
+        kind = {"U32": "char", "U8": "char", "f8": "double", "f4": "float", "i4": "int"}.get(
+            _dtype, "boolean"
+        )
+        kw: dict[str, Any] = {"name": name, "datatype": kind, "ucd": ucd}
+        if kind == "char":
+            kw["arraysize"] = "*"
+        if unit:
+            kw["unit"] = unit
+        f = Field(vot, **kw)
+        f.description = desc
+        element.fields.append(f)
+    element.create_arrays(len(table))
+    for i, row in enumerate(table):
+        element.array[i] = tuple(row[c[0]] for c in _CATALOG_COLUMNS)
+    for info in infos:
+        resource.infos.append(info)
+    return vot
+
+
+class ImageProducts(AnalysisUnit):
+    """Write the image FITS, the catalog (VOTable, FITS) and a PNG preview of a mosaic."""
+
+    name = "isgri.image_products"
+    version = "1"
+    uses_calibration = False
+    params = declare(
+        request=Str(doc="the request parameters as canonical JSON"),
+        scw_ids=Str(doc="comma-separated ScW list"),
+        simulated=Bool(doc="whether the archive holds simulated data"),
+    )
+    inputs = declare(mosaic=NodeInput(doc="output of isgri.mosaic"))
+    codec = "files"
+
+    def run(self, ctx: UnitContext, mosaic: dict[str, Any]) -> dict[str, Path]:  # type: ignore[override]
+        header = fits.Header()
+        for key, value in mosaic["wcs"].items():
+            header[key] = value
+        wcs = WCS(header)
+        request = json.loads(self.config["request"])
+        scws = [s for s in self.config["scw_ids"].split(",") if s]
+        bands = mosaic["bands"]
+        prov = [
+            ("PROVHASH", str(ctx.provenance_hash), None),
+            ("PROVUNIT", self.name, "analysis unit that made this product"),
+            ("PROVVERS", self.version, "version of PROVUNIT"),
+        ]
+        primary = fits.PrimaryHDU()
+        ph = primary.header
+        ph["TELESCOP"] = "INTEGRAL"
+        ph["INSTRUME"] = "IBIS"
+        ph["DETNAM"] = "ISGRI"
+        ph["CREATOR"] = (f"codedmask-vo-service {_software_version()}", "software")
+        ph["RA_REQ"] = (request["ra"], "[deg] requested centre RA")
+        ph["DEC_REQ"] = (request["dec"], "[deg] requested centre Dec")
+        ph["RAD_REQ"] = (request["radius_deg"], "[deg] requested radius")
+        ph["E_MIN"] = (bands[0][0], "[keV] band lower edge")
+        ph["E_MAX"] = (bands[0][1], "[keV] band upper edge")
+        ph["DET_THR"] = (request["threshold_scw"], "ScW detection threshold, sigma")
+        ph["MOS_THR"] = (request["threshold_mosaic"], "mosaic detection threshold, sigma")
+        ph["NSCW"] = (len(scws), "number of science windows")
+        ph["TSTART"] = (mosaic["tstart"], "[d] IJD start")
+        ph["TSTOP"] = (mosaic["tstop"], "[d] IJD stop")
+        ph["SIMULATE"] = (bool(self.config["simulated"]), "data are simulated")
+        if self.config["simulated"]:
+            ph["COMMENT"] = (
+                "SIMULATED DATA: made from a simulated archive, not INTEGRAL observations"
+            )
+        for k, v, c in prov:
+            ph[k] = (v, c) if c else v
+        ph["HISTORY"] = "request: " + self.config["request"]
+        for chunk in range(0, len(scws), 6):
+            ph["HISTORY"] = "ScWs: " + " ".join(scws[chunk : chunk + 6])
+        hdus: list[Any] = [primary]
+        for ext, key, unit in (
+            ("INTENSITY", "intensity", "count/s"),
+            ("VARIANCE", "variance", "count2/s2"),
+            ("SIGNIFICANCE", "significance", ""),
+            ("EXPOSURE", "exposure", "s"),
+        ):
+            hdu = fits.ImageHDU(np.asarray(mosaic[key][0], dtype=np.float32), name=ext)
+            hdu.header.extend(wcs.to_header(), update=True)
+            hdu.header["IMATYPE"] = ext
+            hdu.header["BUNIT"] = unit
+            hdu.header["E_MIN"] = bands[0][0]
+            hdu.header["E_MAX"] = bands[0][1]
+            hdu.header["SIMULATE"] = bool(self.config["simulated"])
+            for k, v, c in prov:
+                hdu.header[k] = (v, c) if c else v
+            hdus.append(hdu)
+        out = ctx.scratch_dir
+        image_path = out / "image.fits"
+        fits.HDUList(hdus).writeto(image_path, checksum=True)
+
+        table = _catalog_table(list(mosaic["sources"]), bands)
+        infos = [
+            Info(name="provenance_hash", value=str(ctx.provenance_hash)),
+            Info(name="simulated", value="true" if self.config["simulated"] else "false"),
+            Info(name="request", value=self.config["request"]),
+        ]
+        vot = _votable(table, infos)
+        vot_path = out / "catalog.vot"
+        vot.to_xml(str(vot_path))
+        cat_hdu = fits.table_to_hdu(table)
+        cat_hdu.name = "ISGR-SRCL-RES"
+        for k, v, c in prov:
+            cat_hdu.header[k] = (v, c) if c else v
+        cat_hdu.header["SIMULATE"] = bool(self.config["simulated"])
+        cat_path = out / "catalog.fits"
+        fits.HDUList([fits.PrimaryHDU(header=ph.copy()), cat_hdu]).writeto(cat_path, checksum=True)
+        png_path = out / "preview.png"
+        _preview(
+            np.asarray(mosaic["significance"][0]),
+            wcs,
+            table,
+            png_path,
+            bool(self.config["simulated"]),
+        )
+        return {
+            "image.fits": image_path,
+            "catalog.vot": vot_path,
+            "catalog.fits": cat_path,
+            "preview.png": png_path,
+        }
+
+
+def _preview(sig: np.ndarray, wcs: WCS, table: Table, path: Path, simulated: bool) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 7), dpi=100)
+    ax = fig.add_subplot(projection=wcs)
+    ax.imshow(np.clip(sig, -3, 30), origin="lower", cmap="magma")
+    if len(table):
+        x, y = wcs.world_to_pixel_values(table["ra"], table["dec"])
+        ax.scatter(x, y, s=120, facecolors="none", edgecolors="cyan")
+        for xi, yi, n in zip(x, y, table["name"], strict=True):
+            ax.annotate(
+                str(n),
+                (xi, yi),
+                color="cyan",
+                fontsize=7,
+                xytext=(6, 6),
+                textcoords="offset points",
+            )
+    ax.set_xlabel("RA")
+    ax.set_ylabel("Dec")
+    ax.set_title("ISGRI significance" + (" (SIMULATED DATA)" if simulated else ""))
+    fig.savefig(path)
+
+
+def build_image_graph(
+    index: ArchiveIndex, instrument: Instrument, request: ImageRequest
+) -> tuple[Graph, Node, list[str]]:
+    """The DAG of an image request: bin → image per ScW → mosaic → products.
+
+    Returns the graph, the products node and the ScW ids used.
+
+    Raises
+    ------
+    ValueError
+        When no science window matches, or more than ``max_scw`` do.
+    """
+    if request.scw_ids:
+        scws = index.get(request.scw_ids)
+    else:
+        scws = index.query(request.ra, request.dec, request.radius_deg, request.t1, request.t2)
+    if not scws:
+        raise ValueError("no science window matches the request")
+    if len(scws) > request.max_scw:
+        raise ValueError(f"{len(scws)} science windows match; at most {request.max_scw} allowed")
+    graph = Graph(calibration=calibration_of(instrument, index.root))
+    if request.user_catalog is not None:
+        cat = graph.add(
+            UserCatalog(
+                names=[c[0] for c in request.user_catalog],
+                ra=[float(c[1]) for c in request.user_catalog],
+                dec=[float(c[2]) for c in request.user_catalog],
+            )
+        )
+    else:
+        path = index.root / REFERENCE_CATALOG
+        ref = ExternalFile(path, file_checksum(path), label=str(REFERENCE_CATALOG))
+        cat = graph.add(ReferenceCatalog(), catalog=ref)
+    images = []
+    band = [[request.e_min, request.e_max]]
+    for scw in scws:
+        binned = graph.add(
+            BinScienceWindow(channel_edges=default_channel_edges()), events=events_file(index, scw)
+        )
+        images.append(
+            graph.add(
+                ImageScienceWindow(
+                    bands=band,
+                    threshold_catalog=request.threshold_catalog,
+                    threshold_new=request.threshold_scw,
+                ),
+                binned=binned,
+                catalog=cat,
+            )
+        )
+    mosaic = graph.add(
+        MosaicImages(
+            center=_skycoord(request.ra, request.dec),
+            radius=request.radius_deg,
+            projection=request.projection,
+            threshold=request.threshold_mosaic,
+        ),
+        images=images,
+    )
+    ids = [s.scw_id for s in scws]
+    products = graph.add(
+        ImageProducts(
+            request=json.dumps(request.as_dict(), sort_keys=True),
+            scw_ids=",".join(ids),
+            simulated=all(s.simulated for s in scws),
+        ),
+        mosaic=mosaic,
+    )
+    return graph, products, ids
+
+
+def _skycoord(ra: float, dec: float) -> Any:
+    from astropy.coordinates import SkyCoord
+
+    return SkyCoord(ra, dec, unit="deg", frame="icrs")
+
+
+_CONTENT_TYPES = {
+    "image.fits": "application/fits",
+    "catalog.vot": "application/x-votable+xml",
+    "catalog.fits": "application/fits",
+    "preview.png": "image/png",
+}
+
+
+def run_image_product(
+    pipeline: Pipeline,
+    index: ArchiveIndex,
+    instrument: Instrument,
+    request: ImageRequest,
+    **run_kwargs: Any,
+) -> list[ProductDescriptor]:
+    """Build and run an image request; describe its products."""
+    _graph, products, ids = build_image_graph(index, instrument, request)
+    result = pipeline.run([products], **run_kwargs)
+    entry = result[products]
+    files = entry.load()
+    return [
+        ProductDescriptor(
+            kind="image",
+            provenance_hash=str(products.provenance_hash),
+            files=[
+                ProductFile(name, Path(path), _CONTENT_TYPES[name]) for name, path in files.items()
+            ],
+            metadata={"request": request.as_dict(), "scw_ids": ids, "n_scw": len(ids)},
+        )
+    ]
