@@ -25,7 +25,7 @@ from processing.isgri._products import (
     ProductDescriptor,
     RequestError,
     describe_product,
-    safe_name,
+    file_stems,
     select_science_windows,
 )
 from processing.isgri._response_files import band_rate, crab_spectrum
@@ -111,6 +111,7 @@ class LightCurveProducts(AnalysisUnit):
         timedel = np.asarray(lightcurve["timedel"], dtype=float)
         out: dict[str, Path] = {}
         transients: list[dict[str, Any]] = []
+        stems = file_stems([s.name for s in sources])
         for b, (lo, hi) in enumerate(bands):
             crab = band_rate(instrument, crab_spectrum, (lo, hi), revs, np.ones(len(revs)))
             for k, src in enumerate(sources):
@@ -122,7 +123,7 @@ class LightCurveProducts(AnalysisUnit):
                 if not keep.any():
                     ctx.logger.info("source %s: never in view, no light curve", src.name)
                     continue
-                stem = f"{safe_name(src.name)}_{lo:g}-{hi:g}keV"
+                stem = f"{stems[k]}_{lo:g}-{hi:g}keV"
                 cards = [*prov, ("CRABRATE", crab, "[count/s] Crab (10 E^-2.1) rate in the band")]
                 write_lightcurve(
                     ctx.scratch_dir / f"{stem}.lc",

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from processing.instrument import Attitude, Instrument, load_instrument, pixel_illumination
+from processing.instrument import (
+    Attitude,
+    DetectorGeometry,
+    Instrument,
+    MaskGeometry,
+    load_instrument,
+)
 from processing.isgri._skymodel import sources_from_param
 from processing.pipeline import (
     AnalysisUnit,
@@ -33,6 +39,7 @@ from processing.pipeline import (
 __all__ = [
     "MAX_OFFAXIS_DEG",
     "SourcePIF",
+    "fast_pixel_illumination",
     "instrument_calibration",
     "instrument_for",
     "source_pifs",
@@ -43,6 +50,56 @@ __all__ = [
 MAX_OFFAXIS_DEG = 15.5
 #: A source lighting less than this fraction of the detector is left out of a fit.
 MIN_ILLUMINATED_FRACTION = 0.02
+
+
+def _cells(mask: MaskGeometry, pos: NDArray[np.float64]) -> NDArray[np.int64]:
+    idx = np.floor(pos / mask.element_mm + 0.5 * mask.size).astype(np.int64)
+    idx[(idx < 0) | (idx >= mask.size)] = -1  # -1 indexes the closed padding row/column
+    return idx
+
+
+def fast_pixel_illumination(
+    mask: MaskGeometry, geometry: DetectorGeometry, ty: float, tz: float, oversample: int = 6
+) -> NDArray[np.float32]:
+    """The PIF of :func:`processing.instrument.pixel_illumination`, computed separably.
+
+    The ray test of ``transmitted`` depends on a sample point's Y only through the mask cells
+    and boundary crossing along Y, and on Z only through those along Z; so cells and crossing
+    fractions are computed once per sample row and column (~800 each) and combined by
+    broadcasting, instead of for each of the ~600 000 sample points. Same arithmetic, same
+    result (the tests check equality), several times faster.
+    """
+    c = geometry.crystal_mm
+    offs = (np.arange(oversample) + 0.5) / oversample * c - 0.5 * c
+    ys = (geometry.y_mm[:, None] + offs[None, :]).ravel()
+    zs = (geometry.z_mm[:, None] + offs[None, :]).ravel()
+    h_low = mask.focal_mm - 0.5 * mask.thickness_mm
+    h_high = mask.focal_mm + 0.5 * mask.thickness_mm
+    y1, y2 = ys + h_low * ty, ys + h_high * ty
+    z1, z2 = zs + h_low * tz, zs + h_high * tz
+    k1, k2 = _cells(mask, y1), _cells(mask, y2)
+    l1, l2 = _cells(mask, z1), _cells(mask, z2)
+    size = mask.size
+    pattern = np.zeros((size + 1, size + 1), dtype=bool)
+    pattern[:size, :size] = mask.pattern == 1
+    ok = pattern[k1[:, None], l1[None, :]] & pattern[k2[:, None], l2[None, :]]
+    cross_y = k1 != k2
+    cross_z = l1 != l2
+    both = ok & cross_y[:, None] & cross_z[None, :]
+    if np.any(both):
+        e = mask.element_mm
+        half = 0.5 * size * e
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fy = (np.maximum(k1, k2) * e - half - y1) / (y2 - y1)
+            fz = (np.maximum(l1, l2) * e - half - z1) / (z2 - z1)
+        iy, iz = np.nonzero(both)
+        first_y = fy[iy] < fz[iz]
+        mid_k = np.where(first_y, k2[iy], k1[iy])
+        mid_l = np.where(first_y, l1[iz], l2[iz])
+        ok[iy, iz] = pattern[mid_k, mid_l]
+    ny, nz = geometry.shape
+    frac = ok.reshape(ny, oversample, nz, oversample).mean(axis=(1, 3))
+    return (frac * geometry.live).astype(np.float32)
 
 
 def instrument_calibration(instrument: Instrument, archive_root: Path) -> Calibration:
@@ -111,8 +168,8 @@ def source_pifs(
     for k in range(n):
         if not front[k] or offaxis[k] >= MAX_OFFAXIS_DEG:
             continue
-        pif[k] = pixel_illumination(
-            instrument.mask, instrument.detector, ty[k], tz[k], oversample=oversample
+        pif[k] = fast_pixel_illumination(
+            instrument.mask, instrument.detector, float(ty[k]), float(tz[k]), oversample
         )
         usable[k] = int(pif[k].sum() / live >= MIN_ILLUMINATED_FRACTION)
     scale = np.array([source_scale(instrument, float(c)) for c in cos_theta])

@@ -50,6 +50,7 @@ __all__ = [
     "SpectrumRequest",
     "build_spectrum_graph",
     "describe_product",
+    "file_stems",
     "run_spectrum_product",
     "safe_name",
     "select_science_windows",
@@ -77,8 +78,22 @@ class RequestError(ValueError):
 
 
 def safe_name(name: str) -> str:
-    """File-name-safe version of a source name (``GX 5-1`` → ``GX_5-1``)."""
-    return re.sub(r"[^A-Za-z0-9+.-]+", "_", name).strip("_") or "source"
+    """File-name-safe version of a source name (``GX 5-1`` → ``GX_5-1``, ``+`` → ``p``)."""
+    stem = re.sub(r"[^A-Za-z0-9.-]+", "_", name.replace("+", "p")).strip("_.-")
+    return stem[:80] or "source"
+
+
+def file_stems(names: Sequence[str]) -> list[str]:
+    """Distinct file stems for the sources of a request (a numeric suffix on collisions)."""
+    stems: list[str] = []
+    for name in names:
+        stem = safe_name(name)
+        candidate, n = stem, 1
+        while candidate in stems:
+            n += 1
+            candidate = f"{stem}_{n}"
+        stems.append(candidate)
+    return stems
 
 
 @dataclass(frozen=True)
@@ -159,13 +174,14 @@ class SpectrumProducts(AnalysisUnit):
         prov = [("PROVHASH", str(ctx.provenance_hash), "")]
         infos = [("provenance_hash", str(ctx.provenance_hash))]
         revs = [int(r) for r in np.asarray(stack["revolutions"])]
+        stems = file_stems([s.name for s in sources])
         for k, src in enumerate(sources):
             ctx.check()
             exposure = float(stack["exposure_s"][k])
             if exposure <= 0:
                 ctx.logger.info("source %s: no exposure with a shadow, no spectrum", src.name)
                 continue
-            stem = safe_name(src.name)
+            stem = stems[k]
             rate = np.asarray(stack["rate"][:, k], dtype=float)
             err = np.asarray(stack["error"][:, k], dtype=float)
             weights = np.asarray(stack["revolution_weights"][k], dtype=float)

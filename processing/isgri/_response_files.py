@@ -34,8 +34,9 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 _SUBCHANNELS = 4
-_TRUE_BINS = 1200
-_cache: dict[tuple[str, tuple[float, ...]], tuple[FloatArray, FloatArray, NDArray[np.int64]]] = {}
+_TRUE_BINS = 800
+_CacheKey = tuple[str, tuple[float, ...], tuple[float, ...]]
+_cache: dict[_CacheKey, tuple[FloatArray, FloatArray, NDArray[np.int64]]] = {}
 
 
 def true_energy_edges(instrument: Instrument) -> FloatArray:
@@ -44,25 +45,27 @@ def true_energy_edges(instrument: Instrument) -> FloatArray:
     return np.geomspace(lo, hi, _TRUE_BINS + 1)
 
 
-def _sub_edges(instrument: Instrument, channel_edges: FloatArray) -> FloatArray:
+def _sub_edges(
+    instrument: Instrument, channel_edges: FloatArray, thresholds: tuple[float, ...]
+) -> FloatArray:
     """Sub-channel edges: each channel in at least 4 parts, and at most 0.1 keV wide where the
-    threshold efficiency changes (within 6 roll-off widths of any threshold of the calibration)."""
+    threshold efficiency changes (within 6 roll-off widths of the thresholds in use)."""
     frac = np.arange(_SUBCHANNELS) / _SUBCHANNELS
     lo, hi = channel_edges[:-1], channel_edges[1:]
     parts = [(lo[:, None] + frac[None, :] * (hi - lo)[:, None]).ravel(), channel_edges]
     thr = instrument.low_threshold
-    for t in np.unique(thr.threshold_keV):
+    for t in thresholds:
         parts.append(np.arange(t - 6 * thr.width_keV, t + 6 * thr.width_keV, 0.1))
     edges = np.unique(np.concatenate(parts))
     return edges[(edges >= channel_edges[0]) & (edges <= channel_edges[-1])]
 
 
 def _sub_matrix(
-    instrument: Instrument, channel_edges: FloatArray
+    instrument: Instrument, channel_edges: FloatArray, thresholds: tuple[float, ...]
 ) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
-    key = (instrument.calibration_version, tuple(float(x) for x in channel_edges))
+    key = (instrument.calibration_version, tuple(float(x) for x in channel_edges), thresholds)
     if key not in _cache:
-        sub_edges = _sub_edges(instrument, channel_edges)
+        sub_edges = _sub_edges(instrument, channel_edges, thresholds)
         matrix = instrument.redistribution.matrix(true_energy_edges(instrument), sub_edges)
         centre = 0.5 * (sub_edges[1:] + sub_edges[:-1])
         channel = np.searchsorted(channel_edges, centre, side="right") - 1
@@ -86,7 +89,8 @@ def response_matrix(
     w = np.asarray(weights, dtype=float)
     if len(revolutions) == 0 or w.sum() <= 0:
         raise ValueError("a response needs at least one revolution with a positive weight")
-    sub_matrix, sub_centre, channel = _sub_matrix(instrument, edges)
+    thresholds = tuple(sorted({instrument.low_threshold.at(int(r)) for r in revolutions}))
+    sub_matrix, sub_centre, channel = _sub_matrix(instrument, edges, thresholds)
     thr = np.zeros(sub_centre.size)
     for rev, weight in zip(revolutions, w, strict=True):
         thr += weight * instrument.low_threshold.efficiency(sub_centre, int(rev))

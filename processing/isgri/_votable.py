@@ -10,10 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from astropy.io.votable.tree import (
     Field,
@@ -24,6 +20,9 @@ from astropy.io.votable.tree import (
     TimeSys,
     VOTableFile,
 )
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
 from processing.isgri._ogip import MJDREF
@@ -149,7 +148,13 @@ def write_lightcurve_votable(
     """One source's light curve: time (MJD, TT) with a TIMESYS element, rate, error, FRACEXP."""
     vot, resource = _document(infos)
     vot.time_systems.append(
-        TimeSys(ID="time_frame", timeorigin=0.0, timescale="TT", refposition="TOPOCENTER")
+        TimeSys(
+            ID="time_frame",
+            timeorigin="MJD-origin",  # times are MJD: origin JD 2400000.5
+            timescale="TT",
+            refposition="TOPOCENTER",
+            config={"version": "1.4", "version_1_4_or_later": True},
+        )
     )
     columns: list[ColumnSpec] = [
         ("time", "double", "d", "time.epoch", "bin centre, MJD (TT)"),
@@ -241,7 +246,7 @@ def plot_spectrum(
     """PNG preview: rate per keV against energy (log-log), with the folded model if given."""
     width = np.diff(channel_edges)
     centre = 0.5 * (channel_edges[1:] + channel_edges[:-1])
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    fig, ax = _figure((6.0, 4.0))
     ok = np.isfinite(rate) & np.isfinite(error)
     ax.errorbar(
         centre[ok],
@@ -261,20 +266,23 @@ def plot_spectrum(
     ax.set_xlabel("energy (keV)")
     ax.set_ylabel("count/s/keV")
     ax.set_title(source)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    FigureCanvasAgg(fig).print_png(str(path))
 
 
 def plot_lightcurve(
     path: Path, source: str, time_ijd: FloatArray, rate: FloatArray, error: FloatArray
 ) -> None:
     """PNG preview of a light curve (time in MJD)."""
-    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    fig, ax = _figure((7.0, 3.5))
     ax.errorbar(time_ijd + MJDREF, rate, yerr=error, fmt=".", ms=2, lw=0.7)
     ax.set_xlabel("MJD (TT)")
     ax.set_ylabel("count/s")
     ax.set_title(source)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    FigureCanvasAgg(fig).print_png(str(path))
+
+
+def _figure(size: tuple[float, float]) -> tuple[Figure, Axes]:
+    """A figure outside pyplot (no global state; safe in worker threads)."""
+    fig = Figure(figsize=size, dpi=90)
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.15, top=0.9)
+    return fig, fig.add_subplot()

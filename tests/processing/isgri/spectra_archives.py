@@ -41,6 +41,23 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             }
         ],
     },
+    # The acceptance set-up: the same sky for 50 x 2000 s (~95 ks of live time).
+    "crab100": {
+        "seed": 5,
+        "sources": [
+            {**CRAB, "flux_mcrab": 1000, "spectrum": {"model": "powerlaw", "index": 2.1}},
+            {**FAINT, "flux_mcrab": 20, "spectrum": {"model": "powerlaw", "index": 2.0}},
+        ],
+        "pointings": [
+            {
+                "target": "Crab",
+                "start": 53600.0,
+                "n_scw": 50,
+                "pattern": "hex",
+                "scw_duration_s": 2000,
+            }
+        ],
+    },
     # A 2000 mCrab flare on a 50 mCrab source, and a constant 300 mCrab source.
     "flare": {
         "seed": 7,

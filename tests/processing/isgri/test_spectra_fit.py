@@ -288,3 +288,15 @@ def test_requests_name_the_bad_parameter() -> None:
         LightCurveRequest(sources=src, time_bin_s=0.1)
     with pytest.raises(RequestError, match="bands"):
         LightCurveRequest(sources=src, bands=((40.0, 20.0),))
+
+
+@pytest.mark.parametrize(("ty", "tz"), [(0.0, 0.0), (0.012, -0.031), (-0.2, 0.1), (0.0, 0.15)])
+def test_fast_pif_equals_the_instruments_ray_tracing(
+    instrument: Instrument, ty: float, tz: float
+) -> None:
+    from processing.instrument import pixel_illumination
+    from processing.isgri._pif import fast_pixel_illumination
+
+    expected = pixel_illumination(instrument.mask, instrument.detector, ty, tz)
+    got = fast_pixel_illumination(instrument.mask, instrument.detector, ty, tz)
+    assert np.array_equal(got, expected)
