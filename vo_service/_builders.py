@@ -30,6 +30,7 @@ from processing.pipeline import Node, prov_json, prov_xml, provenance_document
 from processing.products import ProductDescriptor, ProductFile
 from uws import JobFailure
 from vo_service._build_env import PRODUCT_BUILDERS, BuildEnvironment, ProductBuilder
+from vo_service._linkblock import add_links_block
 
 __all__ = ["register_builders", "request_extent"]
 
@@ -40,6 +41,25 @@ _IMAGE_FILES = {
     "catalog.fits": ("#auxiliary", "source catalog (FITS)"),
     "preview.png": ("#preview", "significance map with the catalog overlaid"),
 }
+
+
+def _with_links_blocks(env: BuildEnvironment, product: ProductDescriptor) -> ProductDescriptor:
+    """Copies of the product's VOTables with a DataLink block (the cache keeps the originals)."""
+    settings = env.context.settings
+    folder = settings.data_dir / "linked" / product.provenance_hash
+    files = []
+    for f in product.files:
+        if f.name.endswith(".vot") and f.semantics != "#provenance":
+            target = folder / f.name
+            if target.exists() or add_links_block(
+                f.path,
+                target,
+                f"{settings.ivoid}?{product.provenance_hash}",
+                f"{settings.public_base_url}/datalink/links",
+            ):
+                f = replace(f, path=target)
+        files.append(f)
+    return replace(product, files=tuple(files))
 
 
 def _with_provenance(
@@ -56,7 +76,7 @@ def _with_provenance(
         ProductFile(as_json, "application/x-prov+json", "#provenance", "W3C PROV-JSON"),
         ProductFile(as_xml, "application/x-prov+xml", "#provenance", "W3C PROV-XML"),
     )
-    return replace(product, files=product.files + extra)
+    return _with_links_blocks(env, replace(product, files=product.files + extra))
 
 
 def request_extent(env: BuildEnvironment) -> dict[str, Any]:
