@@ -121,6 +121,7 @@ def deployment(
         "VO_SERVICE_DATABASE_URL": database_url,
         "VO_SERVICE_DATA_DIR": str(data_dir),
         "VO_SERVICE_UWS_DEMO_KINDS": "true",
+        "VO_SERVICE_EXECUTOR": "inline",
         "VO_SERVICE_UWS_IDENTITY": "none",
         "VO_SERVICE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "VO_SERVICE_RUNNER_SLOTS": str(slots),

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from processing.simulator import SimulationResult, simulate_archive
+from tests._archives import tiny_scenario
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "VO_SERVICE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -72,3 +75,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
+    """Four 300 s science windows around the Crab (shared, read-only: copy before changing)."""
+    root = tmp_path_factory.mktemp("tiny_archive")
+    return simulate_archive(tiny_scenario(), root)

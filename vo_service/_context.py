@@ -9,6 +9,8 @@ from sqlalchemy import Engine
 from processing.archive import ArchiveIndex
 from registry import CoverageProvider
 from vo_service._coverage import ArchiveCoverage
+from vo_service._resolver import NameResolver
+from vo_service._store import ProductStore
 from vo_service.db import make_engine, upgrade_database
 from vo_service.settings import Settings
 
@@ -24,6 +26,8 @@ class ServiceContext:
     archive: ArchiveIndex
     #: What the archive covers, for the registry record.
     coverage: CoverageProvider
+    store: ProductStore
+    resolver: NameResolver
 
     @classmethod
     def build(cls, settings: Settings, *, migrate: bool = True) -> ServiceContext:
@@ -34,5 +38,14 @@ class ServiceContext:
             upgrade_database(engine)
         archive = ArchiveIndex(engine, settings.resolved_archive_path)
         return cls(
-            settings=settings, engine=engine, archive=archive, coverage=ArchiveCoverage(archive)
+            settings=settings,
+            engine=engine,
+            archive=archive,
+            coverage=ArchiveCoverage(archive),
+            store=ProductStore(engine, settings.resolved_store_path),
+            resolver=NameResolver(
+                settings.resolved_archive_path,
+                use_network=settings.network_resolvers,
+                timeout=settings.name_resolver_timeout,
+            ),
         )

@@ -1,7 +1,7 @@
 """Wiring of the generic ``uws`` package into the service: kinds, identity, runner.
 
-The product job kinds are registered in :func:`job_kinds`; until then the job list
-is mounted only when the demo kinds are switched on (``VO_SERVICE_UWS_DEMO_KINDS``).
+The product job kind is registered in :func:`job_kinds`; the demo kinds (echo, sleep, fail)
+join it when ``VO_SERVICE_UWS_DEMO_KINDS`` is on.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 from flask import Flask
 from sqlalchemy import Engine
 
+from registry import Capability, StandardID, capabilities_of
 from uws import (
     AnonymousIdentity,
     BasicAuthIdentity,
@@ -37,6 +38,7 @@ __all__ = [
     "build_service",
     "job_kinds",
     "register_uws",
+    "soda_kinds",
 ]
 
 log = logging.getLogger(__name__)
@@ -47,10 +49,22 @@ UWS_EXTENSION = "uws_store"
 
 def job_kinds(settings: Settings) -> KindRegistry:
     """Every job kind this service offers (the runner executes the same set)."""
-    kinds = KindRegistry()
+    from vo_service._products import product_job_kind  # the product kind imports the analysis
+
+    kinds = KindRegistry([product_job_kind(settings)])
     if settings.uws_demo_kinds:
         kinds = kinds.merged(test_kinds())
     return kinds
+
+
+def soda_kinds(settings: Settings) -> KindRegistry:
+    """The SODA async job kind over the product store (the /soda/async endpoint)."""
+    from datalink import soda_job_kind
+    from vo_service._datalink import StoreProductSource
+
+    return KindRegistry(
+        [soda_job_kind(StoreProductSource(settings), public_url=settings.public_base_url)]
+    )
 
 
 def build_identity(settings: Settings) -> IdentityPolicy:
@@ -81,7 +95,7 @@ def build_service(settings: Settings, store: JobStore, kinds: KindRegistry) -> U
         poll_interval=0.5 if store.is_postgres else 0.05,
     )
     names = kinds.names()
-    selector = None if len(names) == 1 else select_by_parameter("KIND", kinds)
+    selector = None if len(names) == 1 else select_by_parameter("KIND", kinds, default=names[0])
     return UWSService(
         store,
         kinds,
@@ -100,13 +114,44 @@ def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
     if not kinds.names():
         log.info("no job kinds registered: /async and /sync are not mounted")
         return
+    identity = build_identity(settings)
     app.register_blueprint(
         create_uws_blueprint(
             build_service(settings, store, kinds),
-            build_identity(settings),
+            identity,
             url_prefix="/async",
             sync_path="/sync",
             sync_timeout=float(settings.sync_timeout),
+            public_url=settings.public_base_url,
+        )
+    )
+    registry = capabilities_of(app)
+    registry.add(
+        Capability(
+            StandardID.UWS,
+            "/async",
+            "Product jobs (images, catalogs, spectra, light curves) as UWS 1.1 asynchronous jobs",
+            use="base",
+            version="1.1",
+            query_types=("GET", "POST"),
+        )
+    )
+    registry.add(
+        Capability(
+            None,
+            "/sync",
+            "Product requests answered synchronously: a redirect to the primary result",
+            role=None,
+            query_types=("GET", "POST"),
+        )
+    )
+    from datalink import soda_async_blueprint
+
+    app.register_blueprint(
+        soda_async_blueprint(
+            build_service(settings, store, soda_kinds(settings)),
+            identity,
+            url_prefix="/soda/async",
             public_url=settings.public_base_url,
         )
     )
@@ -116,7 +161,7 @@ def build_runner(settings: Settings, store: JobStore) -> Runner:
     """A runner for every registered kind, configured from the settings."""
     return Runner(
         store,
-        job_kinds(settings),
+        job_kinds(settings).merged(soda_kinds(settings)),
         RunnerConfig(
             work_root=settings.resolved_uws_work_path,
             slots=settings.runner_slots,

@@ -17,6 +17,10 @@ _LANDING = """<!doctype html>
 <h1>{{ title }}</h1>
 <p>Coded-mask hard-X-ray archive service, version {{ version }}. IVOA identifier
 <code>{{ ivoid }}</code>.</p>
+<p>The archive holds {{ n_scw }} science windows{% if span %}, IJD {{ "%.2f"|format(span[0]) }}
+to {{ "%.2f"|format(span[1]) }}{% endif %}. Endpoints are listed in
+<a href="capabilities">capabilities</a>;
+availability in <a href="availability">availability</a>.</p>
 </body></html>
 """
 
@@ -26,7 +30,12 @@ def landing() -> ResponseReturnValue:
     """The landing page."""
     ctx = current_app.extensions["vo_service"]
     return render_template_string(
-        _LANDING, title="INTEGRAL/ISGRI VO service", version=__version__, ivoid=ctx.settings.ivoid
+        _LANDING,
+        title="INTEGRAL/ISGRI VO service",
+        version=__version__,
+        ivoid=ctx.settings.ivoid,
+        n_scw=ctx.archive.count(),
+        span=ctx.archive.time_span(),
     )
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
+from datalink import install_datalink
 from registry import install_capabilities
 from vo_service._context import ServiceContext
+from vo_service._datalink import StoreProductSource
+from vo_service._downloads import downloads
 from vo_service._jobs import register_uws
 from vo_service._pages import pages
 from vo_service._publishing import install_publishing
@@ -33,6 +36,13 @@ def create_app(settings: Settings | None = None, context: ServiceContext | None 
     # The capability registry first: every protocol blueprint registers its endpoint in it.
     install_capabilities(app)
     app.register_blueprint(pages)
+    app.register_blueprint(downloads)
     register_uws(app, settings, context.engine)
+    install_datalink(
+        app,
+        StoreProductSource(settings),
+        public_url=settings.public_base_url,
+        async_path="/soda/async",
+    )
     install_publishing(app, context)
     return app

@@ -21,6 +21,7 @@ MIGRATION_PACKAGES: dict[str, str] = {
     "processing.archive": "alembic_version_archive",
     "processing.pipeline": "alembic_version_pipeline",
     "uws": "alembic_version_uws",
+    "vo_service": "alembic_version_service",
 }
 
 

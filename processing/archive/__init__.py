@@ -1,5 +1,6 @@
 """The event archive: layout, event files, the science-window index and ingest."""
 
+from processing.archive._catalog import REFERENCE_CATALOG, CatalogSource, read_reference_catalog
 from processing.archive._events import (
     EVENTS_EXTENSION,
     GTI_EXTENSION,
@@ -22,7 +23,9 @@ __all__ = [
     "EVENTS_FILE",
     "GTI_EXTENSION",
     "MJDREF",
+    "REFERENCE_CATALOG",
     "ArchiveIndex",
+    "CatalogSource",
     "EventFileError",
     "EventList",
     "IngestReport",
@@ -31,6 +34,7 @@ __all__ = [
     "UnknownScienceWindow",
     "read_events",
     "read_header",
+    "read_reference_catalog",
     "scw_dir",
     "write_events",
 ]

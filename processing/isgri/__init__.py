@@ -13,6 +13,7 @@ from processing.isgri._detect import (
     r90_arcmin,
     source_name,
 )
+from processing.isgri._fit import PifFit, background_templates, fit_shadowgrams
 from processing.isgri._imaging import (
     ImageScienceWindow,
     ImagingModel,
@@ -24,15 +25,59 @@ from processing.isgri._imaging import (
     read_reference_catalog,
     scw_wcs,
 )
+from processing.isgri._lcproducts import (
+    LightCurveProducts,
+    LightCurveRequest,
+    build_lightcurve_graph,
+    run_lightcurve_product,
+)
+from processing.isgri._lightcurve import (
+    BinTimeResolved,
+    ConcatLightCurves,
+    ScwLightCurve,
+    concatenate_lightcurves,
+)
 from processing.isgri._mosaic import MosaicImages, mosaic_wcs, search_mosaic
+from processing.isgri._ogip import write_lightcurve, write_pha
+from processing.isgri._pif import (
+    SourcePIF,
+    instrument_calibration,
+    instrument_for,
+    source_pifs,
+    source_scale,
+)
+from processing.isgri._products import (
+    RequestError,
+    SpectrumProducts,
+    SpectrumRequest,
+    build_spectrum_graph,
+    run_spectrum_product,
+    select_science_windows,
+)
 from processing.isgri._products_image import (
     ImageProducts,
     ImageRequest,
-    ProductDescriptor,
-    ProductFile,
     build_image_graph,
     run_image_product,
 )
+from processing.isgri._response_files import (
+    arf_values,
+    band_rate,
+    crab_spectrum,
+    response_matrix,
+    write_arf,
+    write_rmf,
+)
+from processing.isgri._skymodel import (
+    CatalogError,
+    CatalogSource,
+    parse_source_catalog,
+    read_source_catalog,
+    reference_catalog,
+)
+from processing.isgri._specfit import FitResult, SpectralFitError, fit_spectrum
+from processing.isgri._spectra import ExtractSpectrum, StackSpectra, stack_spectra
+from processing.isgri._transients import Block, find_blocks
 
 __all__ = [
     "DEFAULT_CHANNEL_EDGES",
@@ -46,8 +91,6 @@ __all__ = [
     "ImageScienceWindow",
     "ImagingModel",
     "MosaicImages",
-    "ProductDescriptor",
-    "ProductFile",
     "ReferenceCatalog",
     "ShadowgramBand",
     "SkyImage",
@@ -71,4 +114,51 @@ __all__ = [
     "scw_wcs",
     "search_mosaic",
     "source_name",
+]
+
+# Spectra, light curves and transients (PIF fitting).
+__all__ += [
+    "BinTimeResolved",
+    "Block",
+    "CatalogError",
+    "CatalogSource",
+    "ConcatLightCurves",
+    "ExtractSpectrum",
+    "FitResult",
+    "LightCurveProducts",
+    "LightCurveRequest",
+    "PifFit",
+    "RequestError",
+    "ScwLightCurve",
+    "SourcePIF",
+    "SpectralFitError",
+    "SpectrumProducts",
+    "SpectrumRequest",
+    "StackSpectra",
+    "arf_values",
+    "background_templates",
+    "band_rate",
+    "build_lightcurve_graph",
+    "build_spectrum_graph",
+    "concatenate_lightcurves",
+    "crab_spectrum",
+    "find_blocks",
+    "fit_shadowgrams",
+    "fit_spectrum",
+    "instrument_calibration",
+    "instrument_for",
+    "parse_source_catalog",
+    "read_source_catalog",
+    "reference_catalog",
+    "response_matrix",
+    "run_lightcurve_product",
+    "run_spectrum_product",
+    "select_science_windows",
+    "source_pifs",
+    "source_scale",
+    "stack_spectra",
+    "write_arf",
+    "write_lightcurve",
+    "write_pha",
+    "write_rmf",
 ]

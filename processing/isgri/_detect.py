@@ -149,7 +149,7 @@ class SourceModeller:
     def _pif(self, ty: float, tz: float, oversample: int = PIF_OVERSAMPLE) -> FloatArray:
         det = self.instrument.detector
         pif = fast_pixel_illumination(self.instrument.mask, det, ty, tz, oversample)
-        return pif * (self.decoder.weights > 0)
+        return np.asarray(pif, dtype=np.float64) * (self.decoder.weights > 0)
 
     def shadowgram(self, ty: float, tz: float, oversample: int = PIF_OVERSAMPLE) -> FloatArray:
         """Corrected-rate model (counts/s per pixel) of a unit on-axis-equivalent source.

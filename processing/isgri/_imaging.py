@@ -84,7 +84,8 @@ def instrument_from_calibration(calibration: Calibration | None) -> Instrument:
 @lru_cache(maxsize=4)
 def _load(root: str, version: str) -> Instrument:
     instrument = load_instrument(Path(root))
-    if instrument.calibration_version != version:
+    # Graphs name the release either by the bare hash or as "isgri-ic-<hash>".
+    if not version.endswith(instrument.calibration_version):
         raise ValueError(
             f"calibration in {root} is {instrument.calibration_version}, the node wants {version}"
         )

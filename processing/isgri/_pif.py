@@ -1,30 +1,74 @@
-"""Fast pixel illumination fractions for the imaging's source models.
+"""Pixel illumination fractions (PIF) of the sky-model sources in one science window.
 
-Same rays as :func:`processing.instrument.pixel_illumination` (a regular grid of points in
-each crystal, traced through both faces of the thick mask), but the element indices are computed
-once per detector row and column, since they depend on one coordinate each; only rays that
-change element along both axes inside the mask need the 2-D test of the element in between.
+The PIF of a source is the fraction of each crystal it sees through the thick mask (0 in gaps,
+on dead pixels and outside the mask's shadow), from the same ray tracing the simulator uses.
+Together with the on-axis-equivalent normalisation of :func:`source_scale` it predicts the counts
+a source of a given on-axis count rate puts in every pixel.
 """
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
-from processing.instrument import DetectorGeometry, MaskGeometry
+from processing.instrument import (
+    Attitude,
+    DetectorGeometry,
+    Instrument,
+    MaskGeometry,
+    load_instrument,
+)
+from processing.isgri._skymodel import sources_from_param
+from processing.pipeline import (
+    AnalysisUnit,
+    Calibration,
+    ExternalFile,
+    Float,
+    Int,
+    List,
+    NodeInput,
+    Str,
+    UnitContext,
+    declare,
+)
 
-__all__ = ["fast_pixel_illumination"]
+__all__ = [
+    "MAX_OFFAXIS_DEG",
+    "SourcePIF",
+    "fast_pixel_illumination",
+    "instrument_calibration",
+    "instrument_for",
+    "source_pifs",
+    "source_scale",
+]
+
+#: Sources further off axis than this have no usable shadow (zero response at ~15° half-width).
+MAX_OFFAXIS_DEG = 15.5
+#: A source lighting less than this fraction of the detector is left out of a fit.
+MIN_ILLUMINATED_FRACTION = 0.02
 
 
 def _cells(mask: MaskGeometry, pos: NDArray[np.float64]) -> NDArray[np.int64]:
     idx = np.floor(pos / mask.element_mm + 0.5 * mask.size).astype(np.int64)
-    return np.where((idx < 0) | (idx >= mask.size), -1, idx)
+    idx[(idx < 0) | (idx >= mask.size)] = -1  # -1 indexes the closed padding row/column
+    return idx
 
 
 def fast_pixel_illumination(
-    mask: MaskGeometry, geometry: DetectorGeometry, ty: float, tz: float, oversample: int
-) -> NDArray[np.float64]:
-    """PIF of every crystal for a source at (ty, tz); equal to ``pixel_illumination``."""
+    mask: MaskGeometry, geometry: DetectorGeometry, ty: float, tz: float, oversample: int = 6
+) -> NDArray[np.float32]:
+    """The PIF of :func:`processing.instrument.pixel_illumination`, computed separably.
+
+    The ray test of ``transmitted`` depends on a sample point's Y only through the mask cells
+    and boundary crossing along Y, and on Z only through those along Z; so cells and crossing
+    fractions are computed once per sample row and column (~800 each) and combined by
+    broadcasting, instead of for each of the ~600 000 sample points. Same arithmetic, same
+    result (the tests check equality), several times faster.
+    """
     c = geometry.crystal_mm
     offs = (np.arange(oversample) + 0.5) / oversample * c - 0.5 * c
     ys = (geometry.y_mm[:, None] + offs[None, :]).ravel()
@@ -35,29 +79,135 @@ def fast_pixel_illumination(
     z1, z2 = zs + h_low * tz, zs + h_high * tz
     k1, k2 = _cells(mask, y1), _cells(mask, y2)
     l1, l2 = _cells(mask, z1), _cells(mask, z2)
-    # Pattern padded with a closed border so that index -1 (outside the mask) reads opaque.
-    n = mask.size
-    padded = np.zeros((n + 1, n + 1), dtype=bool)
-    padded[:n, :n] = mask.pattern == 1
-    open1 = padded[k1][:, l1]
-    ok = open1 & padded[k2][:, l2]
-    cross_y = np.flatnonzero(k1 != k2)
-    cross_z = np.flatnonzero(l1 != l2)
-    if cross_y.size and cross_z.size:
-        sub = ok[np.ix_(cross_y, cross_z)]
-        iy, iz = np.nonzero(sub)
-        if iy.size:
-            ry, rz = cross_y[iy], cross_z[iz]
-            e = mask.element_mm
-            half = 0.5 * n * e
-            by = np.maximum(k1[ry], k2[ry]) * e - half
-            bz = np.maximum(l1[rz], l2[rz]) * e - half
-            fy = (by - y1[ry]) / (y2[ry] - y1[ry])
-            fz = (bz - z1[rz]) / (z2[rz] - z1[rz])
-            mid_k = np.where(fy < fz, k2[ry], k1[ry])
-            mid_l = np.where(fy < fz, l1[rz], l2[rz])
-            sub[iy, iz] = padded[mid_k, mid_l]
-            ok[np.ix_(cross_y, cross_z)] = sub
+    size = mask.size
+    pattern = np.zeros((size + 1, size + 1), dtype=bool)
+    pattern[:size, :size] = mask.pattern == 1
+    ok = pattern[k1[:, None], l1[None, :]] & pattern[k2[:, None], l2[None, :]]
+    cross_y = k1 != k2
+    cross_z = l1 != l2
+    both = ok & cross_y[:, None] & cross_z[None, :]
+    if np.any(both):
+        e = mask.element_mm
+        half = 0.5 * size * e
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fy = (np.maximum(k1, k2) * e - half - y1) / (y2 - y1)
+            fz = (np.maximum(l1, l2) * e - half - z1) / (z2 - z1)
+        iy, iz = np.nonzero(both)
+        first_y = fy[iy] < fz[iz]
+        mid_k = np.where(first_y, k2[iy], k1[iy])
+        mid_l = np.where(first_y, l1[iz], l2[iz])
+        ok[iy, iz] = pattern[mid_k, mid_l]
     ny, nz = geometry.shape
     frac = ok.reshape(ny, oversample, nz, oversample).mean(axis=(1, 3))
-    return np.asarray(frac * geometry.live, dtype=np.float64)
+    return (frac * geometry.live).astype(np.float32)
+
+
+def instrument_calibration(instrument: Instrument, archive_root: Path) -> Calibration:
+    """The pipeline calibration naming the instrument's IC files (identity of every fit node)."""
+    root = Path(archive_root)
+    files = tuple(
+        ExternalFile(root / label, f"sha256:{checksum}", label=label)
+        for label, checksum in instrument.calibration_files
+    )
+    return Calibration(f"isgri-ic-{instrument.calibration_version}", files)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(root: str) -> Instrument:
+    return load_instrument(Path(root))
+
+
+def instrument_for(calibration: Calibration | None) -> Instrument:
+    """The instrument model of a node's calibration (loaded once per process)."""
+    if calibration is None or not calibration.files:
+        raise ValueError("this unit needs the instrument calibration files")
+    first = calibration.files[0]
+    path = str(first.path)
+    if not path.endswith(first.label):
+        raise ValueError(f"calibration file {path} does not end with its label {first.label}")
+    return _load(path[: len(path) - len(first.label)] or ".")
+
+
+def source_scale(instrument: Instrument, cos_theta: float) -> float:
+    """Counts per second in a pixel of PIF 1 for a source of on-axis-equivalent rate 1 count/s.
+
+    The products' ARF is the on-axis effective area A_eff(E) (open mask included). A source of
+    on-axis rate r delivers r / A_eff-normalisation photons per cm² of crystal; the simulator (and
+    the sky) spreads them uniformly over the crystals and the mask lets through the PIF fraction,
+    scaled by cos θ for the projected area. So a pixel sees r · cos θ · a_crystal · PIF /
+    (f_open · A_sensitive).
+    """
+    det = instrument.detector
+    crystal_cm2 = (det.crystal_mm / 10.0) ** 2
+    nominal = instrument.effective_area.nominal_open_fraction * det.sensitive_area_cm2
+    return float(cos_theta * crystal_cm2 / nominal)
+
+
+def source_pifs(
+    instrument: Instrument,
+    attitude: Attitude,
+    ra: NDArray[np.float64],
+    dec: NDArray[np.float64],
+    oversample: int = 6,
+) -> dict[str, NDArray[Any]]:
+    """PIF maps and geometry of sources for one pointing.
+
+    Returns ``pif`` (source × DETY × DETZ, float32), ``scale`` (counts/s per pixel of PIF 1 per
+    unit on-axis rate), ``offaxis_deg``, ``cos_theta`` and ``usable`` (1 when the source has a
+    shadow worth fitting).
+    """
+    ty, tz, front = attitude.to_tangents(np.asarray(ra, float), np.asarray(dec, float))
+    ty, tz = np.atleast_1d(ty), np.atleast_1d(tz)
+    front = np.atleast_1d(front)
+    offaxis = np.degrees(np.arctan(np.hypot(ty, tz)))
+    cos_theta = 1.0 / np.sqrt(1.0 + ty**2 + tz**2)
+    n = ty.size
+    pif = np.zeros((n, *instrument.detector.shape), dtype=np.float32)
+    usable = np.zeros(n, dtype=np.int8)
+    live = float(instrument.detector.live.sum())
+    for k in range(n):
+        if not front[k] or offaxis[k] >= MAX_OFFAXIS_DEG:
+            continue
+        pif[k] = fast_pixel_illumination(
+            instrument.mask, instrument.detector, float(ty[k]), float(tz[k]), oversample
+        )
+        usable[k] = int(pif[k].sum() / live >= MIN_ILLUMINATED_FRACTION)
+    scale = np.array([source_scale(instrument, float(c)) for c in cos_theta])
+    return {
+        "pif": pif,
+        "scale": scale,
+        "offaxis_deg": offaxis,
+        "cos_theta": cos_theta,
+        "usable": usable,
+    }
+
+
+class SourcePIF(AnalysisUnit):
+    """PIF maps of the sky-model sources for one science window (attitude from the binned ScW)."""
+
+    name = "isgri.source_pif"
+    version = "1"
+    params = declare(
+        source_names=List(Str(), min_length=1),
+        source_ra=List(Float(digits=10, min=-360.0, max=720.0), min_length=1),
+        source_dec=List(Float(digits=10, min=-90.0, max=90.0), min_length=1),
+        oversample=Int(min=1, max=16, default=6),
+    )
+    inputs = declare(scw=NodeInput(doc="output of isgri.bin_scw (for the attitude)"))
+    codec = "numpy"
+
+    def run(self, ctx: UnitContext, scw: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+        instrument = instrument_for(ctx.calibration)
+        sources = sources_from_param(self.config)
+        att = Attitude(
+            float(scw["ra_x"]), float(scw["dec_x"]), float(scw["ra_z"]), float(scw["dec_z"])
+        )
+        out = source_pifs(
+            instrument,
+            att,
+            np.array([s.ra for s in sources]),
+            np.array([s.dec for s in sources]),
+            oversample=int(self.config["oversample"]),
+        )
+        ctx.check()
+        return out

@@ -43,7 +43,7 @@ from processing.pipeline._errors import CacheError, RegistryError
 
 __all__ = ["Codec", "get_codec", "register_codec"]
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$")
 
 
 def _safe_name(name: object) -> str:

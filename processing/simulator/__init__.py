@@ -1,7 +1,13 @@
 """The archive simulator: a physical forward model writing archives in the real ISGRI layout."""
 
 from processing.simulator._forward import ScwTruth, simulate_scw
-from processing.simulator._run import CATALOG_FILE, SimulationResult, simulate_archive, truth_path
+from processing.simulator._run import (
+    CATALOG_FILE,
+    SimulationResult,
+    event_header,
+    simulate_archive,
+    truth_path,
+)
 from processing.simulator._scenario import (
     BackgroundModel,
     PointingPlan,
@@ -44,6 +50,7 @@ __all__ = [
     "SourceModel",
     "Spectrum",
     "builtin_scenarios",
+    "event_header",
     "load_scenario",
     "plan",
     "reference_sources",

@@ -40,6 +40,8 @@ def _inverse_cdf_sample(
     grid: FloatArray, density: FloatArray, n: int, rng: np.random.Generator
 ) -> FloatArray:
     """Draw ``n`` values from a tabulated density (piecewise linear CDF)."""
+    if n == 0:
+        return np.empty(0)
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
     cdf /= cdf[-1]
     return np.interp(rng.random(n), cdf, grid)

@@ -19,7 +19,7 @@ from processing.simulator._scenario import Scenario
 from processing.simulator._schedule import PlannedScw, SkySource, plan
 from processing.simulator._sky import reference_sources
 
-__all__ = ["CATALOG_FILE", "SimulationResult", "simulate_archive", "truth_path"]
+__all__ = ["CATALOG_FILE", "SimulationResult", "event_header", "simulate_archive", "truth_path"]
 
 log = logging.getLogger(__name__)
 CATALOG_FILE = Path("cat/hec/isgr_refr_cat_0001.fits")
@@ -66,7 +66,8 @@ def _write_reference_catalog(root: Path) -> None:
     tmp.replace(path)
 
 
-def _header(planned: PlannedScw, truth: ScwTruth, scenario: Scenario) -> dict[str, object]:
+def event_header(planned: PlannedScw, truth: ScwTruth, scenario: Scenario) -> dict[str, object]:
+    """Header keywords of a simulated event file (ISGRI names, plus SIMULATE and the scenario)."""
     att = planned.attitude
     return {
         "TELESCOP": ("INTEGRAL", "mission"),
@@ -105,7 +106,7 @@ def _simulate_one(
     events, truth = simulate_scw(
         instrument, sources, planned, scenario.background, scenario.seed, scenario.max_offaxis_deg
     )
-    events.header = _header(planned, truth, scenario)
+    events.header = event_header(planned, truth, scenario)
     write_events(root / scw_dir(planned.scw) / EVENTS_FILE, events, compresslevel=compresslevel)
     record = asdict(truth)
     record.update(

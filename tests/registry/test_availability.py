@@ -17,6 +17,8 @@ from tests.registry.conftest import RegistryApp, make_archive
 from tests.registry.xsd import assert_valid
 from vo_service._context import ServiceContext
 from vo_service._coverage import ArchiveCoverage
+from vo_service._resolver import NameResolver
+from vo_service._store import ProductStore
 from vo_service.app import create_app
 from vo_service.db import make_engine
 from vo_service.settings import Settings
@@ -68,7 +70,12 @@ def test_unavailable_when_the_database_is_unreachable(tmp_path: Path, dead_port:
     engine = make_engine(dead_url)
     archive = ArchiveIndex(engine, settings.resolved_archive_path)
     context = ServiceContext(
-        settings=settings, engine=engine, archive=archive, coverage=ArchiveCoverage(archive)
+        settings=settings,
+        engine=engine,
+        archive=archive,
+        coverage=ArchiveCoverage(archive),
+        store=ProductStore(engine, settings.resolved_store_path),
+        resolver=NameResolver(settings.resolved_archive_path, use_network=False),
     )
     available, notes = _availability(settings, context)
     assert not available

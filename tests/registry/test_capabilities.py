@@ -87,7 +87,7 @@ def test_a_blueprint_registers_with_one_call_and_its_prefix(service_app: Flask) 
     response = service_app.test_client().get("/capabilities")
     root = assert_valid(response.data)
     urls = root.xpath("//capability[@standardID=$id]/interface/accessURL/text()", id=StandardID.UWS)
-    assert urls == ["https://vo.example.org/isgri/products/async"]
+    assert "https://vo.example.org/isgri/products/async" in urls
 
 
 def test_capabilities_document_is_valid_and_complete(registry_app: RegistryApp) -> None:
@@ -120,13 +120,20 @@ def test_pyvo_lists_the_capabilities(service_app: Flask) -> None:
         # so it also calls vg:Harvest's maxRecords unknown. The XSD validation covers those.
         warnings.filterwarnings("ignore", message="Unknown xsi:type vg:")
         warnings.filterwarnings("ignore", message=".*Unknown element maxRecords")
+        # pyvo 1.9 (W17) also flags the second queryType that VODataService allows
+        # (maxOccurs=2: GET and POST); the XSD validation covers it.
+        warnings.filterwarnings("ignore", message=".*W17")
         capabilities = parse_capabilities(io.BytesIO(data))
     by_id = {c.standardid: c for c in capabilities}
-    assert set(by_id) == {
+    assert set(by_id) >= {
         StandardID.VOSI_CAPABILITIES,
         StandardID.VOSI_AVAILABILITY,
         StandardID.VOSI_TABLES,
         StandardID.REGISTRY,
+        StandardID.UWS,
+        StandardID.DATALINK,
+        StandardID.SODA_SYNC,
+        StandardID.SODA_ASYNC,
     }
     tables = by_id[StandardID.VOSI_TABLES]
     assert tables.interfaces[0].accessurls[0].content == "https://vo.example.org/isgri/tables"

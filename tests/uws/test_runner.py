@@ -259,6 +259,7 @@ def test_kill_9_of_the_runner(env, client, database_url, max_attempts) -> None:
         "VO_SERVICE_DATA_DIR": str(env.work_root.parent),
         "VO_SERVICE_UWS_WORK_PATH": str(env.work_root),
         "VO_SERVICE_UWS_DEMO_KINDS": "true",
+        "VO_SERVICE_EXECUTOR": "inline",
         "VO_SERVICE_RUNNER_SLOTS": "1",
         "VO_SERVICE_RUNNER_POLL_INTERVAL": "0.1",
     }

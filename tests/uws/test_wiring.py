@@ -48,20 +48,26 @@ def test_async_mounted_with_demo_kinds(tmp_path: Path, database_url: str) -> Non
     created = client.post("/async", data={"KIND": "echo"}, headers={"X-Remote-User": "dana"})
     assert created.status_code == 303
     assert created.headers["Location"].startswith("http://127.0.0.1:8080/async/")
-    missing_kind = client.post("/async", data={"x": "1"})
-    assert missing_kind.status_code == 400
-    assert b"KIND: missing" in missing_kind.get_data()
+    # Without KIND the job is a product job: its parameters are checked at once.
+    product = client.post("/async", data={"x": "1"})
+    assert product.status_code == 400
+    assert b"x: unknown parameter" in product.get_data()
+    unknown_kind = client.post("/async", data={"KIND": "nope"})
+    assert unknown_kind.status_code == 400
+    assert b"unknown kind" in unknown_kind.get_data()
 
 
-def test_async_absent_without_kinds(tmp_path: Path) -> None:
+def test_async_offers_the_product_kind(tmp_path: Path) -> None:
     app = create_app(Settings.load(data_dir=tmp_path))
-    assert app.test_client().get("/async").status_code == 404
+    client = app.test_client()
+    assert client.get("/async").status_code == 200
+    echo = client.post("/async", data={"KIND": "echo"})  # demo kinds are off by default
+    assert echo.status_code == 400
 
 
-def test_worker_command_needs_kinds(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("VO_SERVICE_DATA_DIR", str(tmp_path))
-    result = CliRunner().invoke(main, ["worker"])
-    assert result.exit_code != 0 and "no job kinds" in result.output
+def test_worker_command_is_registered() -> None:
+    result = CliRunner().invoke(main, ["worker", "--help"])
+    assert result.exit_code == 0 and "Run queued UWS jobs" in result.output
 
 
 def test_serve_embeds_the_runner(tmp_path: Path) -> None:
@@ -83,11 +89,12 @@ def test_serve_embeds_the_runner(tmp_path: Path) -> None:
         **os.environ,
         "VO_SERVICE_DATA_DIR": str(tmp_path),
         "VO_SERVICE_UWS_DEMO_KINDS": "true",
+        "VO_SERVICE_EXECUTOR": "inline",
         "VO_SERVICE_PORT": str(port),
         "VO_SERVICE_PUBLIC_BASE_URL": base,
     }
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "vo-service"), "serve", "--threads", "4"],
+        [str(Path(sys.executable).parent / "vo-service"), "serve", "--threads", "4", "--no-demo"],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -7,7 +7,11 @@ from typing import Any
 import click
 from gunicorn.app.base import BaseApplication
 
+from processing.pipeline import DaskExecutor
 from uws import JobStore, Runner
+from vo_service._context import ServiceContext
+from vo_service._demo import ensure_demo_archive
+from vo_service._engine import start_engine
 from vo_service._jobs import UWS_EXTENSION, build_runner, job_kinds
 from vo_service.app import create_app
 from vo_service.cli._main import load_settings, main
@@ -41,12 +45,25 @@ class _Gunicorn(BaseApplication):
     show_default=True,
     help="Embed the UWS runner (turn off when `vo-service worker` runs separately).",
 )
-def serve(host: str | None, port: int | None, threads: int, runner: bool) -> None:
-    """Run the web service with the embedded defaults."""
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="Simulate and index the demo archive when the archive is empty.",
+)
+def serve(host: str | None, port: int | None, threads: int, runner: bool, demo: bool) -> None:
+    """Run the web service with the embedded defaults.
+
+    On first run (an empty archive) it simulates the demo archive and indexes it.
+    """
     settings = load_settings(host=host, port=port)
-    app = create_app(settings)
+    context = ServiceContext.build(settings)
+    if demo:
+        ensure_demo_archive(context)
+    app = create_app(settings, context)
     click.echo(f"serving {settings.ivoid} on http://{settings.host}:{settings.port}/")
     embedded: list[Runner] = []
+    engines: list[DaskExecutor] = []
 
     def post_worker_init(_worker: Any) -> None:
         # Runs in the forked worker: threads and pooled connections of the master
@@ -54,12 +71,17 @@ def serve(host: str | None, port: int | None, threads: int, runner: bool) -> Non
         store: JobStore = app.extensions[UWS_EXTENSION]
         store.engine.dispose(close=False)
         if runner and job_kinds(settings).names():
-            embedded.append(build_runner(settings, store))
+            run_settings, engine = start_engine(settings)
+            if engine is not None:
+                engines.append(engine)
+            embedded.append(build_runner(run_settings, store))
             embedded[0].start()
 
     def worker_exit(_server: Any, _worker: Any) -> None:
         for started in embedded:
             started.stop()
+        for engine in engines:
+            engine.close()
 
     _Gunicorn(
         app,

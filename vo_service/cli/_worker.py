@@ -6,6 +6,7 @@ import click
 
 from uws import JobStore
 from vo_service._context import ServiceContext
+from vo_service._engine import start_engine
 from vo_service._jobs import build_runner, job_kinds
 from vo_service.cli._main import load_settings, main
 
@@ -21,6 +22,11 @@ def worker(slots: int | None) -> None:
     kinds = job_kinds(settings)
     if not kinds.names():
         raise click.ClickException("no job kinds are registered; nothing to run")
-    runner = build_runner(settings, JobStore(context.engine))
+    run_settings, engine = start_engine(settings)
+    runner = build_runner(run_settings, JobStore(context.engine))
     click.echo(f"runner {runner.runner_id}: kinds {', '.join(kinds.names())}")
-    runner.run_forever()
+    try:
+        runner.run_forever()
+    finally:
+        if engine is not None:
+            engine.close()

@@ -1,0 +1,132 @@
+"""Selection, product store and downloads, and the product job handler with a toy builder."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from processing.products import ProductDescriptor, ProductFile
+from processing.simulator import SimulationResult
+from uws import JobContext, ParameterSet
+from uws import ParameterError as UWSParameterError
+from vo_service._build_env import PRODUCT_BUILDERS, BuildEnvironment
+from vo_service._context import ServiceContext
+from vo_service._products import handle_product_job, validate_product_parameters
+from vo_service._request import RequestError, parse_request
+from vo_service._selection import select_science_windows
+from vo_service.app import create_app
+from vo_service.settings import Settings
+
+
+@pytest.fixture
+def context(tmp_path: Path, tiny_archive: SimulationResult, database_url: str) -> ServiceContext:
+    archive = tmp_path / "archive"
+    shutil.copytree(tiny_archive.root, archive)
+    settings = Settings.load(
+        data_dir=tmp_path / "var",
+        archive_path=archive,
+        database_url=database_url,
+        executor="inline",
+        network_resolvers=False,
+    )
+    ctx = ServiceContext.build(settings)
+    ctx.archive.ingest()
+    return ctx
+
+
+def test_selection_by_cone_time_list_and_subset(context: ServiceContext) -> None:
+    everything = context.archive.all()
+    req = parse_request([("src_name", "Crab"), ("radius", "20")])
+    assert select_science_windows(context.archive, req, 83.633, 22.0145) == everything
+    capped = parse_request([("src_name", "Crab"), ("radius", "20"), ("max_pointings", "2")])
+    first = select_science_windows(context.archive, capped, 83.633, 22.0145)
+    assert len(first) == 2 and first == select_science_windows(
+        context.archive, capped, 83.633, 22.0145
+    )
+    listed = parse_request([("scw_list", everything[1].scw_id)])
+    assert select_science_windows(context.archive, listed, None, None) == [everything[1]]
+    with pytest.raises(RequestError) as info:
+        select_science_windows(
+            context.archive, parse_request([("scw_list", "999900010010")]), None, None
+        )
+    assert info.value.param == "scw_list"
+    far = parse_request([("RA", "200"), ("DEC", "-60")])
+    with pytest.raises(RequestError) as info:
+        select_science_windows(context.archive, far, 200.0, -60.0)
+    assert info.value.param == "radius" and "no science window" in info.value.message
+    late = parse_request(
+        [("src_name", "Crab"), ("T1", "2020-01-01T00:00:00"), ("T2", "2021-01-01T00:00:00")]
+    )
+    with pytest.raises(RequestError) as info:
+        select_science_windows(context.archive, late, 83.633, 22.0145)
+    assert info.value.param == "T1"
+
+
+def _toy_builder(env: BuildEnvironment) -> list[ProductDescriptor]:
+    """A product builder test double: one FITS image whose content depends on the request."""
+    folder = env.context.settings.data_dir / "toy"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "toy_image.fits"
+    data = np.full((4, 4), env.request.e1_kev, dtype=np.float32)
+    fits.PrimaryHDU(data).writeto(path, overwrite=True)
+    digest = f"{int(env.request.e1_kev):064x}"
+    return [
+        ProductDescriptor(
+            provenance_hash=digest,
+            product_type="image",
+            files=(ProductFile(path, "application/fits", "#this", "toy image"),),
+            metadata={"scw_ids": [s.scw_id for s in env.science_windows], "resolver": env.resolver},
+        )
+    ]
+
+
+def test_validation_and_handler_store_products(
+    context: ServiceContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(PRODUCT_BUILDERS, "image", _toy_builder)
+    monkeypatch.delitem(PRODUCT_BUILDERS, "spectrum")
+    settings_json = context.settings.model_dump_json()
+    params = validate_product_parameters(
+        settings_json, ParameterSet([("src_name", "crab"), ("radius", "20"), ("E1_keV", "25")])
+    )
+    assert params["resolver"] == "local catalog" and params["ra"] == pytest.approx(83.63308)
+    assert len(params["scw_ids"]) == 4
+    with pytest.raises(UWSParameterError, match="src_name"):
+        validate_product_parameters(settings_json, ParameterSet([("src_name", "Nowhere X-9")]))
+    with pytest.raises(UWSParameterError, match="product_type"):
+        validate_product_parameters(
+            settings_json, ParameterSet([("src_name", "crab"), ("product_type", "spectrum")])
+        )
+    job = JobContext(
+        job_id="j1",
+        owner=None,
+        parameters=params,
+        work_dir=tmp_path,
+        cancel_event=threading.Event(),
+    )
+    results = handle_product_job(settings_json, job)
+    assert [r.primary for r in results] == [True]
+    assert results[0].mime_type == "application/fits"
+    assert results[0].href is not None and results[0].href.endswith("/toy_image.fits")
+    stored = context.store.get(f"{25:064x}")
+    assert stored is not None and stored.metadata["resolver"] == "local catalog"
+
+    client = create_app(context.settings, context).test_client()
+    url = f"/products/{25:064x}/toy_image.fits"
+    full = client.get(url)
+    assert full.status_code == 200
+    assert full.headers["Content-Type"] == "application/fits"
+    assert int(full.headers["Content-Length"]) == len(full.data)
+    part = client.get(url, headers={"Range": "bytes=0-79"})
+    assert part.status_code == 206 and part.data == full.data[:80]
+    assert part.data.startswith(b"SIMPLE  =")
+    description = client.get(f"/products/{25:064x}").get_json()
+    assert description["files"][0]["url"].endswith(url)
+    assert client.get(f"/products/{25:064x}/..%2Fservice.sqlite").status_code == 404
+    assert client.get(f"/products/{25:064x}/other.fits").status_code == 404
+    assert client.get("/products/not-a-hash/x").status_code == 404

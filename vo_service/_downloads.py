@@ -1,0 +1,72 @@
+"""Download of product files: correct content types and lengths, range requests, store only."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, jsonify, send_file
+from flask.typing import ResponseReturnValue
+
+from vo_service._store import ProductStore
+
+__all__ = ["downloads", "product_url"]
+
+downloads = Blueprint("downloads", __name__)
+
+
+def product_url(base_url: str, product_hash: str, name: str | None = None) -> str:
+    """Public URL of a product (or one of its files)."""
+    url = f"{base_url}/products/{product_hash}"
+    return f"{url}/{name}" if name else url
+
+
+def _store() -> ProductStore:
+    store: ProductStore = current_app.extensions["vo_service"].store
+    return store
+
+
+@downloads.get("/products/<product_hash>")
+def product(product_hash: str) -> ResponseReturnValue:
+    """A product's description: type, files with URLs, metadata."""
+    stored = _store().get(product_hash)
+    if stored is None:
+        abort(404, description=f"no product {product_hash}")
+    base = current_app.extensions["vo_service"].settings.public_base_url
+    return jsonify(
+        id=f"{current_app.extensions['vo_service'].settings.ivoid}?{stored.hash}",
+        hash=stored.hash,
+        product_type=stored.product_type,
+        created=stored.created_at.isoformat(),
+        files=[{**f.__dict__, "url": product_url(base, stored.hash, f.name)} for f in stored.files],
+        metadata=stored.metadata,
+        progenitors=list(stored.progenitors),
+    )
+
+
+@downloads.get("/products/<product_hash>/<name>")
+def product_file(product_hash: str, name: str) -> ResponseReturnValue:
+    """A product file; only files the store lists are served (nothing outside the store)."""
+    store = _store()
+    path = store.file_path(product_hash, name)
+    if path is None or not path.is_file():
+        abort(404, description=f"no file {name!r} in product {product_hash}")
+    stored = store.get(product_hash)
+    assert stored is not None
+    content_type = next(f.content_type for f in stored.files if f.name == name)
+    return send_file(
+        path, mimetype=content_type, conditional=True, download_name=name, max_age=86400
+    )
+
+
+@downloads.get("/archive/scw/<scw_id>/isgri_events.fits.gz")
+def scw_events(scw_id: str) -> ResponseReturnValue:
+    """A science window's event file (the progenitor of every product made from it)."""
+    archive = current_app.extensions["vo_service"].archive
+    try:
+        found = archive.get([scw_id])
+    except (ValueError, LookupError):
+        abort(404, description=f"no science window {scw_id}")
+    path = archive.events_path(found[0])
+    if not path.is_file():
+        abort(404, description=f"the event file of {scw_id} is missing")
+    return send_file(
+        path, mimetype="application/fits", conditional=True, download_name="isgri_events.fits.gz"
+    )

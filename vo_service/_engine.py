@@ -1,0 +1,32 @@
+"""The execution engine of the runner host.
+
+With ``executor = local`` the process hosting the job runner starts one Dask ``LocalCluster``
+for its lifetime, and job handlers (in the runner's worker processes) connect to it by address,
+exactly as they would to a cluster's scheduler (``executor = dask``). The runner is then the only
+Dask client, as the design asks, and a cluster costs nothing per job.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from processing.pipeline import DaskExecutor
+from vo_service.settings import Settings
+
+__all__ = ["start_engine"]
+
+log = logging.getLogger(__name__)
+
+
+def start_engine(settings: Settings) -> tuple[Settings, DaskExecutor | None]:
+    """Start the local cluster when the settings ask for one.
+
+    Returns the settings the runner should use (pointing at the started scheduler) and the
+    executor owning the cluster (close it on shutdown), or the settings unchanged and ``None``.
+    """
+    if settings.executor != "local":
+        return settings, None
+    executor = DaskExecutor.local(settings.dask_workers)
+    address = str(executor.client.scheduler_info()["address"])
+    log.info("local Dask cluster at %s", address)
+    return settings.model_copy(update={"executor": "dask", "dask_scheduler": address}), executor
