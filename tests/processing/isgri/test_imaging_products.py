@@ -19,10 +19,10 @@ from processing.instrument import load_instrument
 from processing.isgri import (
     BandError,
     ImageRequest,
-    ProductDescriptor,
     build_image_graph,
     run_image_product,
 )
+from processing.isgri._products_image import ProductDescriptor
 from processing.pipeline import CacheStore, InlineExecutor, Pipeline, ProductCache, UnitFailed
 from processing.simulator import Scenario, simulate_archive
 from vo_service.db import upgrade_database
