@@ -14,10 +14,10 @@ from astropy.table import Table
 from processing.isgri import (
     CatalogSource,
     LightCurveRequest,
-    ProductDescriptor,
     band_rate,
     run_lightcurve_product,
 )
+from processing.isgri._products import ProductDescriptor
 from processing.simulator import LightCurve, Spectrum, truth_path
 from tests.processing.isgri.spectra_archives import (
     FLARE_PEAK_S,
