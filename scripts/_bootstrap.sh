@@ -22,6 +22,11 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv 2>/dev/null || { apt_install python3-venv; python3 -m venv .venv; }
 fi
 extra="${1:-}"
+if [ "$extra" = "test" ]; then
+  # Before pip: Sherpa (a test dependency) builds from source with bison, flex, byacc and FFTW;
+  # STILTS (votlint, datalinklint) and python3-gavo (the official IVOA XSDs) serve the tests.
+  apt_install stilts python3-gavo bison flex byacc libfftw3-dev
+fi
 stamp=".venv/.installed-${extra:-base}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip

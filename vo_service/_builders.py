@@ -23,12 +23,14 @@ from processing.isgri import (
     run_lightcurve_product,
     run_spectrum_product,
 )
+from processing.isgri._imaging import ImageScienceWindow
 from processing.isgri._products import safe_name
 from processing.isgri._products_image import ImageRequest, run_image_product
 from processing.pipeline import Node, prov_json, prov_xml, provenance_document
 from processing.products import ProductDescriptor, ProductFile
 from uws import JobFailure
 from vo_service._build_env import PRODUCT_BUILDERS, BuildEnvironment, ProductBuilder
+from vo_service._linkblock import add_links_block
 
 __all__ = ["register_builders", "request_extent"]
 
@@ -39,6 +41,25 @@ _IMAGE_FILES = {
     "catalog.fits": ("#auxiliary", "source catalog (FITS)"),
     "preview.png": ("#preview", "significance map with the catalog overlaid"),
 }
+
+
+def _with_links_blocks(env: BuildEnvironment, product: ProductDescriptor) -> ProductDescriptor:
+    """Copies of the product's VOTables with a DataLink block (the cache keeps the originals)."""
+    settings = env.context.settings
+    folder = settings.data_dir / "linked" / product.provenance_hash
+    files = []
+    for f in product.files:
+        if f.name.endswith(".vot") and f.semantics != "#provenance":
+            target = folder / f.name
+            if target.exists() or add_links_block(
+                f.path,
+                target,
+                f"{settings.ivoid}?{product.provenance_hash}",
+                f"{settings.public_base_url}/datalink/links",
+            ):
+                f = replace(f, path=target)
+        files.append(f)
+    return replace(product, files=tuple(files))
 
 
 def _with_provenance(
@@ -55,7 +76,7 @@ def _with_provenance(
         ProductFile(as_json, "application/x-prov+json", "#provenance", "W3C PROV-JSON"),
         ProductFile(as_xml, "application/x-prov+xml", "#provenance", "W3C PROV-XML"),
     )
-    return replace(product, files=product.files + extra)
+    return _with_links_blocks(env, replace(product, files=product.files + extra))
 
 
 def request_extent(env: BuildEnvironment) -> dict[str, Any]:
@@ -85,6 +106,24 @@ def _centre(env: BuildEnvironment) -> tuple[float, float]:
     return float(ra), float(dec)
 
 
+def _run_in_shards(env: BuildEnvironment, per_scw: list[Node]) -> int:
+    """Compute per-ScW nodes in shards of at most the per-job limit; return the shard count.
+
+    A request beyond the per-job limit (``settings.max_pointings``) is not refused: its
+    science windows are processed shard by shard (bounding the work in flight, the cache
+    leases and the memory of one step), then reduced together. Because every node is named
+    by its provenance, the result is the one-piece result, bit for bit.
+    """
+    limit = env.context.settings.max_pointings
+    if len(per_scw) <= limit:
+        return 1
+    shards = [per_scw[i : i + limit] for i in range(0, len(per_scw), limit)]
+    for shard in shards:
+        env.token.check()
+        env.pipeline.run(shard, token=env.token, progress=env.progress, holder=env.holder)
+    return len(shards)
+
+
 def build_image(env: BuildEnvironment) -> list[ProductDescriptor]:
     """Sky images, mosaic and catalog of the selected science windows."""
     ra, dec = _centre(env)
@@ -101,7 +140,8 @@ def build_image(env: BuildEnvironment) -> list[ProductDescriptor]:
         user_catalog=env.user_catalog,
         max_scw=max(len(env.science_windows), 1),
     )
-    _, image_node, _ = build_image_graph(env.context.archive, env.instrument, image_request)
+    graph, image_node, _ = build_image_graph(env.context.archive, env.instrument, image_request)
+    shards = _run_in_shards(env, [n for n in graph if n.unit.name == ImageScienceWindow.name])
     produced = run_image_product(
         env.pipeline,
         env.context.archive,
@@ -123,7 +163,7 @@ def build_image(env: BuildEnvironment) -> list[ProductDescriptor]:
             provenance_hash=product.provenance_hash,
             product_type="image",
             files=files,
-            metadata={**request_extent(env), "ra": ra, "dec": dec},
+            metadata={**request_extent(env), "ra": ra, "dec": dec, "shards": shards},
         )
         out.append(_with_provenance(env, descriptor, image_node))
     return out

@@ -71,6 +71,7 @@ from processing.isgri._response_files import (
 from processing.isgri._skymodel import (
     CatalogError,
     CatalogSource,
+    parse_source_catalog,
     read_source_catalog,
     reference_catalog,
 )
@@ -146,6 +147,7 @@ __all__ += [
     "fit_spectrum",
     "instrument_calibration",
     "instrument_for",
+    "parse_source_catalog",
     "read_source_catalog",
     "reference_catalog",
     "response_matrix",

@@ -7,11 +7,13 @@ in every fit; only fluxes and the background are free.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 import numpy as np
 from astropy.io import fits
@@ -22,6 +24,7 @@ __all__ = [
     "REFERENCE_CATALOG",
     "CatalogError",
     "CatalogSource",
+    "parse_source_catalog",
     "read_source_catalog",
     "reference_catalog",
     "sources_from_param",
@@ -85,7 +88,7 @@ def reference_catalog(archive_root: Path) -> list[CatalogSource]:
 
 
 def read_source_catalog(path: Path) -> list[CatalogSource]:
-    """A user catalog: a VOTable, a JSON list of ``{name, ra, dec}``, or a FITS catalog table.
+    """A user catalog file: a VOTable, a JSON list of ``{name, ra, dec}``, or a FITS table.
 
     Raises
     ------
@@ -93,27 +96,41 @@ def read_source_catalog(path: Path) -> list[CatalogSource]:
         When the file is unreadable or lacks name/position columns.
     """
     path = Path(path)
-    label = path.name
     try:
-        head = path.read_bytes()[:512].lstrip()
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"{path.name}: unreadable source catalog: {exc}") from exc
+    return parse_source_catalog(data, path.name)
+
+
+def parse_source_catalog(data: bytes, label: str = "catalog") -> list[CatalogSource]:
+    """A user catalog given as bytes: a VOTable, a JSON list of ``{name, ra, dec}``, or FITS.
+
+    Raises
+    ------
+    CatalogError
+        When the content is unreadable or lacks name/position columns.
+    """
+    head = data[:512].lstrip()
+    try:
         if head.startswith((b"[", b"{")):
-            data: Any = json.loads(path.read_text())
-            if isinstance(data, dict):
-                data = data.get("sources", [])
-            if not isinstance(data, list):
+            parsed: Any = json.loads(data)
+            if isinstance(parsed, dict):
+                parsed = parsed.get("sources", [])
+            if not isinstance(parsed, list):
                 raise CatalogError(f"{label}: expected a JSON list of sources")
             return [
-                CatalogSource(str(item["name"]), float(item["ra"]), float(item["dec"]))
-                for item in data
+                CatalogSource(str(item.get("name", "")), float(item["ra"]), float(item["dec"]))
+                for item in parsed
             ]
         if head.startswith(b"SIMPLE"):
-            with fits.open(path) as hl:
+            with fits.open(io.BytesIO(data)) as hl:
                 for hdu in hl[1:]:
                     if isinstance(hdu, fits.BinTableHDU):
                         return _from_table(Table(hdu.data), label)
             raise CatalogError(f"{label}: no table extension")
-        return _from_table(parse_single_table(str(path)).to_table(), label)
-    except (KeyError, TypeError, ValueError, OSError) as exc:
+        return _from_table(parse_single_table(io.BytesIO(data)).to_table(), label)
+    except (KeyError, TypeError, ValueError, OSError, IndexError, ExpatError) as exc:
         if isinstance(exc, CatalogError):
             raise
         raise CatalogError(f"{label}: unreadable source catalog: {exc}") from exc

@@ -193,3 +193,19 @@ def test_time_rederivation_matches_a_fresh_request(live: Live, image: str) -> No
     fresh = fits.open(io.BytesIO(requests.get(fresh_urls[0], timeout=30).content))
     cut = fits.open(io.BytesIO(response.content))
     np.testing.assert_allclose(cut["SIGNIFICANCE"].data, fresh["SIGNIFICANCE"].data, equal_nan=True)
+
+
+def test_result_votables_carry_the_links_block(live: Live, image: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from astropy.io.votable import parse
+    from pyvo.dal import TAPResults
+
+    urls = live.run(src_name="Crab", radius="20")
+    body = requests.get(next(u for u in urls if u.endswith("catalog.vot")), timeout=30).content
+    (tmp_path / "catalog.vot").write_bytes(body)
+    assert votlint(tmp_path / "catalog.vot").errors == []
+    results = TAPResults(parse(io.BytesIO(body)))
+    assert len(results) >= 1
+    links = next(results.iter_datalinks())
+    semantics = {str(r.semantics) for r in links}
+    assert {"#this", "#preview", "#cutout"} <= semantics
+    assert str(results[0]["product_id"]) == image

@@ -130,12 +130,12 @@ def test_crab_image_job(service: tuple[FlaskClient, ServiceContext], tmp_path: P
         (
             {"src_name": "Crab", "selected_catalog": '[{"name": "x"}]'},
             "selected_catalog",
-            "needs ra and dec",
+            "unreadable source catalog",
         ),
         (
             {"src_name": "Crab", "selected_catalog": "<VOTABLE>broken"},
             "selected_catalog",
-            "not a readable VOTable",
+            "unreadable source catalog",
         ),
         ({"src_name": "Crab", "product_type": "hologram"}, "product_type", "not one of"),
         ({"src_name": "Crab", "max_pointings": "100000"}, "max_pointings", "above the maximum"),
