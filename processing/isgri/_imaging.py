@@ -234,7 +234,7 @@ class ImageScienceWindow(AnalysisUnit):
     """
 
     name = "isgri.image_scw"
-    version = "1"
+    version = "2"
     params = declare(
         bands=List(
             List(Quantity("keV", digits=9), min_length=2, max_length=2),

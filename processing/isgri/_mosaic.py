@@ -119,7 +119,7 @@ class MosaicImages(AnalysisUnit):
     """Reproject ScW images onto one grid around the request position, search, and catalog."""
 
     name = "isgri.mosaic"
-    version = "1"
+    version = "2"
     uses_calibration = False
     params = declare(
         center=SkyPosition(doc="centre of the mosaic"),

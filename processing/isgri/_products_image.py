@@ -196,7 +196,7 @@ class ImageProducts(AnalysisUnit):
     """Write the image FITS, the catalog (VOTable, FITS) and a PNG preview of a mosaic."""
 
     name = "isgri.image_products"
-    version = "1"
+    version = "2"
     uses_calibration = False
     params = declare(
         request=Str(doc="the request parameters as canonical JSON"),
