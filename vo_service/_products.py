@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from processing.archive import ScienceWindow
 from processing.instrument import Instrument, load_instrument
 from processing.pipeline import (
     CacheStore,
@@ -77,6 +78,24 @@ def _resolve(
     return found.ra, found.dec, found.resolver
 
 
+def _check_threshold(
+    settings_json: str, request: ProductRequest, scws: list[ScienceWindow]
+) -> None:
+    """Refuse a band that starts below the detector's low threshold in a selected ScW."""
+    settings = Settings.model_validate_json(settings_json)
+    threshold = _instrument(str(settings.resolved_archive_path)).low_threshold
+    worst = max(scws, key=lambda s: threshold.at(s.revolution))
+    limit = threshold.at(worst.revolution)
+    if request.product_type in {"image", "light_curve", "transient_search"} and (
+        request.e1_kev < limit
+    ):
+        raise RequestError(
+            request.name_of("E1_keV"),
+            f"{request.e1_kev:g} keV is below the low threshold ({limit:g} keV) of revolution "
+            f"{worst.revolution}; use E1_keV >= {limit:g}",
+        )
+
+
 def validate_product_parameters(settings_json: str, params: ParameterSet) -> dict[str, Any]:
     """UWS validator of product jobs: parse, resolve the name, select the science windows.
 
@@ -96,6 +115,7 @@ def validate_product_parameters(settings_json: str, params: ParameterSet) -> dic
                 f"(offered: {', '.join(sorted(PRODUCT_BUILDERS))})",
             )
         scws = select_science_windows(context.archive, request, ra, dec)
+        _check_threshold(settings_json, request, scws)
         catalog = None
         if request.selected_catalog is not None:
             try:

@@ -130,3 +130,17 @@ def test_validation_and_handler_store_products(
     assert client.get(f"/products/{25:064x}/..%2Fservice.sqlite").status_code == 404
     assert client.get(f"/products/{25:064x}/other.fits").status_code == 404
     assert client.get("/products/not-a-hash/x").status_code == 404
+
+
+def test_a_band_below_the_low_threshold_is_refused(context: ServiceContext) -> None:
+    from dataclasses import replace
+
+    from vo_service._products import _check_threshold
+
+    late = replace(context.archive.all()[0], revolution=1700)  # threshold 30 keV from rev 1600
+    request = parse_request([("src_name", "Crab"), ("E1_keV", "25"), ("E2_keV", "60")])
+    with pytest.raises(RequestError) as info:
+        _check_threshold(context.settings.model_dump_json(), request, [late])
+    assert info.value.param == "E1_keV" and "low threshold (30 keV)" in info.value.message
+    ok = parse_request([("src_name", "Crab"), ("E1_keV", "30"), ("E2_keV", "60")])
+    _check_threshold(context.settings.model_dump_json(), ok, [late])
