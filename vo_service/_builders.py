@@ -6,6 +6,7 @@ product descriptors, primary first, by calling the processing API; no science ha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -233,11 +234,25 @@ def _convert(
     )
 
 
-def _time_range(env: BuildEnvironment) -> tuple[float, float] | None:
-    t1, t2 = env.request.t1_ijd, env.request.t2_ijd
-    if t1 is None and t2 is None:
-        return None
-    return (t1 if t1 is not None else -1e9, t2 if t2 is not None else 1e9)
+def _fitted(
+    env: BuildEnvironment,
+    product_type: str,
+    request: Any,
+    build: Callable[..., tuple[Any, Node]],
+    run: Callable[..., Any],
+    primary: tuple[str, ...],
+) -> list[ProductDescriptor]:
+    """Run a PIF-fitting product (spectra, light curves) and describe it, ``primary`` first."""
+    _, node = build(env.context.archive, env.instrument, request)
+    product = run(
+        env.pipeline,
+        env.context.archive,
+        env.instrument,
+        request,
+        progress=env.progress,
+        holder=env.holder,
+    )
+    return [_with_provenance(env, _convert(env, product, product_type, primary), node)]
 
 
 def _spectrum(env: BuildEnvironment, product_type: str) -> list[ProductDescriptor]:
@@ -247,21 +262,10 @@ def _spectrum(env: BuildEnvironment, product_type: str) -> list[ProductDescripto
         scw_ids=tuple(s.scw_id for s in env.science_windows),
         models=("powerlaw", "cutoffpl"),
     )
-    _, node = build_spectrum_graph(env.context.archive, env.instrument, request)
-    product = run_spectrum_product(
-        env.pipeline,
-        env.context.archive,
-        env.instrument,
-        request,
-        progress=env.progress,
-        holder=env.holder,
-    )
     stem = safe_name(sources[0].name)
-    if product_type == "spectral_fit":
-        primary: tuple[str, ...] = ("fits.vot", f"{stem}.pha", f"{stem}.rmf", f"{stem}.arf")
-    else:
-        primary = (f"{stem}.pha", f"{stem}.rmf", f"{stem}.arf", f"{stem}_spectrum.vot")
-    return [_with_provenance(env, _convert(env, product, product_type, primary), node)]
+    files = (f"{stem}.pha", f"{stem}.rmf", f"{stem}.arf", f"{stem}_spectrum.vot")
+    primary = ("fits.vot", *files) if product_type == "spectral_fit" else files
+    return _fitted(env, product_type, request, build_spectrum_graph, run_spectrum_product, primary)
 
 
 def _light_curve(env: BuildEnvironment, product_type: str) -> list[ProductDescriptor]:
@@ -272,21 +276,12 @@ def _light_curve(env: BuildEnvironment, product_type: str) -> list[ProductDescri
         bands=((env.request.e1_kev, env.request.e2_kev),),
         time_bin_s=env.request.time_bin_s,
     )
-    _, node = build_lightcurve_graph(env.context.archive, env.instrument, request)
-    product = run_lightcurve_product(
-        env.pipeline,
-        env.context.archive,
-        env.instrument,
-        request,
-        progress=env.progress,
-        holder=env.holder,
-    )
     stem = safe_name(sources[0].name)
-    if product_type == "transient_search":
-        primary: tuple[str, ...] = ("transients.json", f"{stem}.lc")
-    else:
-        primary = (f"{stem}.lc", f"{stem}_lc.vot", f"{stem}_lc.png")
-    return [_with_provenance(env, _convert(env, product, product_type, primary), node)]
+    files = (f"{stem}.lc", f"{stem}_lc.vot", f"{stem}_lc.png")
+    primary = ("transients.json", *files) if product_type == "transient_search" else files
+    return _fitted(
+        env, product_type, request, build_lightcurve_graph, run_lightcurve_product, primary
+    )
 
 
 def register_builders() -> None:
