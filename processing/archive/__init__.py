@@ -1,6 +1,11 @@
 """The event archive: layout, event files, the science-window index and ingest."""
 
-from processing.archive._catalog import REFERENCE_CATALOG, CatalogSource, read_reference_catalog
+from processing.archive._catalog import (
+    REFERENCE_CATALOG,
+    CatalogSource,
+    read_catalog_file,
+    read_reference_catalog,
+)
 from processing.archive._events import (
     EVENTS_EXTENSION,
     GTI_EXTENSION,
@@ -32,6 +37,7 @@ __all__ = [
     "ScienceWindow",
     "ScwId",
     "UnknownScienceWindow",
+    "read_catalog_file",
     "read_events",
     "read_header",
     "read_reference_catalog",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from astropy.io import fits
 
-__all__ = ["REFERENCE_CATALOG", "CatalogSource", "read_reference_catalog"]
+__all__ = ["REFERENCE_CATALOG", "CatalogSource", "read_catalog_file", "read_reference_catalog"]
 
 REFERENCE_CATALOG = Path("cat/hec")
 
@@ -24,12 +24,9 @@ class CatalogSource:
     flux_40_100_mcrab: float = 0.0
 
 
-def read_reference_catalog(archive_root: Path) -> list[CatalogSource]:
-    """The newest ``isgr_refr_cat_NNNN.fits`` of the archive; empty when there is none."""
-    files = sorted((Path(archive_root) / REFERENCE_CATALOG).glob("isgr_refr_cat_[0-9]*.fits"))
-    if not files:
-        return []
-    with fits.open(files[-1]) as hdul:
+def read_catalog_file(path: Path) -> list[CatalogSource]:
+    """The sources of one reference-catalog FITS file (extension ``ISGR-REFR-CAT``)."""
+    with fits.open(path) as hdul:
         data = hdul["ISGR-REFR-CAT"].data
         return [
             CatalogSource(
@@ -42,3 +39,9 @@ def read_reference_catalog(archive_root: Path) -> list[CatalogSource]:
             )
             for row in data
         ]
+
+
+def read_reference_catalog(archive_root: Path) -> list[CatalogSource]:
+    """The newest ``isgr_refr_cat_NNNN.fits`` of the archive; empty when there is none."""
+    files = sorted((Path(archive_root) / REFERENCE_CATALOG).glob("isgr_refr_cat_[0-9]*.fits"))
+    return read_catalog_file(files[-1]) if files else []

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
 from astropy.wcs import WCS
 from numpy.typing import NDArray
 
+from processing.archive import read_catalog_file
 from processing.instrument import Attitude, Instrument, load_instrument
 from processing.isgri._channels import BandError, band_channels
 from processing.isgri._decode import Decoder
@@ -180,12 +180,7 @@ def scw_wcs(attitude: Attitude, decoder: Decoder) -> WCS:
 
 def read_reference_catalog(path: Path) -> list[CatalogEntry]:
     """Name and position of every source of the reference catalog FITS file."""
-    with fits.open(path) as hl:
-        data = hl["ISGR-REFR-CAT"].data
-        return [
-            CatalogEntry(str(n).strip(), float(r), float(d))
-            for n, r, d in zip(data["NAME"], data["RA_OBJ"], data["DEC_OBJ"], strict=True)
-        ]
+    return [CatalogEntry(s.name, s.ra, s.dec) for s in read_catalog_file(path)]
 
 
 class ReferenceCatalog(AnalysisUnit):

@@ -20,6 +20,8 @@ from astropy.io import fits
 from astropy.io.votable import parse_single_table
 from astropy.table import Table
 
+from processing.archive import read_catalog_file
+
 __all__ = [
     "REFERENCE_CATALOG",
     "CatalogError",
@@ -83,8 +85,7 @@ def reference_catalog(archive_root: Path) -> list[CatalogSource]:
     path = Path(archive_root) / REFERENCE_CATALOG
     if not path.is_file():
         raise CatalogError(f"no reference catalog at {path}")
-    with fits.open(path) as hl:
-        return _from_table(Table(hl[1].data), str(path))
+    return [CatalogSource(s.name, s.ra, s.dec) for s in read_catalog_file(path)]
 
 
 def read_source_catalog(path: Path) -> list[CatalogSource]:
