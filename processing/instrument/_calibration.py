@@ -259,6 +259,7 @@ def load_instrument(archive_root: Path) -> Instrument:
                 element_mm=float(h["MASKELEM"]),
                 thickness_mm=float(h["MASKTHCK"]),
                 focal_mm=float(h["FOCALLEN"]),
+                basic_order=int(h["MURAORD"]),
             )
         with fits.open(paths["geometry"]) as hl:
             h = hl["ISGR-LIVE-MAP"].header

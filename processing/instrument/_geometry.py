@@ -23,6 +23,13 @@ class MaskGeometry:
     element_mm: float
     thickness_mm: float
     focal_mm: float
+    basic_order: int = 53
+
+    @property
+    def ghost_period_tan(self) -> float:
+        """Sky offset (direction tangent) of the ghosts: one basic-pattern period seen from the
+        detector, basic_order × element / focal length (10.5° for ISGRI)."""
+        return self.basic_order * self.element_mm / self.focal_mm
 
     @property
     def size(self) -> int:

@@ -40,6 +40,20 @@ BRIGHT_SNR = 50.0
 BRIGHT_OVERSAMPLE = 32
 #: Rays per crystal side of the models compared while refining a bright source's position.
 REFINE_OVERSAMPLE = 8
+#: Peaks this far below the new-source threshold are fitted: the threshold applies to the fitted
+#: significance (a source between pixels peaks lower in its pixel than its fitted value).
+CANDIDATE_MARGIN = 1.0
+#: Radius (sky pixels) around a rejected candidate that the search skips afterwards.
+REJECT_RADIUS_PIX = 2.0
+#: Candidates rejected per band before the search stops (noise peaks near the threshold).
+MAX_REJECTED = 30
+#: Below this peak significance a new peak is compared with its ghost-conjugate positions (one
+#: basic-pattern period away): noise can make a ghost outshine a faint source.
+GHOST_CHECK_SNR = 50.0
+#: A conjugate position is a candidate when its significance reaches this fraction of the peak.
+GHOST_CHECK_FRACTION = 0.6
+#: Rays per crystal side of the models compared there.
+GHOST_OVERSAMPLE = 8
 #: Sub-pixel phases at which the PSF patches are tabulated.
 PSF_PHASES = np.linspace(-0.5, 0.5, 5)
 
@@ -273,9 +287,10 @@ def _rss(
     used: NDArray[np.bool_],
     ty: float,
     tz: float,
+    oversample: int = REFINE_OVERSAMPLE,
 ) -> float:
-    # Only differences between nearby positions matter here: a coarser ray grid does.
-    model = modeller.shadowgram(ty, tz, REFINE_OVERSAMPLE)
+    # Only differences between positions matter here: a coarser ray grid does.
+    model = modeller.shadowgram(ty, tz, oversample)
     flux, _, background = _fit_shadowgram(residual, residual, model, template, module, used)
     r = (residual - flux * model - background)[used]
     return float(np.dot(r, r))
@@ -306,6 +321,26 @@ def _refine_in_shadowgram(
             else:
                 tz += shift
     return ty, tz
+
+
+def _ghost_conjugates(sig: FloatArray, a: int, b: int, period_pix: float) -> list[tuple[int, int]]:
+    """Local maxima one basic-pattern period from (a, b) whose significance could make them the
+    true source of which (a, b) is a ghost."""
+    out: list[tuple[int, int]] = []
+    floor = GHOST_CHECK_FRACTION * float(sig[a, b])
+    ny, nz = sig.shape
+    for i in (-1, 0, 1):
+        for j in (-1, 0, 1):
+            if i == 0 and j == 0:
+                continue
+            ca, cb = round(a + i * period_pix), round(b + j * period_pix)
+            if not (1 <= ca < ny - 1 and 1 <= cb < nz - 1):
+                continue
+            win = sig[ca - 1 : ca + 2, cb - 1 : cb + 2]
+            k = np.unravel_index(int(np.argmax(win)), win.shape)
+            if float(win[k]) >= floor:
+                out.append((ca - 1 + int(k[0]), cb - 1 + int(k[1])))
+    return out
 
 
 def clean_band(
@@ -360,14 +395,18 @@ def clean_band(
     peaks = np.zeros_like(image)
     rows = np.arange(image.shape[0])[:, None]
     cols = np.arange(image.shape[1])[None, :]
-    for _ in range(max_sources):
+    rejected = np.zeros(image.shape, dtype=bool)
+    n_rejected = 0
+    period_pix = modeller.instrument.mask.ghost_period_tan / decoder.pixel_tan
+    while len(found) < max_sources:
         if check is not None:
             check()
-        sig = np.where(ok, image / sig_err, -np.inf)
+        sig = np.where(ok & ~rejected, image / sig_err, -np.inf)
         a, b = np.unravel_index(int(np.argmax(sig)), sig.shape)
         peak = float(sig[a, b])
+        searched = (int(a), int(b))
         entry: CatalogEntry | None = None
-        if peak < threshold_new:
+        if peak < threshold_new - CANDIDATE_MARGIN:
             # Below the threshold for new sources: try the catalog sources still not taken.
             best = None
             for c, ca, cb in cat_pix:
@@ -382,9 +421,40 @@ def clean_band(
             if best is None:
                 break
             peak, a, b, entry = best[0], best[1], best[2], best[3]
+        elif peak < GHOST_CHECK_SNR:
+            # A faint peak may be the ghost of a source one mask period away: keep whichever
+            # position's model is fitted most significantly.
+            a, b = _most_significant(
+                modeller,
+                decoder,
+                residual,
+                var,
+                template,
+                det.module,
+                used,
+                image,
+                ok,
+                [(int(a), int(b)), *_ghost_conjugates(sig, int(a), int(b), period_pix)],
+            )
+            peak = float(sig[a, b])
         fa, fb = _refine(np.where(ok, image, 0.0), int(a), int(b))
         ty_s, tz_s = decoder.pixel_to_tangent(fa, fb)
         ty_f, tz_f = float(ty_s), float(tz_s)
+        if entry is None and peak < threshold_new:
+            # A candidate just below the threshold: a quick fit decides (catalog sources near
+            # it need only their own threshold).
+            quick = modeller.shadowgram(ty_f, tz_f, REFINE_OVERSAMPLE)
+            q_flux, q_err, _ = _fit_shadowgram(residual, var, quick, template, det.module, used)
+            ra_q, dec_q = attitude.to_sky(ty_f, tz_f)
+            near = _match(catalog, float(ra_q), float(dec_q), max(_r90_deg(peak) * 1.5, 0.2), taken)
+            needed = threshold_catalog if near is not None else threshold_new
+            if not (q_err > 0 and q_flux / q_err >= needed):
+                n_rejected += 1
+                if n_rejected > MAX_REJECTED:
+                    break
+                for ra_, rb_ in {(int(a), int(b)), searched}:
+                    rejected |= (rows - ra_) ** 2 + (cols - rb_) ** 2 <= REJECT_RADIUS_PIX**2
+                continue
         model_rate = modeller.shadowgram(ty_f, tz_f)
         flux, err, background = _fit_shadowgram(
             residual, var, model_rate, template, det.module, used
@@ -465,6 +535,69 @@ def clean_band(
     return first, cleaned, found, background
 
 
+def _r90_deg(significance: float) -> float:
+    return float(r90_arcmin(significance)) / 60.0
+
+
+def _most_significant(
+    modeller: SourceModeller,
+    decoder: Decoder,
+    residual: FloatArray,
+    variance: FloatArray,
+    template: FloatArray,
+    module: NDArray[np.integer],
+    used: NDArray[np.bool_],
+    image: FloatArray,
+    ok: NDArray[np.bool_],
+    pixels: list[tuple[int, int]],
+) -> tuple[int, int]:
+    """Of candidate peak pixels, the one whose source model wins its pairwise joint fits.
+
+    A ghost's model repeats the true source's shadow only where both are coded; fitted together
+    with the true position, the pixels outside that overlap give the flux to the true one.
+    (All conjugates at once would not do: several ghosts together rebuild the true shadow.)
+    """
+    if len(pixels) == 1:
+        return pixels[0]
+    values = np.where(ok, image, 0.0)
+    models = []
+    for a, b in pixels:
+        fa, fb = _refine(values, a, b)
+        ty, tz = decoder.pixel_to_tangent(fa, fb)
+        models.append(modeller.shadowgram(float(ty), float(tz), GHOST_OVERSAMPLE))
+    best = 0
+    for k in range(1, len(pixels)):
+        flux, err = _joint_fit(
+            [models[best], models[k]], residual, variance, template, module, used
+        )
+        snr = np.where(err > 0, flux / np.where(err > 0, err, 1.0), -np.inf)
+        if snr[1] > snr[0]:
+            best = k
+    return pixels[best]
+
+
+def _joint_fit(
+    models: list[FloatArray],
+    rate: FloatArray,
+    variance: FloatArray,
+    template: FloatArray,
+    module: NDArray[np.integer],
+    used: NDArray[np.bool_],
+) -> tuple[FloatArray, FloatArray]:
+    """Fluxes and errors of several source models fitted together with the per-module background
+    (unweighted least squares, errors from the per-pixel variance)."""
+    sel = used & (module >= 0) & (template > 0)
+    mod_sel = module[sel]
+    cols = [m[sel] for m in models]
+    cols += [np.where(mod_sel == k, template[sel], 0.0) for k in range(int(module.max()) + 1)]
+    design = np.stack(cols, axis=1)
+    gram_inv = np.linalg.pinv(design.T @ design)
+    coef = gram_inv @ (design.T @ rate[sel])
+    rows = design @ gram_inv[:, : len(models)]
+    errors = np.sqrt(np.sum(rows * rows * variance[sel][:, None], axis=0))
+    return np.asarray(coef[: len(models)]), np.asarray(errors)
+
+
 def _joint_refit(
     found: list[DetectedSource],
     models: list[FloatArray],
@@ -475,17 +608,9 @@ def _joint_refit(
     used: NDArray[np.bool_],
 ) -> None:
     """Refit every source's flux together with the per-module background (unweighted LSQ)."""
-    sel = used & (module >= 0) & (template > 0)
-    mod_sel = module[sel]
-    cols = [m[sel] for m in models]
-    cols += [np.where(mod_sel == k, template[sel], 0.0) for k in range(int(module.max()) + 1)]
-    design = np.stack(cols, axis=1)
-    gram_inv = np.linalg.pinv(design.T @ design)
-    coef = gram_inv @ (design.T @ rate[sel])
-    rows = design @ gram_inv[:, : len(found)]
-    errors = np.sqrt(np.sum(rows * rows * variance[sel][:, None], axis=0))
+    fluxes, errors = _joint_fit(models, rate, variance, template, module, used)
     for k, src in enumerate(found):
-        src.flux = float(coef[k])
+        src.flux = float(fluxes[k])
         src.flux_error = float(errors[k])
         src.significance = src.flux / src.flux_error if src.flux_error > 0 else 0.0
         src.r90_arcmin = float(r90_arcmin(max(src.significance, src.peak_significance)))

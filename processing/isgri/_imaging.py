@@ -229,7 +229,7 @@ class ImageScienceWindow(AnalysisUnit):
     """
 
     name = "isgri.image_scw"
-    version = "2"
+    version = "3"
     params = declare(
         bands=List(
             List(Quantity("keV", digits=9), min_length=2, max_length=2),
