@@ -42,7 +42,7 @@ BRIGHT_OVERSAMPLE = 32
 REFINE_OVERSAMPLE = 8
 #: Peaks this far below the new-source threshold are fitted: the threshold applies to the fitted
 #: significance (a source between pixels peaks lower in its pixel than its fitted value).
-CANDIDATE_MARGIN = 1.0
+CANDIDATE_MARGIN = 0.5
 #: Radius (sky pixels) around a rejected candidate that the search skips afterwards.
 REJECT_RADIUS_PIX = 2.0
 #: Candidates rejected per band before the search stops (noise peaks near the threshold).
@@ -446,8 +446,10 @@ def clean_band(
             quick = modeller.shadowgram(ty_f, tz_f, REFINE_OVERSAMPLE)
             q_flux, q_err, _ = _fit_shadowgram(residual, var, quick, template, det.module, used)
             ra_q, dec_q = attitude.to_sky(ty_f, tz_f)
-            near = _match(catalog, float(ra_q), float(dec_q), max(_r90_deg(peak) * 1.5, 0.2), taken)
-            needed = threshold_catalog if near is not None else threshold_new
+            nearby = _match(
+                catalog, float(ra_q), float(dec_q), max(_r90_deg(peak) * 1.5, 0.2), taken
+            )
+            needed = threshold_catalog if nearby is not None else threshold_new
             if not (q_err > 0 and q_flux / q_err >= needed):
                 n_rejected += 1
                 if n_rejected > MAX_REJECTED:
