@@ -79,7 +79,8 @@ def main() -> None:
             for k in range(args.runs):
                 # A fresh database and cache folder: nothing of an earlier run is reused.
                 context = context_for(f"run{k}")
-                cache = ProductCache(CacheStore(context.settings.resolved_cache_path), context.engine)
+                store = CacheStore(context.settings.resolved_cache_path)
+                cache = ProductCache(store, context.engine)
                 pipeline = Pipeline(cache, executor)
                 t0 = time.perf_counter()
                 products = run_image_product(pipeline, context.archive, instrument, request)
