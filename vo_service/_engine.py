@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import logging
 
+from processing.isgri import warm_imaging_model
 from processing.pipeline import DaskExecutor
 from vo_service.settings import Settings
 
 __all__ = ["start_engine"]
 
 log = logging.getLogger(__name__)
+
+
+def _warm_workers(executor: DaskExecutor, settings: Settings) -> None:
+    """Have every worker build the imaging model now, not during the first request."""
+    archive = str(settings.resolved_archive_path)
+    try:
+        executor.client.run(warm_imaging_model, archive)
+    except Exception as exc:  # an archive without calibration yet: workers build it on demand
+        log.warning("workers not warmed up (%s): %s", archive, exc)
 
 
 def start_engine(settings: Settings) -> tuple[Settings, DaskExecutor | None]:
@@ -29,4 +39,5 @@ def start_engine(settings: Settings) -> tuple[Settings, DaskExecutor | None]:
     executor = DaskExecutor.local(settings.dask_workers)
     address = str(executor.client.scheduler_info()["address"])
     log.info("local Dask cluster at %s", address)
+    _warm_workers(executor, settings)
     return settings.model_copy(update={"executor": "dask", "dask_scheduler": address}), executor

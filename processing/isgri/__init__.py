@@ -24,6 +24,7 @@ from processing.isgri._imaging import (
     instrument_from_calibration,
     read_reference_catalog,
     scw_wcs,
+    warm_imaging_model,
 )
 from processing.isgri._lcproducts import (
     LightCurveProducts,
@@ -114,6 +115,7 @@ __all__ = [
     "scw_wcs",
     "search_mosaic",
     "source_name",
+    "warm_imaging_model",
 ]
 
 # Spectra, light curves and transients (PIF fitting).
