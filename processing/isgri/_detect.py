@@ -480,13 +480,22 @@ def clean_band(
                 residual, var, model_rate, template, det.module, used
             )
             fa, fb = (float(v) for v in decoder.tangent_to_pixel(ty_f, tz_f))
-        model_img = decoder.decode_image(model_rate)
         ra, dec = attitude.to_sky(ty_f, tz_f)
         ra_f, dec_f = float(ra), float(dec)
         snr = flux / err if np.isfinite(err) and err > 0 else 0.0
         r90 = float(r90_arcmin(max(snr, peak)))
         if entry is None:
             entry = _match(catalog, ra_f, dec_f, max(r90 / 60.0 * 1.5, 0.2), taken)
+        if snr < (threshold_catalog if entry is not None else threshold_new):
+            # The full model decides in the end (the quick fit uses coarser rays): below its
+            # threshold nothing is reported or subtracted.
+            n_rejected += 1
+            if n_rejected > MAX_REJECTED:
+                break
+            for ra_, rb_ in {(int(a), int(b)), searched}:
+                rejected |= (rows - ra_) ** 2 + (cols - rb_) ** 2 <= REJECT_RADIUS_PIX**2
+            continue
+        model_img = decoder.decode_image(model_rate)
         name = entry.name if entry is not None else source_name(ra_f, dec_f)
         if entry is not None:
             taken.add(entry.name)
