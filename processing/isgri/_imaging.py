@@ -349,6 +349,7 @@ class ImageScienceWindow(AnalysisUnit):
             "revolution": revolution,
             "centre_pixel": list(dec.centre_pixel),
             "pixel_tan": dec.pixel_tan,
+            "ghost_period_tan": inst.mask.ghost_period_tan,
             "psf_sigma_pix": model.psf_sigma_pix,
             "psf_patches": model.psf_patches,
         }

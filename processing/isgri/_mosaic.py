@@ -30,6 +30,8 @@ __all__ = ["MosaicImages", "mosaic_wcs", "search_mosaic"]
 FloatArray = NDArray[np.float64]
 #: Gaussian σ of the point-spread function in sky pixels (12′ FWHM, 4.94′ pixels).
 PSF_SIGMA_PIX = 12.0 / 4.94 / 2.3548
+#: Ghost offset (direction tangent) of images made before it was stored with them.
+GHOST_PERIOD_TAN = 53 * 11.2 / 3200
 
 
 def mosaic_wcs(
@@ -119,7 +121,7 @@ class MosaicImages(AnalysisUnit):
     """Reproject ScW images onto one grid around the request position, search, and catalog."""
 
     name = "isgri.mosaic"
-    version = "2"
+    version = "3"
     uses_calibration = False
     params = declare(
         center=SkyPosition(doc="centre of the mosaic"),
@@ -184,7 +186,8 @@ class MosaicImages(AnalysisUnit):
             for src in mosaic_found:
                 _forced_photometry(src, images, k)
             scw_found = [dict(s, scw=i) for i, img in enumerate(images) for s in img["sources"]]
-            rows.extend(_merge(k, mosaic_found, [s for s in scw_found if s["band"] == k], catalog))
+            single = _drop_ghosts([s for s in scw_found if s["band"] == k], mosaic_found, images)
+            rows.extend(_merge(k, mosaic_found, single, catalog))
         header = wcs.to_header()
         return {
             "intensity": flux.astype(np.float32),
@@ -198,6 +201,55 @@ class MosaicImages(AnalysisUnit):
             "tstart": min((float(i["tstart"]) for i in images), default=0.0),
             "tstop": max((float(i["tstop"]) for i in images), default=0.0),
         }
+
+
+def _drop_ghosts(
+    single: list[dict[str, Any]], mosaic: list[dict[str, Any]], images: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Single-ScW detections that sit on a ghost of a mosaic source in their own ScW.
+
+    A source too faint to be found (and cleaned) in a ScW still has its 8 ghosts there, one
+    mask period away along the detector axes and diagonals; noise can lift one of them over
+    the threshold. The mosaic, deeper, knows the source: a single-ScW detection within
+    max(2·r90, 0.2°) of such a ghost position is an artefact and is dropped.
+    """
+    if not mosaic:
+        return single
+    vecs = radec_to_unit(
+        np.array([m["ra"] for m in mosaic]), np.array([m["dec"] for m in mosaic])
+    ).reshape(-1, 3)
+    keep = []
+    for s in single:
+        near = any(
+            _separation_deg(m["ra"], m["dec"], s["ra"], s["dec"])
+            <= max(2.0 * m["r90_arcmin"] / 60.0, 0.2)
+            for m in mosaic
+        )
+        if near:  # a detection of a mosaic source itself (merged into it later)
+            keep.append(s)
+            continue
+        img = images[s["scw"]]
+        period = float(img.get("ghost_period_tan", GHOST_PERIOD_TAN))
+        att = Attitude(img["ra_x"], img["dec_x"], img["ra_z"], img["dec_z"])
+        x, y, z = att.axes
+        sv = radec_to_unit(s["ra"], s["dec"])
+        sx = float(sv @ x)
+        if sx <= 0:
+            keep.append(s)
+            continue
+        sy, sz = float(sv @ y) / sx, float(sv @ z) / sx
+        mx = vecs @ x
+        front = mx > 0
+        my = np.where(front, (vecs @ y) / np.where(front, mx, 1.0), np.inf)
+        mz = np.where(front, (vecs @ z) / np.where(front, mx, 1.0), np.inf)
+        tol = np.tan(np.radians(max(2.0 * s["r90_arcmin"] / 60.0, 0.2)))
+        dy, dz = np.abs(sy - my), np.abs(sz - mz)
+        ghost = False
+        for gy, gz in ((period, 0.0), (0.0, period), (period, period)):
+            ghost |= bool(np.any((np.abs(dy - gy) < tol) & (np.abs(dz - gz) < tol)))
+        if not ghost:
+            keep.append(s)
+    return keep
 
 
 def _forced_photometry(source: dict[str, Any], images: list[dict[str, Any]], band: int) -> None:

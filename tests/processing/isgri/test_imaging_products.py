@@ -323,3 +323,25 @@ def test_mosaic_only_source_is_identified_with_the_catalog() -> None:
         ("1A 0535+262", True, "mosaic"),
         ("J0600.0+2000", False, "mosaic"),
     ]
+
+
+def test_single_scw_detections_on_ghosts_of_mosaic_sources_are_dropped() -> None:
+    from processing.instrument import Attitude
+    from processing.isgri._mosaic import GHOST_PERIOD_TAN, _drop_ghosts
+
+    att = Attitude(150.0, -40.0, 150.0, 50.0)  # pointing (150, -40), Z axis north
+    image = {"ra_x": 150.0, "dec_x": -40.0, "ra_z": 150.0, "dec_z": 50.0}
+    ty, tz, _ = att.to_tangents(np.array([151.0]), np.array([-39.0]))
+    mosaic = [{"ra": 151.0, "dec": -39.0, "r90_arcmin": 1.0, "significance": 20.0}]
+
+    def detection(dy: float, dz: float) -> dict:
+        ra, dec = att.to_sky(float(ty[0]) + dy, float(tz[0]) + dz)
+        return {"ra": float(ra), "dec": float(dec), "r90_arcmin": 4.0, "scw": 0, "name": "x"}
+
+    p = GHOST_PERIOD_TAN
+    on_axis_ghost, diagonal_ghost = detection(-p, 0.0), detection(p * 0.999, -p)
+    elsewhere, itself = detection(0.5 * p, 0.3 * p), detection(0.001, 0.0)
+    kept = _drop_ghosts([on_axis_ghost, diagonal_ghost, elsewhere, itself], mosaic, [image])
+    assert kept == [elsewhere, itself]
+    # Without a mosaic source nothing is a ghost.
+    assert _drop_ghosts([on_axis_ghost], [], [image]) == [on_axis_ghost]
