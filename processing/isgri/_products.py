@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from processing.pipeline import (
     UnitContext,
     declare,
 )
+from processing.products import ProductDescriptor, ProductFile
 
 __all__ = [
     "CONTENT_TYPES",
@@ -299,48 +300,14 @@ def build_spectrum_graph(
     return graph, target
 
 
-@dataclass(frozen=True)
-class ProductFile:
-    """One file of a product."""
-
-    name: str
-    path: Path
-    content_type: str
-    size_bytes: int
-
-
-@dataclass(frozen=True)
-class ProductDescriptor:
-    """A finished product: its identity, files and metadata."""
-
-    provenance_hash: str
-    kind: str
-    files: tuple[ProductFile, ...]
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def file(self, name: str) -> ProductFile:
-        """The file called ``name``."""
-        for f in self.files:
-            if f.name == name:
-                return f
-        raise KeyError(name)
-
-
 def describe_product(
     kind: str, node: Node, files: dict[str, Path], metadata: dict[str, Any]
 ) -> ProductDescriptor:
     """Descriptor of a ``files``-codec product entry."""
-    items = []
-    for name, path in sorted(files.items()):
-        suffix = Path(name).suffix
-        items.append(
-            ProductFile(
-                name,
-                Path(path),
-                CONTENT_TYPES.get(suffix, "application/octet-stream"),
-                Path(path).stat().st_size,
-            )
-        )
+    items = [
+        ProductFile(Path(path), CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream"))
+        for name, path in sorted(files.items())
+    ]
     return ProductDescriptor(str(node.provenance_hash), kind, tuple(items), metadata)
 
 

@@ -7,7 +7,7 @@ The service calls :func:`build_image_graph` / :func:`run_image_product` with a n
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -44,6 +44,7 @@ from processing.pipeline import (
     declare,
     file_checksum,
 )
+from processing.products import ProductDescriptor, ProductFile
 
 __all__ = [
     "ImageProducts",
@@ -105,25 +106,6 @@ class ImageRequest:
             if self.user_catalog is None
             else [list(c) for c in self.user_catalog],
         }
-
-
-@dataclass(frozen=True)
-class ProductFile:
-    """One file of a product."""
-
-    name: str
-    path: Path
-    content_type: str
-
-
-@dataclass(frozen=True)
-class ProductDescriptor:
-    """What the service needs to publish a product."""
-
-    kind: str
-    provenance_hash: str
-    files: list[ProductFile]
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 _CATALOG_COLUMNS = [
@@ -437,11 +419,11 @@ def run_image_product(
     files = entry.load()
     return [
         ProductDescriptor(
-            kind="image",
             provenance_hash=str(products.provenance_hash),
-            files=[
-                ProductFile(name, Path(path), _CONTENT_TYPES[name]) for name, path in files.items()
-            ],
+            product_type="image",
+            files=tuple(
+                ProductFile(Path(path), _CONTENT_TYPES[name]) for name, path in files.items()
+            ),
             metadata={"request": request.as_dict(), "scw_ids": ids, "n_scw": len(ids)},
         )
     ]

@@ -26,6 +26,10 @@ class ProductFile:
     def name(self) -> str:
         return self.path.name
 
+    @property
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size
+
 
 @dataclass(frozen=True)
 class ProductDescriptor:
@@ -42,3 +46,10 @@ class ProductDescriptor:
     files: tuple[ProductFile, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
     progenitors: tuple[str, ...] = ()
+
+    def file(self, name: str) -> ProductFile:
+        """The file called ``name``."""
+        for f in self.files:
+            if f.name == name:
+                return f
+        raise KeyError(name)
