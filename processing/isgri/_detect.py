@@ -259,24 +259,39 @@ def _fit_shadowgram(
 ) -> tuple[float, float, FloatArray]:
     """Joint least-squares fit of a source model and the per-module background template.
 
-    Unweighted (weights from the observed counts would bias bright sources low); the error
-    propagates the per-pixel variance. Returns the flux, its error and the background map.
+    Returns the flux, its error and the background map.
+    """
+    flux, err, background = _least_squares([model], residual, variance, template, module, used)
+    return float(flux[0]), float(err[0]), background
+
+
+def _least_squares(
+    models: list[FloatArray],
+    rate: FloatArray,
+    variance: FloatArray,
+    template: FloatArray,
+    module: NDArray[np.integer],
+    used: NDArray[np.bool_],
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Source models fitted together with the per-module background template.
+
+    Unweighted (weights from the observed counts would bias bright sources low); each flux
+    error applies its row of (AᵀA)⁻¹Aᵀ to the independent pixel variances. Returns the fluxes,
+    their errors and the background map.
     """
     sel = used & (module >= 0) & (template > 0)
-    n_mod = int(module.max()) + 1
-    cols = [model[sel]]
     mod_sel = module[sel]
-    for m in range(n_mod):
-        cols.append(np.where(mod_sel == m, template[sel], 0.0))
+    n = len(models)
+    cols = [m[sel] for m in models]
+    cols += [np.where(mod_sel == k, template[sel], 0.0) for k in range(int(module.max()) + 1)]
     design = np.stack(cols, axis=1)
     gram_inv = np.linalg.pinv(design.T @ design)
-    coef = gram_inv @ (design.T @ residual[sel])
-    # Error of the flux: row 0 of (AᵀA)⁻¹Aᵀ applied to independent pixel variances.
-    row = design @ gram_inv[0]
-    err = float(np.sqrt(np.sum(row * row * variance[sel])))
-    beta = coef[1:]
+    coef = gram_inv @ (design.T @ rate[sel])
+    rows = design @ gram_inv[:, :n]
+    errors = np.sqrt(np.sum(rows * rows * variance[sel][:, None], axis=0))
+    beta = coef[n:]
     background = np.where(sel, beta[np.where(module >= 0, module, 0)] * template, 0.0)
-    return float(coef[0]), err, background
+    return np.asarray(coef[:n]), np.asarray(errors), background
 
 
 def _rss(
@@ -287,10 +302,9 @@ def _rss(
     used: NDArray[np.bool_],
     ty: float,
     tz: float,
-    oversample: int = REFINE_OVERSAMPLE,
 ) -> float:
-    # Only differences between positions matter here: a coarser ray grid does.
-    model = modeller.shadowgram(ty, tz, oversample)
+    # Only differences between nearby positions matter here: a coarser ray grid does.
+    model = modeller.shadowgram(ty, tz, REFINE_OVERSAMPLE)
     flux, _, background = _fit_shadowgram(residual, residual, model, template, module, used)
     r = (residual - flux * model - background)[used]
     return float(np.dot(r, r))
@@ -397,6 +411,15 @@ def clean_band(
     cols = np.arange(image.shape[1])[None, :]
     rejected = np.zeros(image.shape, dtype=bool)
     n_rejected = 0
+
+    def reject(*pixels: tuple[int, int]) -> bool:
+        """Skip the pixels around a rejected candidate; True when too many were rejected."""
+        nonlocal n_rejected
+        n_rejected += 1
+        for pa, pb in set(pixels):
+            rejected[(rows - pa) ** 2 + (cols - pb) ** 2 <= REJECT_RADIUS_PIX**2] = True
+        return n_rejected > MAX_REJECTED
+
     period_pix = modeller.instrument.mask.ghost_period_tan / decoder.pixel_tan
     while len(found) < max_sources:
         if check is not None:
@@ -451,11 +474,8 @@ def clean_band(
             )
             needed = threshold_catalog if nearby is not None else threshold_new
             if not (q_err > 0 and q_flux / q_err >= needed):
-                n_rejected += 1
-                if n_rejected > MAX_REJECTED:
+                if reject((int(a), int(b)), searched):
                     break
-                for ra_, rb_ in {(int(a), int(b)), searched}:
-                    rejected |= (rows - ra_) ** 2 + (cols - rb_) ** 2 <= REJECT_RADIUS_PIX**2
                 continue
         model_rate = modeller.shadowgram(ty_f, tz_f)
         flux, err, background = _fit_shadowgram(
@@ -489,11 +509,8 @@ def clean_band(
         if snr < (threshold_catalog if entry is not None else threshold_new):
             # The full model decides in the end (the quick fit uses coarser rays): below its
             # threshold nothing is reported or subtracted.
-            n_rejected += 1
-            if n_rejected > MAX_REJECTED:
+            if reject((int(a), int(b)), searched):
                 break
-            for ra_, rb_ in {(int(a), int(b)), searched}:
-                rejected |= (rows - ra_) ** 2 + (cols - rb_) ** 2 <= REJECT_RADIUS_PIX**2
             continue
         model_img = decoder.decode_image(model_rate)
         name = entry.name if entry is not None else source_name(ra_f, dec_f)
@@ -578,35 +595,13 @@ def _most_significant(
         models.append(modeller.shadowgram(float(ty), float(tz), GHOST_OVERSAMPLE))
     best = 0
     for k in range(1, len(pixels)):
-        flux, err = _joint_fit(
+        flux, err, _ = _least_squares(
             [models[best], models[k]], residual, variance, template, module, used
         )
         snr = np.where(err > 0, flux / np.where(err > 0, err, 1.0), -np.inf)
         if snr[1] > snr[0]:
             best = k
     return pixels[best]
-
-
-def _joint_fit(
-    models: list[FloatArray],
-    rate: FloatArray,
-    variance: FloatArray,
-    template: FloatArray,
-    module: NDArray[np.integer],
-    used: NDArray[np.bool_],
-) -> tuple[FloatArray, FloatArray]:
-    """Fluxes and errors of several source models fitted together with the per-module background
-    (unweighted least squares, errors from the per-pixel variance)."""
-    sel = used & (module >= 0) & (template > 0)
-    mod_sel = module[sel]
-    cols = [m[sel] for m in models]
-    cols += [np.where(mod_sel == k, template[sel], 0.0) for k in range(int(module.max()) + 1)]
-    design = np.stack(cols, axis=1)
-    gram_inv = np.linalg.pinv(design.T @ design)
-    coef = gram_inv @ (design.T @ rate[sel])
-    rows = design @ gram_inv[:, : len(models)]
-    errors = np.sqrt(np.sum(rows * rows * variance[sel][:, None], axis=0))
-    return np.asarray(coef[: len(models)]), np.asarray(errors)
 
 
 def _joint_refit(
@@ -619,7 +614,7 @@ def _joint_refit(
     used: NDArray[np.bool_],
 ) -> None:
     """Refit every source's flux together with the per-module background (unweighted LSQ)."""
-    fluxes, errors = _joint_fit(models, rate, variance, template, module, used)
+    fluxes, errors, _ = _least_squares(models, rate, variance, template, module, used)
     for k, src in enumerate(found):
         src.flux = float(fluxes[k])
         src.flux_error = float(errors[k])

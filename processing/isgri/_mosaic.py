@@ -30,8 +30,6 @@ __all__ = ["MosaicImages", "mosaic_wcs", "search_mosaic"]
 FloatArray = NDArray[np.float64]
 #: Gaussian σ of the point-spread function in sky pixels (12′ FWHM, 4.94′ pixels).
 PSF_SIGMA_PIX = 12.0 / 4.94 / 2.3548
-#: Ghost offset (direction tangent) of images made before it was stored with them.
-GHOST_PERIOD_TAN = 53 * 11.2 / 3200
 
 
 def mosaic_wcs(
@@ -206,7 +204,7 @@ class MosaicImages(AnalysisUnit):
 def _drop_ghosts(
     single: list[dict[str, Any]], mosaic: list[dict[str, Any]], images: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Single-ScW detections that sit on a ghost of a mosaic source in their own ScW.
+    """The single-ScW detections, less those on a ghost of a mosaic source in their own ScW.
 
     A source too faint to be found (and cleaned) in a ScW still has its 8 ghosts there, one
     mask period away along the detector axes and diagonals; noise can lift one of them over
@@ -229,7 +227,7 @@ def _drop_ghosts(
             keep.append(s)
             continue
         img = images[s["scw"]]
-        period = float(img.get("ghost_period_tan", GHOST_PERIOD_TAN))
+        period = float(img["ghost_period_tan"])
         att = Attitude(img["ra_x"], img["dec_x"], img["ra_z"], img["dec_z"])
         x, y, z = att.axes
         sv = radec_to_unit(s["ra"], s["dec"])

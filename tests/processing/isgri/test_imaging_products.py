@@ -327,10 +327,11 @@ def test_mosaic_only_source_is_identified_with_the_catalog() -> None:
 
 def test_single_scw_detections_on_ghosts_of_mosaic_sources_are_dropped() -> None:
     from processing.instrument import Attitude
-    from processing.isgri._mosaic import GHOST_PERIOD_TAN, _drop_ghosts
+    from processing.isgri._mosaic import _drop_ghosts
 
+    p = 53 * 11.2 / 3200  # one basic-pattern period seen from the detector
     att = Attitude(150.0, -40.0, 150.0, 50.0)  # pointing (150, -40), Z axis north
-    image = {"ra_x": 150.0, "dec_x": -40.0, "ra_z": 150.0, "dec_z": 50.0}
+    image = {"ra_x": 150.0, "dec_x": -40.0, "ra_z": 150.0, "dec_z": 50.0, "ghost_period_tan": p}
     ty, tz, _ = att.to_tangents(np.array([151.0]), np.array([-39.0]))
     mosaic = [{"ra": 151.0, "dec": -39.0, "r90_arcmin": 1.0, "significance": 20.0}]
 
@@ -338,7 +339,6 @@ def test_single_scw_detections_on_ghosts_of_mosaic_sources_are_dropped() -> None
         ra, dec = att.to_sky(float(ty[0]) + dy, float(tz[0]) + dz)
         return {"ra": float(ra), "dec": float(dec), "r90_arcmin": 4.0, "scw": 0, "name": "x"}
 
-    p = GHOST_PERIOD_TAN
     on_axis_ghost, diagonal_ghost = detection(-p, 0.0), detection(p * 0.999, -p)
     elsewhere, itself = detection(0.5 * p, 0.3 * p), detection(0.001, 0.0)
     kept = _drop_ghosts([on_axis_ghost, diagonal_ghost, elsewhere, itself], mosaic, [image])
