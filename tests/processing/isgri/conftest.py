@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import create_engine
 
+from processing.archive import ArchiveIndex
 from processing.instrument import Attitude, Instrument, load_instrument, write_calibration
 from processing.isgri import (
     DEFAULT_CHANNEL_EDGES,
@@ -22,9 +24,11 @@ from processing.simulator import (
     Scenario,
     SkySource,
     plan,
+    simulate_archive,
     simulate_scw,
 )
 from processing.simulator._schedule import _offset_position
+from vo_service.db import upgrade_database
 
 
 @pytest.fixture(scope="session")
@@ -118,3 +122,13 @@ def simulate_band(
 def significance_values(image: np.ndarray, variance: np.ndarray, coded: np.ndarray) -> np.ndarray:
     ok = (coded > 0.1) & (variance > 0)
     return np.asarray(image[ok] / np.sqrt(variance[ok]))
+
+
+def simulated_archive(scenario: Scenario, root: Path) -> ArchiveIndex:
+    """Simulate ``scenario`` into ``root`` and index it in a SQLite database there."""
+    simulate_archive(scenario, root, workers=2)
+    engine = create_engine(f"sqlite:///{root}/index.sqlite")
+    upgrade_database(engine)
+    index = ArchiveIndex(engine, root)
+    index.ingest()
+    return index

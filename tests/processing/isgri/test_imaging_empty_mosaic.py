@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-from sqlalchemy import create_engine
 
-from processing.archive import ArchiveIndex
 from processing.instrument import load_instrument
 from processing.isgri import ImageRequest, run_image_product
 from processing.pipeline import CacheStore, InlineExecutor, Pipeline, ProductCache
-from processing.simulator import Scenario, simulate_archive
-from vo_service.db import upgrade_database
+from processing.simulator import Scenario
+
+from .conftest import simulated_archive
 
 FIELD = (150.0, -40.0)  # no reference-catalog source within 20°
 
@@ -42,11 +41,8 @@ def test_empty_50_scw_mosaic(tmp_path: Path) -> None:
             ],
         }
     )
-    simulate_archive(scenario, tmp_path, workers=2)
-    engine = create_engine(f"sqlite:///{tmp_path}/index.sqlite")
-    upgrade_database(engine)
-    index = ArchiveIndex(engine, tmp_path)
-    index.ingest()
+    index = simulated_archive(scenario, tmp_path)
+    engine = index.engine
     pipeline = Pipeline(ProductCache(CacheStore(tmp_path / "cache"), engine), InlineExecutor())
     request = ImageRequest(ra=FIELD[0], dec=FIELD[1], radius_deg=12.0)
     (product,) = run_image_product(pipeline, index, load_instrument(tmp_path), request)

@@ -18,14 +18,13 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
-from sqlalchemy import create_engine
 
-from processing.archive import ArchiveIndex
 from processing.instrument import Attitude, load_instrument
 from processing.isgri import ImageRequest, run_image_product
 from processing.pipeline import CacheStore, DaskExecutor, Pipeline, ProductCache
-from processing.simulator import load_scenario, simulate_archive
-from vo_service.db import upgrade_database
+from processing.simulator import load_scenario
+
+from .conftest import simulated_archive
 
 pytestmark = [
     pytest.mark.slow,
@@ -52,11 +51,8 @@ def _field(
     tmp: Path, executor: DaskExecutor, scenario: str, request: ImageRequest
 ) -> tuple[Table, dict]:
     root = tmp / scenario
-    simulate_archive(load_scenario(scenario), root, workers=2)
-    engine = create_engine(f"sqlite:///{root}/index.sqlite")
-    upgrade_database(engine)
-    index = ArchiveIndex(engine, root)
-    index.ingest()
+    index = simulated_archive(load_scenario(scenario), root)
+    engine = index.engine
     pipeline = Pipeline(ProductCache(CacheStore(root / "cache"), engine), executor)
     (product,) = run_image_product(pipeline, index, load_instrument(root), request)
     path = next(f.path for f in product.files if f.name == "catalog.vot")

@@ -12,7 +12,6 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits, votable
 from astropy.table import Table
 from astropy.wcs import WCS
-from sqlalchemy import create_engine
 
 from processing.archive import ArchiveIndex
 from processing.instrument import load_instrument
@@ -24,8 +23,9 @@ from processing.isgri import (
 )
 from processing.isgri._products_image import ProductDescriptor
 from processing.pipeline import CacheStore, InlineExecutor, Pipeline, ProductCache, UnitFailed
-from processing.simulator import Scenario, simulate_archive
-from vo_service.db import upgrade_database
+from processing.simulator import Scenario
+
+from .conftest import simulated_archive
 
 CRAB = (83.63308, 22.0145)
 
@@ -54,11 +54,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[ArchiveIndex, Pat
             ],
         }
     )
-    simulate_archive(scenario, root, workers=2)
-    engine = create_engine(f"sqlite:///{root}/index.sqlite")
-    upgrade_database(engine)
-    index = ArchiveIndex(engine, root)
-    index.ingest()
+    index = simulated_archive(scenario, root)
     return index, root
 
 
@@ -227,11 +223,8 @@ def test_band_below_the_low_threshold_is_refused(tmp_path: Path) -> None:
             "background": {"rate_20_40": 30.0},
         }
     )
-    simulate_archive(scenario, tmp_path)
-    engine = create_engine(f"sqlite:///{tmp_path}/index.sqlite")
-    upgrade_database(engine)
-    index = ArchiveIndex(engine, tmp_path)
-    index.ingest()
+    index = simulated_archive(scenario, tmp_path)
+    engine = index.engine
     assert index.all()[0].revolution > 1600
     pipeline = Pipeline(ProductCache(CacheStore(tmp_path / "cache"), engine), InlineExecutor())
     request = ImageRequest(ra=CRAB[0], dec=CRAB[1], e_min=20.0, e_max=40.0)
@@ -276,11 +269,8 @@ def test_empty_field_mosaic_has_no_detection(tmp_path: Path) -> None:
             ],
         }
     )
-    simulate_archive(scenario, tmp_path, workers=2)
-    engine = create_engine(f"sqlite:///{tmp_path}/index.sqlite")
-    upgrade_database(engine)
-    index = ArchiveIndex(engine, tmp_path)
-    index.ingest()
+    index = simulated_archive(scenario, tmp_path)
+    engine = index.engine
     pipeline = Pipeline(ProductCache(CacheStore(tmp_path / "cache"), engine), InlineExecutor())
     request = ImageRequest(ra=150.0, dec=60.0, radius_deg=10.0)
     (product,) = run_image_product(pipeline, index, load_instrument(tmp_path), request)
