@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import platform
 import tempfile
@@ -33,15 +32,19 @@ from processing.archive import read_events
 from processing.instrument import Attitude, load_instrument
 from processing.isgri import (
     DEFAULT_CHANNEL_EDGES,
+    BinScienceWindow,
     CatalogEntry,
+    ImageScienceWindow,
     ImagingModel,
     MosaicImages,
     ShadowgramBand,
     band_channels,
     bin_events,
+    calibration_of,
     clean_band,
+    default_channel_edges,
 )
-from processing.pipeline import UnitContext
+from processing.pipeline import ExternalFile, UnitContext
 from processing.simulator import Scenario, simulate_archive
 
 RESULTS = Path(__file__).parent / "results"
@@ -131,15 +134,8 @@ def mosaic_run(image: dict[str, Any], n_scw: int) -> dict[str, Any]:
         )
         images.append(dict(image, ra_x=att.ra_x, dec_x=att.dec_x, ra_z=att.ra_z, dec_z=att.dec_z))
     unit = MosaicImages(center=_sky(83.63, 22.01), radius=15.0)
-    ctx = UnitContext(
-        provenance_hash="0" * 64,  # type: ignore[arg-type]
-        calibration=None,
-        scratch_dir=Path(tempfile.gettempdir()),
-        check=lambda: None,
-        logger=logging.LoggerAdapter(logging.getLogger("bench"), {}),
-    )
     t0 = time.perf_counter()
-    out = unit.run(ctx, images, [])
+    out = unit.run(UnitContext.detached(None, "bench"), images, [])
     return {"n_scw": n_scw, "mosaic_s": time.perf_counter() - t0, "sources": len(out["sources"])}
 
 
@@ -149,38 +145,16 @@ def _sky(ra: float, dec: float) -> Any:
     return SkyCoord(ra, dec, unit="deg")
 
 
-def _image_of(path: Path, model: ImagingModel, catalog: list[CatalogEntry]) -> dict[str, Any]:
-    """A one-band ScW image as ``isgri.image_scw`` stores it (for the mosaic timing)."""
-    ev = read_events(path)
-    cube = bin_events(ev.time, ev.energy, ev.dety, ev.detz, ev.good(), DEFAULT_CHANNEL_EDGES)
-    h = ev.header
-    att = Attitude(h["RA_SCX"], h["DEC_SCX"], h["RA_SCZ"], h["DEC_SCZ"])
-    eff = model.instrument.detector.live.astype(float) * float(h.get("DEADC", 1.0))
-    sl, _, _ = band_channels(DEFAULT_CHANNEL_EDGES, 20.0, 40.0)
-    band = ShadowgramBand(cube[sl].sum(axis=0).astype(float), eff, ev.ontime_s)
-    first, cleaned, _, _ = clean_band(
-        model.decoder,
-        model.modeller,
-        band,
-        att,
-        catalog,
-        template=model.instrument.background_template.astype(float),
+def _image_of(path: Path, archive: Path, catalog: list[CatalogEntry]) -> dict[str, Any]:
+    """A one-band ScW image as ``isgri.image_scw`` makes it (for the mosaic timing)."""
+    events = ExternalFile(path=path, checksum="sha256:0", label=path.name)
+    binned = BinScienceWindow(channel_edges=default_channel_edges()).run(
+        UnitContext.detached(None, "bench"), events
     )
-    norm = model.modeller.on_axis_peak * model.response
-    ok = (first.coded > 0.1) & (norm > 0) & (first.variance > 0)
-    safe = np.where(ok, norm, 1.0)
-    return {
-        "intensity": np.where(ok, cleaned.image / safe, 0.0)[None].astype(np.float32),
-        "variance": np.where(ok, first.variance / safe**2, 0.0)[None].astype(np.float32),
-        "exposure": (first.coded * ev.ontime_s)[None].astype(np.float32),
-        "bands": [[20.0, 40.0]],
-        "sources": [],
-        "centre_pixel": list(model.decoder.centre_pixel),
-        "pixel_tan": model.decoder.pixel_tan,
-        "psf_patches": model.psf_patches,
-        "tstart": 0.0,
-        "tstop": 1.0,
-    }
+    unit = ImageScienceWindow(bands=[[20.0, 40.0]])
+    calibration = calibration_of(load_instrument(archive), archive)
+    entries = [{"name": c.name, "ra": c.ra, "dec": c.dec} for c in catalog]
+    return dict(unit.run(UnitContext.detached(calibration, "bench"), binned, entries), sources=[])
 
 
 def main() -> None:
@@ -198,7 +172,7 @@ def main() -> None:
         catalog = [CatalogEntry("Crab", 83.63308, 22.0145)]
         full = [full_run(path, model, catalog) for _ in range(args.repeats)]
         floor = [floor_run(path, model) for _ in range(args.repeats)]
-        mosaic = mosaic_run(_image_of(path, model, catalog), args.mosaic) if args.mosaic else {}
+        mosaic = mosaic_run(_image_of(path, Path(tmp), catalog), args.mosaic) if args.mosaic else {}
     best_full = min(full, key=lambda r: r["total_s"])
     best_floor = min(floor, key=lambda r: r["total_s"])
     result = {

@@ -64,6 +64,15 @@ def utcnow() -> dt.datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def queue_time() -> dt.datetime:
+    """Now with the full microsecond precision: the queue order (FIFO), never shown.
+
+    Milliseconds are too coarse: jobs created in one burst would tie and be taken in id
+    order, which is random.
+    """
+    return dt.datetime.now(dt.UTC)
+
+
 _ENDED = (ExecutionPhase.COMPLETED, ExecutionPhase.ERROR, ExecutionPhase.ABORTED)
 
 
@@ -137,7 +146,7 @@ class JobStore:
                     run_id=job.run_id,
                     phase=job.phase.value,
                     creation_time=job.creation_time,
-                    queued_at=job.creation_time if queued else None,
+                    queued_at=queue_time() if queued else None,
                     destruction=job.destruction,
                     execution_duration=job.execution_duration,
                     quote=job.quote,
@@ -305,7 +314,7 @@ class JobStore:
         """
         now = utcnow()
         if to_phase is ExecutionPhase.QUEUED:
-            values.setdefault("queued_at", now)
+            values.setdefault("queued_at", queue_time())
         if to_phase in (ExecutionPhase.COMPLETED, ExecutionPhase.ERROR, ExecutionPhase.ABORTED):
             values.setdefault("end_time", now)
         queued = to_phase is ExecutionPhase.QUEUED

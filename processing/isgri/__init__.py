@@ -38,7 +38,7 @@ from processing.isgri._lightcurve import (
     ScwLightCurve,
     concatenate_lightcurves,
 )
-from processing.isgri._mosaic import MosaicImages, mosaic_wcs, search_mosaic
+from processing.isgri._mosaic import MosaicImages, mosaic_wcs
 from processing.isgri._ogip import write_lightcurve, write_pha
 from processing.isgri._pif import (
     SourcePIF,
@@ -113,7 +113,6 @@ __all__ = [
     "resample_mask",
     "run_image_product",
     "scw_wcs",
-    "search_mosaic",
     "source_name",
     "warm_imaging_model",
 ]

@@ -22,6 +22,7 @@ from processing.isgri._detect import (
     CatalogEntry,
     ShadowgramBand,
     SourceModeller,
+    add_sources,
     clean_band,
 )
 from processing.pipeline import (
@@ -101,18 +102,8 @@ class ImagingModel:
         self.decoder = Decoder(instrument)
         self.modeller = SourceModeller(instrument, self.decoder)
         self.response = self._response()
-        self.psf_sigma_pix = self._psf_sigma()
+        self.psf_sigma_pix = self.modeller.psf_sigma_pix
         self.psf_patches = self.modeller.psf_patches
-
-    def _psf_sigma(self) -> float:
-        """Gaussian σ (sky pixels) of the on-axis peak, from the curvature of its logarithm."""
-        img = self.modeller.image(0.0, 0.0)
-        a, b = self.decoder.centre_pixel
-        sig2 = []
-        for lo, hi in ((img[a - 1, b], img[a + 1, b]), (img[a, b - 1], img[a, b + 1])):
-            den = np.log(lo) - 2.0 * np.log(img[a, b]) + np.log(hi)
-            sig2.append(-1.0 / den)
-        return float(np.sqrt(np.mean(sig2)))
 
     def _response(self) -> FloatArray:
         """Peak response relative to on axis, per sky pixel (normalises intensity maps).
@@ -130,12 +121,11 @@ class ImagingModel:
             for k in steps:
                 t = float(k * dec.pixel_tan)
                 ty, tz = (t, 0.0) if axis == 0 else (0.0, t)
-                img = mod.image(ty, tz, oversample=4)  # smooth profile: coarse rays do
+                img = mod.image(ty, tz)
                 pix = (a0 + int(k), b0) if axis == 0 else (a0, b0 + int(k))
                 inside = 0 <= pix[0] < dec.shape[0] and 0 <= pix[1] < dec.shape[1]
                 values.append(img[pix] / mod.on_axis_peak if inside else 0.0)
-            # Coarse rays change the overall level by ~1 %: normalise the profile on axis.
-            profiles.append(np.asarray(values) / values[int(np.flatnonzero(steps == 0)[0])])
+            profiles.append(np.asarray(values))
         fy = np.interp(np.arange(dec.shape[0]) - a0, steps, profiles[0])
         fz = np.interp(np.arange(dec.shape[1]) - b0, steps, profiles[1])
         return np.asarray(np.outer(fy, fz))
@@ -234,16 +224,17 @@ class UserCatalog(AnalysisUnit):
 class ImageScienceWindow(AnalysisUnit):
     """Decode the bands of one ScW's cube, search and clean sources, brightest first.
 
-    Output arrays (band × sky row × sky column, float32): ``intensity`` (cleaned image:
-    residual plus each source's main peak, counts/s on-axis-equivalent), ``variance``,
-    ``significance`` (of the cleaned image), ``raw_significance`` (before cleaning, ghosts
+    Output arrays (band × sky row × sky column, float32): ``residual`` (what is left after
+    removing every source's full model, counts/s on-axis-equivalent), ``intensity`` (the
+    residual plus each source's flux times the PSF at its position), ``variance``,
+    ``significance`` (of the intensity), ``raw_significance`` (before cleaning, ghosts
     and all), ``exposure`` (live time × coded fraction, s);
     JSON: ``sources`` (one dict per detection, with its band), the attitude, the bands and
     the sky grid (``centre_pixel``, ``pixel_tan``).
     """
 
     name = "isgri.image_scw"
-    version = "3"
+    version = "4"
     params = declare(
         bands=List(
             List(Quantity("keV", digits=9), min_length=2, max_length=2),
@@ -276,8 +267,8 @@ class ImageScienceWindow(AnalysisUnit):
         template = inst.background_template.astype(float)
         dec = model.decoder
         shape = (len(self.config["bands"]), *dec.shape)
-        out = {k: np.zeros(shape, np.float32) for k in ("intensity", "variance", "significance")}
-        out["raw_significance"] = np.zeros(shape, np.float32)
+        maps = ("intensity", "residual", "variance", "significance", "raw_significance")
+        out = {k: np.zeros(shape, np.float32) for k in maps}
         sources: list[dict[str, Any]] = []
         bands: list[list[float]] = []
         norm = model.modeller.on_axis_peak * model.response
@@ -309,11 +300,19 @@ class ImageScienceWindow(AnalysisUnit):
                 refined=refined,
             )
             ok = (first.coded > self.config["coded_floor"]) & good_norm & (first.variance > 0)
-            floor = self.config["coded_floor"]
-            out["intensity"][ib] = np.where(ok, cleaned.image / safe, 0.0)
-            out["variance"][ib] = np.where(ok, first.variance / safe**2, 0.0)
-            out["significance"][ib] = np.where(ok, cleaned.significance(floor), 0.0)
-            out["raw_significance"][ib] = np.where(ok, first.significance(floor), 0.0)
+            variance = np.where(ok, first.variance / safe**2, 0.0)
+            residual = np.where(ok, cleaned.image / safe, 0.0)
+            # Each source is put back as its flux times the PSF: photometry in this image (or in
+            # a mosaic) at its position then returns the flux fitted in the shadowgram.
+            intensity = np.where(ok, add_sources(residual, found, dec, model.psf_patches), 0.0)
+            root = np.sqrt(np.where(ok, variance, 1.0))
+            out["residual"][ib] = residual
+            out["intensity"][ib] = intensity
+            out["variance"][ib] = variance
+            out["significance"][ib] = np.where(ok, intensity / root, 0.0)
+            out["raw_significance"][ib] = np.where(
+                ok, first.significance(self.config["coded_floor"]), 0.0
+            )
             for s in found:
                 sources.append(
                     {
@@ -321,7 +320,9 @@ class ImageScienceWindow(AnalysisUnit):
                         "name": s.name,
                         "ra": s.ra,
                         "dec": s.dec,
-                        "flux": s.flux,
+                        "ty": s.ty,
+                        "tz": s.tz,
+                        "flux": s.catalog_flux,
                         "flux_error": s.flux_error,
                         "significance": s.significance,
                         "peak_significance": s.peak_significance,

@@ -18,6 +18,8 @@ from astropy.io import fits
 from astropy.time import Time
 from numpy.typing import NDArray
 
+from processing.pipeline import write_fits
+
 __all__ = ["MJDREF", "write_lightcurve", "write_pha"]
 
 FloatArray = NDArray[np.float64]
@@ -180,10 +182,3 @@ def write_lightcurve(
     gh["HDUCLAS2"] = ("STANDARD", "")
     _time_cards(gh, tstart, tstop)
     write_fits(fits.HDUList([fits.PrimaryHDU(), hdu, gti]), path)
-
-
-def write_fits(hdul: fits.HDUList, path: Path) -> None:
-    """Write with CHECKSUM/DATASUM whose comments carry no time stamp (reproducible bytes)."""
-    for hdu in hdul:
-        hdu.add_checksum(when="HDU checksum")
-    hdul.writeto(path, output_verify="exception")

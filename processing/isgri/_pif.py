@@ -39,12 +39,15 @@ from processing.pipeline import (
 __all__ = [
     "MAX_OFFAXIS_DEG",
     "SourcePIF",
+    "exact_pixel_illumination",
     "fast_pixel_illumination",
     "instrument_calibration",
     "instrument_for",
     "source_pifs",
     "source_scale",
 ]
+
+FloatArray = NDArray[np.float64]
 
 #: Sources further off axis than this have no usable shadow (zero response at ~15° half-width).
 MAX_OFFAXIS_DEG = 15.5
@@ -211,3 +214,102 @@ class SourcePIF(AnalysisUnit):
         )
         ctx.check()
         return out
+
+
+def _axis_segments(
+    centres: NDArray[np.float64],
+    crystal: float,
+    shift_low: float,
+    shift_high: float,
+    mask: MaskGeometry,
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Split each crystal's extent along one axis where the ray changes mask element.
+
+    A ray from detector coordinate ``y`` meets the mask's lower face at ``y + shift_low`` and
+    its upper face at ``y + shift_high``; element boundaries on either face cut the crystal into
+    at most ``_MAX_SEGMENTS`` segments. Returns per crystal and segment: the length (mm, zero
+    for padding), the element on each face (−1 outside the mask) and, where the two differ, the
+    fraction of the thickness at which the ray crosses the boundary, at both segment ends.
+    """
+    e, n = mask.element_mm, mask.size
+    bounds = (np.arange(n + 1) - 0.5 * n) * e
+    cuts = np.sort(np.concatenate([bounds - shift_low, bounds - shift_high]))
+    lo, hi = centres - 0.5 * crystal, centres + 0.5 * crystal
+    first = np.searchsorted(cuts, lo, side="right")
+    count = np.searchsorted(cuts, hi, side="left") - first
+    k = np.arange(int(count.max(initial=0)))  # cuts inside a crystal; segments = cuts + 1
+    inner = np.where(
+        k[None, :] < count[:, None],
+        cuts[np.clip(first[:, None] + k[None, :], 0, cuts.size - 1)],
+        hi[:, None],
+    )
+    edges = np.concatenate([lo[:, None], inner, hi[:, None]], axis=1)
+    length = np.diff(edges, axis=1)
+    mid = 0.5 * (edges[:, 1:] + edges[:, :-1])
+    low, high = _cells(mask, mid + shift_low), _cells(mask, mid + shift_high)
+    # Crossing fraction f = (boundary − y_low)/(y_high − y_low), linear in y along a segment.
+    boundary = np.maximum(low, high) * e - 0.5 * n * e
+    span = shift_high - shift_low
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_lo = (boundary - (edges[:, :-1] + shift_low)) / span
+        f_hi = (boundary - (edges[:, 1:] + shift_low)) / span
+    cross = np.stack([f_lo, f_hi], axis=-1)
+    return length, low, high, np.where(np.isfinite(cross), cross, 0.0)
+
+
+def _below(p0: FloatArray, p1: FloatArray, q0: FloatArray, q1: FloatArray) -> FloatArray:
+    """Fraction of the unit square (u, v) where p0 + p1·(u) < q0 + q1·(v), i.e. P(p1·U − q1·V <
+    q0 − p0) for independent uniform U, V (the CDF of a sum of two uniforms)."""
+    a_coef, b_coef = p1, -q1
+    c = q0 - p0
+    # Make both coefficients non-negative: a·U with a < 0 equals a + |a|·(1 − U).
+    c = c - np.minimum(a_coef, 0.0) - np.minimum(b_coef, 0.0)
+    a, b = np.abs(a_coef), np.abs(b_coef)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    x = np.clip(c, 0.0, lo + hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rise = x * x / (2.0 * lo * hi)
+        flat = (2.0 * x - lo) / (2.0 * hi)
+        fall = 1.0 - (lo + hi - x) ** 2 / (2.0 * lo * hi)
+        uniform = x / hi
+    out = np.where(x <= lo, rise, np.where(x <= hi, flat, fall))
+    out = np.where(lo <= 1e-12 * np.maximum(hi, 1e-300), uniform, out)
+    out = np.where(hi <= 1e-300, (c > 0).astype(float), out)
+    return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
+
+
+def exact_pixel_illumination(
+    mask: MaskGeometry, geometry: DetectorGeometry, ty: float, tz: float
+) -> NDArray[np.float64]:
+    """The PIF of :func:`processing.instrument.pixel_illumination`, computed exactly.
+
+    The ray test depends on a point's Y only through the mask elements it meets on the two
+    faces and on Z likewise, so each crystal splits into rectangles on which both are fixed;
+    the transmitted area is the sum of the open rectangles. Where a ray changes element along
+    both axes inside the mask, the element it passes in between depends on which boundary it
+    meets first, a linear condition in (Y, Z): its area is that of a half-plane in the
+    rectangle. No sampling: the model of a bright source is as exact as the ray tracing.
+    """
+    c = geometry.crystal_mm
+    h_low = mask.focal_mm - 0.5 * mask.thickness_mm
+    h_high = mask.focal_mm + 0.5 * mask.thickness_mm
+    ly, k1, k2, fy = _axis_segments(geometry.y_mm, c, h_low * ty, h_high * ty, mask)
+    lz, l1, l2, fz = _axis_segments(geometry.z_mm, c, h_low * tz, h_high * tz, mask)
+    size = mask.size
+    pattern = np.zeros((size + 1, size + 1), dtype=bool)
+    pattern[:size, :size] = mask.pattern == 1  # index −1: the closed frame around the mask
+    ya, yb = k1[:, :, None, None], k2[:, :, None, None]
+    za, zb = l1[None, None, :, :], l2[None, None, :, :]
+    both_faces = pattern[ya, za] & pattern[yb, zb]
+    diagonal = (ya != yb) & (za != zb) & both_faces
+    fraction = np.where(both_faces & ~diagonal, 1.0, 0.0)
+    i, s, j, r = np.nonzero(diagonal)  # a small fraction of the rectangles
+    if i.size:
+        # y boundary first (f_y < f_z): the ray passes through element (k2, l1), else (k1, l2).
+        p0, q0 = fy[i, s, 0], fz[j, r, 0]
+        y_first = _below(p0, fy[i, s, 1] - p0, q0, fz[j, r, 1] - q0)
+        fraction[i, s, j, r] = (
+            y_first * pattern[k2[i, s], l1[j, r]] + (1.0 - y_first) * pattern[k1[i, s], l2[j, r]]
+        )
+    area = np.einsum("is,jr,isjr->ij", ly, lz, fraction) / (c * c)
+    return np.asarray(area * geometry.live)

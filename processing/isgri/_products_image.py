@@ -43,6 +43,7 @@ from processing.pipeline import (
     UnitContext,
     declare,
     file_checksum,
+    write_fits,
 )
 from processing.products import ProductDescriptor, ProductFile
 
@@ -115,7 +116,13 @@ _CATALOG_COLUMNS = [
     ("dec", "f8", "deg", "pos.eq.dec;meta.main", "declination (ICRS)"),
     ("r90", "f4", "arcmin", "stat.error;pos.angDistance", "90% position error radius"),
     ("rate", "f4", "count/s", "phot.count;em.X", "count rate, on-axis equivalent"),
-    ("rate_err", "f4", "count/s", "stat.error;phot.count;em.X", "1-sigma error of rate"),
+    (
+        "rate_err",
+        "f4",
+        "count/s",
+        "stat.error;phot.count;em.X",
+        "1-sigma error of rate (0.5 % systematic included)",
+    ),
     ("significance", "f4", None, "stat.snr", "detection significance"),
     ("e_min", "f4", "keV", "em.energy;stat.min", "band lower edge"),
     ("e_max", "f4", "keV", "em.energy;stat.max", "band upper edge"),
@@ -246,7 +253,7 @@ class ImageProducts(AnalysisUnit):
             hdus.append(hdu)
         out = ctx.scratch_dir
         image_path = out / "image.fits"
-        fits.HDUList(hdus).writeto(image_path, checksum=True)
+        write_fits(fits.HDUList(hdus), image_path)
 
         table = _catalog_table(list(mosaic["sources"]), bands)
         infos = [
@@ -263,7 +270,7 @@ class ImageProducts(AnalysisUnit):
             cat_hdu.header[k] = (v, c) if c else v
         cat_hdu.header["SIMULATE"] = bool(self.config["simulated"])
         cat_path = out / "catalog.fits"
-        fits.HDUList([fits.PrimaryHDU(header=ph.copy()), cat_hdu]).writeto(cat_path, checksum=True)
+        write_fits(fits.HDUList([fits.PrimaryHDU(header=ph.copy()), cat_hdu]), cat_path)
         png_path = out / "preview.png"
         _preview(
             np.asarray(mosaic["significance"][0]),

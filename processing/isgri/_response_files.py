@@ -20,7 +20,7 @@ from astropy.io import fits
 from numpy.typing import NDArray
 
 from processing.instrument import Instrument
-from processing.isgri._ogip import write_fits
+from processing.pipeline import write_fits
 
 __all__ = [
     "arf_values",

@@ -40,6 +40,7 @@ from processing.pipeline._headers import (
     PROVENANCE_INFO_NAME,
     fits_provenance_cards,
     votable_provenance_infos,
+    write_fits,
 )
 from processing.pipeline._params import (
     REQUIRED,
@@ -149,4 +150,5 @@ __all__ = [
     "software_version",
     "upgrade_cache_schema",
     "votable_provenance_infos",
+    "write_fits",
 ]

@@ -40,6 +40,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from processing.pipeline._errors import CacheError, RegistryError
+from processing.pipeline._headers import write_fits
 
 __all__ = ["Codec", "get_codec", "register_codec"]
 
@@ -184,7 +185,7 @@ class FitsCodec(Codec):
     def encode(self, value: Any, folder: Path) -> None:
         if not isinstance(value, fits.HDUList):
             raise CacheError(f"fits codec: expected an HDUList, got {type(value).__name__}")
-        value.writeto(folder / "value.fits", output_verify="exception", checksum=True)
+        write_fits(value, folder / "value.fits")
 
     def decode(self, folder: Path, files: Sequence[str]) -> Any:
         return fits.open(folder / "value.fits", memmap=True, lazy_load_hdus=False)

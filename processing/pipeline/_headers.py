@@ -1,4 +1,5 @@
-"""Provenance keywords for products: FITS header cards and VOTable INFO elements.
+"""Provenance keywords for products (FITS header cards, VOTable INFO elements), and FITS
+files whose bytes depend on their content only.
 
 Every product carries the provenance hash of the node that made it, so that a file found
 anywhere can be traced back to its PROV document and its cache entry.
@@ -6,13 +7,20 @@ anywhere can be traced back to its PROV document and its cache entry.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from astropy.io import fits
 from astropy.io.votable.tree import Info
 
 from processing.pipeline._graph import Node
 from processing.pipeline._hashing import HASH_ALGORITHM
 
-__all__ = ["PROVENANCE_INFO_NAME", "fits_provenance_cards", "votable_provenance_infos"]
+__all__ = [
+    "PROVENANCE_INFO_NAME",
+    "fits_provenance_cards",
+    "votable_provenance_infos",
+    "write_fits",
+]
 
 #: ``name`` of the VOTable INFO carrying the hash.
 PROVENANCE_INFO_NAME = "provenance_hash"
@@ -53,3 +61,14 @@ def votable_provenance_infos(node: Node) -> list[Info]:
     if node.calibration is not None:
         infos.append(Info(name="calibration_version", value=node.calibration.version))
     return infos
+
+
+def write_fits(hdul: fits.HDUList, path: Path) -> None:
+    """Write with CHECKSUM/DATASUM cards whose comments carry no time stamp.
+
+    astropy's ``checksum=True`` comments the cards with the write time, so the same product
+    written twice would differ; here the same content gives the same bytes.
+    """
+    for hdu in hdul:
+        hdu.add_checksum(when="HDU checksum")
+    hdul.writeto(path, output_verify="exception")

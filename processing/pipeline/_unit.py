@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -204,6 +205,19 @@ class UnitContext:
         self.scratch_dir = scratch_dir
         self.logger = logger
         self._check = check
+
+    @classmethod
+    def detached(cls, calibration: Calibration | None = None, name: str = "unit") -> UnitContext:
+        """A context for calling a unit's ``run`` directly, outside any pipeline (benchmarks,
+        campaigns of simulated data): a null node hash, the system temporary folder, never
+        cancelled."""
+        return cls(
+            provenance_hash=ProvenanceHash("0" * 64),
+            calibration=calibration,
+            scratch_dir=Path(tempfile.gettempdir()),
+            check=lambda: None,
+            logger=logging.LoggerAdapter(logging.getLogger(name), {}),
+        )
 
     def check(self) -> None:
         """Raise :class:`PipelineCancelled` if the run was cancelled.

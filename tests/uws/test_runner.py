@@ -169,14 +169,17 @@ def test_parameters_invalid_at_run_time_give_error(env, client, runner) -> None:
     )
 
 
-def test_wait_returns_within_100ms_of_completion(client, runner) -> None:
+def test_wait_returns_on_completion(client, runner) -> None:
+    """A blocking GET returns when the job completes, not when its 10 s WAIT runs out. It takes
+    milliseconds (notification, or the 50-500 ms backstop poll); the bound leaves room for a
+    busy machine (0.42 s was seen under load) while staying far from the timeout."""
     job_id = create(client, KIND="sleep", SECONDS="0.6", STEPS="1", PHASE="RUN")
     wait_for(lambda: phase(client, job_id) == "EXECUTING")
     root = job_doc(client, job_id, WAIT="10")
     returned = dt.datetime.now(dt.UTC)
     assert text(root, "phase") == "COMPLETED"
     ended = dt.datetime.fromisoformat(text(root, "endTime"))
-    assert (returned - ended).total_seconds() < 0.1
+    assert (returned - ended).total_seconds() < 2.0
 
 
 def test_sync_redirects(client, runner) -> None:

@@ -14,6 +14,7 @@ from processing.instrument import load_instrument, pixel_illumination
 from processing.simulator import (
     ScenarioError,
     SimulationResult,
+    SourceModel,
     builtin_scenarios,
     load_scenario,
     plan,
@@ -169,3 +170,24 @@ def test_bad_scenarios_name_the_problem(tmp_path: Path) -> None:
     )
     with pytest.raises(ScenarioError, match="Nowhere"):
         plan(load_scenario(unknown))
+
+
+def test_crab_rates_follow_the_effective_area_table(tmp_path: Path) -> None:
+    """The simulator stays on INSTRUMENT.md's area table (mask included): an on-axis Crab gives
+    ~140-160 counts/s in 20-40 keV and ~85-100 in 40-100 keV, not the 210/130 an earlier brief
+    quoted (which its own table cannot give)."""
+    base = source_only_scenario(0.0, duration_s=4000.0)
+    early = base.pointings[0].model_copy(update={"start": 53000.0})  # 20 keV threshold then
+    scenario = base.model_copy(
+        update={"sources": [SourceModel(name="Crab", ra=120.0, dec=0.0)], "pointings": [early]}
+    )
+    simulate_archive(scenario, tmp_path)
+    truth = json.loads(next((tmp_path / "truth").glob("*.json")).read_text())
+    scw = truth["science_windows"][0]
+    live_s = (scw["tstop_ijd"] - scw["tstart_ijd"]) * 86400.0 * scw["deadc"]
+    ev = read_events(_event_files(tmp_path)[0])
+    good = ev.good()
+    for (lo, hi), (rate_min, rate_max) in {(20, 40): (140, 160), (40, 100): (85, 100)}.items():
+        # The Crab of the reference list (1000 mCrab, its spectrum), moved on axis.
+        rate = np.count_nonzero(good & (ev.energy >= lo) & (ev.energy < hi)) / live_s
+        assert rate_min <= rate <= rate_max, (lo, hi, rate)

@@ -285,53 +285,69 @@ def test_empty_field_mosaic_has_no_detection(tmp_path: Path) -> None:
 
 
 def test_mosaic_only_source_is_identified_with_the_catalog() -> None:
-    from processing.isgri._mosaic import _merge
+    from processing.instrument import radec_to_unit
+    from processing.isgri._mosaic_catalog import _rows, _Source
 
-    mosaic = [
-        {
-            "ra": 84.72,
-            "dec": 26.31,
-            "flux": 1.1,
-            "flux_error": 0.1,
-            "significance": 11.0,
-            "peak_significance": 11.0,
-            "r90_arcmin": 2.3,
-        },
-        {
-            "ra": 90.0,
-            "dec": 20.0,
-            "flux": 1.0,
-            "flux_error": 0.1,
-            "significance": 10.0,
-            "peak_significance": 10.0,
-            "r90_arcmin": 2.4,
-        },
+    new = [
+        _Source(vec=radec_to_unit(84.72, 26.31), flux=1.1, flux_error=0.1),
+        _Source(vec=radec_to_unit(90.0, 20.0), flux=1.0, flux_error=0.1),
     ]
     catalog = [{"name": "1A 0535+262", "ra": 84.72738, "dec": 26.31578}]
-    rows = _merge(0, mosaic, [], catalog)
+    rows = _rows(0, [], new, 6.0, catalog)
     assert [(r["name"], r["catalog"], r["origin"]) for r in rows] == [
         ("1A 0535+262", True, "mosaic"),
         ("J0600.0+2000", False, "mosaic"),
     ]
 
 
-def test_single_scw_detections_on_ghosts_of_mosaic_sources_are_dropped() -> None:
-    from processing.instrument import Attitude
-    from processing.isgri._mosaic import _drop_ghosts
+def _view(att, index: int = 0):  # type: ignore[no-untyped-def]
+    from processing.isgri._mosaic_catalog import ScwView
+
+    empty = np.zeros((3, 3))
+    return ScwView(
+        index=index,
+        axes=att.axes,
+        centre=(1.0, 1.0),
+        pixel_tan=4.6 / 3200,
+        ghost_period_tan=53 * 11.2 / 3200,
+        psf_sigma_pix=1.0,
+        patches=np.ones((3, 3, 5, 5)),
+        intensity=empty,
+        residual=empty,
+        variance=empty,
+        sources=[],
+    )
+
+
+def test_single_scw_detections_on_ghosts_of_undetected_sources_are_dropped() -> None:
+    from processing.instrument import Attitude, radec_to_unit
+    from processing.isgri._mosaic_catalog import _ghost_of, _Source
 
     p = 53 * 11.2 / 3200  # one basic-pattern period seen from the detector
     att = Attitude(150.0, -40.0, 150.0, 50.0)  # pointing (150, -40), Z axis north
-    image = {"ra_x": 150.0, "dec_x": -40.0, "ra_z": 150.0, "dec_z": 50.0, "ghost_period_tan": p}
     ty, tz, _ = att.to_tangents(np.array([151.0]), np.array([-39.0]))
-    mosaic = [{"ra": 151.0, "dec": -39.0, "r90_arcmin": 1.0, "significance": 20.0}]
+    view = _view(att)
+    source = _Source(vec=radec_to_unit(151.0, -39.0), flux=10.0, flux_error=0.5)
 
-    def detection(dy: float, dz: float) -> dict:
+    def detection(dy: float, dz: float, flux: float = 9.0, scw: int = 0) -> dict:
         ra, dec = att.to_sky(float(ty[0]) + dy, float(tz[0]) + dz)
-        return {"ra": float(ra), "dec": float(dec), "r90_arcmin": 4.0, "scw": 0, "name": "x"}
+        return {
+            "ra": float(ra),
+            "dec": float(dec),
+            "r90_arcmin": 4.0,
+            "scw": scw,
+            "name": "x",
+            "flux": flux,
+            "flux_error": 1.0,
+        }
 
     on_axis_ghost, diagonal_ghost = detection(-p, 0.0), detection(p * 0.999, -p)
-    elsewhere, itself = detection(0.5 * p, 0.3 * p), detection(0.001, 0.0)
-    kept = _drop_ghosts([on_axis_ghost, diagonal_ghost, elsewhere, itself], mosaic, [image])
-    assert kept == [elsewhere, itself]
-    # Without a mosaic source nothing is a ghost.
-    assert _drop_ghosts([on_axis_ghost], [], [image]) == [on_axis_ghost]
+    elsewhere = detection(0.5 * p, 0.3 * p)
+    assert _ghost_of(on_axis_ghost, view, [source]) is source
+    assert _ghost_of(diagonal_ghost, view, [source]) is source
+    assert _ghost_of(elsewhere, view, [source]) is None
+    # A ghost cannot outshine its source: a brighter detection there is a real source.
+    assert _ghost_of(detection(-p, 0.0, flux=30.0), view, [source]) is None
+    # A source this ScW detected was cleaned with its ghosts: nothing there is its ghost.
+    source.detections = [detection(0.0, 0.0, flux=10.0)]
+    assert _ghost_of(on_axis_ghost, view, [source]) is None

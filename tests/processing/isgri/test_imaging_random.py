@@ -1,0 +1,86 @@
+"""Imaging on random skies, the quick subset of the acceptance (default run, ~40 s).
+
+A fresh seed each run (printed; ``ISGRI_SEED`` replays it): a few single-ScW fields pointed
+anywhere, with sources over the whole coded field, a confusion pair 10-15' apart and a
+10-20 Crab source 8-13° off axis, imaged by the real units. The bounds are loose enough for
+a handful of fields (the statistics are in ``test_imaging_acceptance.py``) and tight enough
+that each of the faults it guards against (positions from a reprojected grid, fluxes off
+axis, a source replaced by its ghost, a bright source's residuals) fails it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from . import randomsky as rs
+from .campaigns import FieldResult, noise_bound, run_fields
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+SEED = rs.draw_seed()
+
+
+@pytest.fixture(scope="module")
+def fields(ic_archive: Path) -> list[FieldResult]:
+    print(f"random imaging seed {SEED} (ISGRI_SEED={SEED} replays it)")
+    seeds = [int(s) for s in np.random.default_rng([SEED, 3]).integers(0, 2**31, 6)]
+    return run_fields(
+        ic_archive,
+        seeds,
+        n_sources=8,
+        duration_s=(1500.0, 3000.0),
+        pairs=1,
+        pair_separation_arcmin=(10.0, 15.0),
+        bright=(10.0, 20.0),
+    )
+
+
+def _injections(fields: list[FieldResult]) -> list[rs.Injected]:
+    return [i for f in fields for scw in f.injected for i in scw]
+
+
+def test_clear_sources_are_found_where_they_are(fields: list[FieldResult]) -> None:
+    clear = [i for i in _injections(fields) if i.expected_snr >= 12.0]
+    assert len(clear) >= 20
+    missed = [
+        (i.name, round(i.expected_snr, 1), round(i.coded, 2)) for i in clear if i.found is None
+    ]
+    assert not missed
+    far = [
+        (i.name, round(i.offset_arcmin, 2), round(i.found["r90_arcmin"], 2))  # type: ignore[index,arg-type]
+        for i in clear
+        if i.offset_arcmin > 3.0 * i.found["r90_arcmin"]  # type: ignore[index]
+    ]
+    assert not far
+
+
+def test_fluxes_over_the_field_of_view(fields: list[FieldResult]) -> None:
+    bright = [i for i in _injections(fields) if i.expected_snr >= 20.0]
+    pulls = np.array([(i.found["flux"] - i.true_rate) / i.found["flux_error"] for i in bright])  # type: ignore[index]
+    assert len(pulls) >= 15
+    assert abs(pulls.mean()) < 0.6 and pulls.std() < 1.6, (pulls.mean(), pulls.std())
+    for i in bright:  # the 10-20 Crab sources: within 2 %
+        if i.kind == "bright":
+            ratio = i.found["flux"] / i.true_rate  # type: ignore[index]
+            assert abs(ratio - 1.0) < 0.02, (i.name, round(i.coded, 2), ratio)
+
+
+def test_few_false_detections_and_no_ghost_of_a_bright_source(fields: list[FieldResult]) -> None:
+    false = [
+        (f.seed, e["name"], round(e["significance"], 1)) for f in fields for s in f.false for e in s
+    ]
+    assert len(false) <= 2, false
+    # Ghost pixels of the sources ≥ 50σ: noise (a bound noise alone breaks once in 1000 runs).
+    residuals = [r for f in fields for r in f.ghost_residuals]
+    assert residuals and max(abs(r) for r in residuals) < noise_bound(len(residuals))
+
+
+def test_confused_pair_is_resolved(fields: list[FieldResult]) -> None:
+    pairs = [i for i in _injections(fields) if i.kind == "pair"]
+    assert len(pairs) >= 8
+    assert all(i.found is not None for i in pairs), [i.name for i in pairs if i.found is None]
+    ratio = np.array([i.found["flux"] / i.true_rate for i in pairs])  # type: ignore[index]
+    assert abs(ratio.mean() - 1.0) < 0.08 and np.all(np.abs(ratio - 1.0) < 0.35), ratio
