@@ -9,6 +9,13 @@ measurement is made in the native grids, where the per-ScW images are exact:
   the ScW detected it, and elsewhere the photometry of the ScW's residual image (the source is
   still there, as it was not found) at the group's position. With one ScW the catalog is that
   ScW's detections, unchanged.
+* **Neighbours** (sources within CLUSTER_SIGMAS PSF widths) are measured together: a ScW's
+  fits stand only where it detected every member, as its fit then modelled them all; where it
+  missed one, the others' fits absorbed part of it (a member found half-way to its missed
+  neighbour), so all members are measured there by a joint fit at the mosaic positions on the
+  residual image with that ScW's own models of them restored. A group the mosaic does not
+  confirm, each of whose detections lies near confirmed neighbours its ScW missed and is no
+  brighter than they are together, is such a blend, not a transient, and is not listed.
 * **Position**: the weighted mean of the detections when they carry most of the information;
   otherwise (a source detected in few of many ScWs) the maximum of the PSF-matched filter
   summed over all ScWs.
@@ -48,6 +55,12 @@ FloatArray = NDArray[np.float64]
 CANDIDATE_MARGIN = 1.0
 #: Half side (pixels) of the Gaussian matched filter used to refine positions.
 FILTER_RADIUS = 4
+#: Sources closer than this many PSF σ are measured jointly in each ScW (the PSF falls to
+#: 3e-4 of its peak there, and a free-position fit does not drift so far).
+CLUSTER_SIGMAS = 4.0
+#: Joint photometry of sources this hard to separate (condition number of the PSF matrix) is
+#: not attempted: each is measured alone, as below the resolution limit.
+MAX_CONDITION = 10.0
 #: Fractional systematic error of a published flux (the source model's accuracy, the same in
 #: every ScW, so it does not average down in a mosaic): added in quadrature to the
 #: statistical error. It matters above ~100σ, where mosaics otherwise gave flux pulls of 2-6.
@@ -112,6 +125,45 @@ class ScwView:
             return None
         return peak_amplitude(image, self.variance, self.patches, *p)
 
+    def psf_value(self, source: tuple[float, float], target: tuple[int, int]) -> float:
+        """Image value at pixel ``target`` of a unit point source at fractional ``source``."""
+        r = (self.patches.shape[-1] - 1) // 2
+        ja, jb = round(source[0]), round(source[1])
+        da, db = target[0] - ja + r, target[1] - jb + r
+        if not (0 <= da <= 2 * r and 0 <= db <= 2 * r):
+            return 0.0
+        return float(psf_at(self.patches, source[0] - ja, source[1] - jb)[da, db])
+
+    def joint_amplitudes(
+        self, vecs: list[FloatArray], restore: list[tuple[FloatArray, float]]
+    ) -> tuple[FloatArray, FloatArray] | None:
+        """Fluxes and covariance of point sources at ``vecs`` fitted together on the residual
+        image with ``restore`` ((position, flux) of models the ScW subtracted) added back.
+
+        The photometry of :func:`peak_amplitude` solved for all sources at once: the value of
+        each source's nearest pixel is the sum of every source's PSF there. ``None`` if one
+        lies outside the image or the sources are too close to separate.
+        """
+        pix = [self.pixel(v) for v in vecs]
+        if any(p is None for p in pix):
+            return None
+        sources = [p for p in pix if p is not None]
+        ny, nz = self.residual.shape
+        targets = [(round(fa), round(fb)) for fa, fb in sources]
+        if not all(0 <= a < ny and 0 <= b < nz and self.variance[a, b] > 0 for a, b in targets):
+            return None
+        design = np.array([[self.psf_value(src, t) for src in sources] for t in targets])
+        if not np.linalg.cond(design) < MAX_CONDITION:
+            return None
+        values = np.array([self.residual[t] for t in targets], dtype=float)
+        for vec, flux in restore:
+            p = self.pixel(vec)
+            if p is not None:
+                values += flux * np.array([self.psf_value(p, t) for t in targets])
+        inverse = np.linalg.inv(design)
+        variances = np.array([self.variance[t] for t in targets], dtype=float)
+        return inverse @ values, (inverse * variances) @ inverse.T
+
     def matched(self, vec: FloatArray, image: FloatArray) -> float:
         """Σ image·g/V around ``vec`` (g: Gaussian PSF); 0 outside the image."""
         p = self.pixel(vec)
@@ -160,6 +212,9 @@ class _Source:
     #: ScWs that took this source at a ghost position (a vetoed detection): cleaning that
     #: ghost removed the shadow the two share, so their residual no longer holds the source.
     excluded: set[int] = field(default_factory=set)
+    #: Whether the mosaic confirms it (significant in the sum): only such sources are fitted
+    #: as neighbours; the detections of the others near them are blends of them.
+    resolved: bool = True
 
     @property
     def significance(self) -> float:
@@ -180,7 +235,12 @@ def _unit(v: FloatArray) -> FloatArray:
     return np.asarray(v / np.linalg.norm(v))
 
 
-def _measure(src: _Source, views: list[ScwView], image: str = "residual") -> None:
+def _measure(
+    src: _Source,
+    views: list[ScwView],
+    image: str = "residual",
+    neighbours: list[_Source] | None = None,
+) -> None:
     """Flux of a source over the ScWs covering it: fitted where detected, photometry elsewhere.
 
     Where a ScW detected the source its fitted flux is taken; elsewhere the photometry of the
@@ -189,6 +249,9 @@ def _measure(src: _Source, views: list[ScwView], image: str = "residual") -> Non
     noise is low there and finds it when it is high, so weighting the fits (smaller errors)
     more than the photometry would bias the mean up. Every ScW is weighted by the inverse
     variance of its photometry, and the error of the mean follows from each value's own.
+
+    With ``neighbours`` (other sources, measured), those in a ScW's field within
+    CLUSTER_SIGMAS PSF widths are measured with it there (module docstring).
     """
     src.photometry = {}
     weights: list[float] = []
@@ -198,11 +261,16 @@ def _measure(src: _Source, views: list[ScwView], image: str = "residual") -> Non
     for view in views:
         if view.index in src.excluded:
             continue
-        got = view.amplitude(src.vec, getattr(view, image))
+        near = _cluster(src, neighbours or [], view)
+        got = _photometry(src, near, view, image)
         if got is None or not got[1] > 0:
             continue
         d = fitted.get(view.index)
-        value, variance = got if d is None else (float(d["flux"]), float(d["flux_error"]) ** 2)
+        # The ScW's fit modelled every neighbour, and none of its detections was a blend.
+        complete = all(m.detected_in(view.index) == m.resolved for m in near)
+        value, variance = got
+        if d is not None and complete:
+            value, variance = float(d["flux"]), float(d["flux_error"]) ** 2
         src.photometry[view.index] = (value, variance)
         weights.append(1.0 / got[1])
         values.append(value)
@@ -213,6 +281,44 @@ def _measure(src: _Source, views: list[ScwView], image: str = "residual") -> Non
     w = np.asarray(weights)
     src.flux = float((w * np.asarray(values)).sum() / w.sum())
     src.flux_error = float(np.sqrt((w * w * np.asarray(variances)).sum()) / w.sum())
+
+
+def _cluster(src: _Source, others: list[_Source], view: ScwView) -> list[_Source]:
+    """The sources other than ``src`` within CLUSTER_SIGMAS PSF widths of it in ``view``."""
+    here = view.pixel(src.vec)
+    if here is None:
+        return []
+    reach = CLUSTER_SIGMAS * view.psf_sigma_pix
+    out = []
+    for m in others:
+        if m is src or view.index in m.excluded:
+            continue
+        p = view.pixel(m.vec)
+        if p is not None and np.hypot(p[0] - here[0], p[1] - here[1]) <= reach:
+            out.append(m)
+    return out
+
+
+def _photometry(
+    src: _Source, cluster: list[_Source], view: ScwView, image: str
+) -> tuple[float, float] | None:
+    """Flux and variance of ``src`` in one ScW's image: alone, or jointly with the resolved
+    sources of ``cluster`` on the residual with the ScW's models of all of them restored (its
+    detections of unresolved ones are blends); None where not measurable."""
+    if cluster:
+        restore = [
+            (radec_to_unit(d["ra"], d["dec"]), float(d["flux"]))
+            for m in [src, *cluster]
+            for d in m.detections
+            if d["scw"] == view.index
+        ]
+        members = [src, *(m for m in cluster if m.resolved)]
+        joint = view.joint_amplitudes([m.vec for m in members], restore)
+        if joint is not None:
+            return float(joint[0][0]), float(joint[1][0, 0])
+        if not src.detected_in(view.index):
+            return None  # its photometry would hold its neighbours' models or flux
+    return view.amplitude(src.vec, getattr(view, image))
 
 
 def _refine_position(src: _Source, views: list[ScwView], use_residual: bool) -> None:
@@ -405,6 +511,7 @@ def mosaic_catalog(
     known = _group(detections)
     for src in known:
         _locate(src, views)
+    _deblend(known, views, threshold)
     # Remove what is left of every known source from the residual images (where it was not
     # detected, its signal is still there), then look for sources nobody detected alone.
     for src in known:
@@ -426,10 +533,23 @@ def mosaic_catalog(
                 target.excluded.add(int(d["scw"]))
         for src in known:
             _locate(src, views)
+        _deblend(known, views, threshold)
         for src in new:
             if src.excluded:
                 _measure(src, views, image="search")
-    return _rows(band, known, new, threshold, catalog)
+    blends = [s for s in known if not s.resolved and _blend(s, known, by_index)]
+    published = [s for s in known if not any(s is b for b in blends)]
+    return _rows(band, published, new, threshold, catalog)
+
+
+def _deblend(sources: list[_Source], views: list[ScwView], threshold: float) -> None:
+    """Measure again, with their neighbours, the located sources that have any: those the
+    mosaic confirms are fitted together; the others' detections near them are blends."""
+    for src in sources:
+        src.resolved = src.significance >= threshold
+    for src in sources:
+        if any(_cluster(src, sources, v) for v in views if v.index in src.photometry):
+            _measure(src, views, neighbours=sources)
 
 
 def _nearest(vec: FloatArray, sources: list[_Source], reach_deg: float = 0.2) -> _Source | None:
@@ -438,6 +558,22 @@ def _nearest(vec: FloatArray, sources: list[_Source], reach_deg: float = 0.2) ->
     if best is None or float(best.vec @ vec) < np.cos(np.radians(reach_deg)):
         return None
     return best
+
+
+def _blend(src: _Source, known: list[_Source], views: dict[int, ScwView]) -> bool:
+    """Whether every detection of an unconfirmed source can be its confirmed neighbours that its
+    ScW missed, found together at a position between them: no brighter than their summed
+    mosaic fluxes (3σ), and within CLUSTER_SIGMAS PSF widths of them."""
+    for d in src.detections:
+        view = views[d["scw"]]
+        missed = [
+            m for m in _cluster(src, known, view) if m.resolved and not m.detected_in(view.index)
+        ]
+        if not missed:
+            return False
+        if float(d["flux"]) > sum(m.flux for m in missed) + 3.0 * float(d["flux_error"]):
+            return False
+    return True
 
 
 def _rows(
