@@ -56,6 +56,8 @@ class FieldResult:
     catalogs: list[list[dict[str, Any]]] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
     ghost_residuals: list[float] = field(default_factory=list)
+    #: Where each ghost residual was measured: "field seed/ScW/source name/ghost (i, j)".
+    ghost_labels: list[str] = field(default_factory=list)
 
 
 @lru_cache(maxsize=1)
@@ -108,8 +110,9 @@ def injections(
     return out
 
 
-def _ghost_residuals(model: ImagingModel, image: dict[str, Any]) -> list[float]:
-    """Cleaned significance at the predicted ghost pixels of every source ≥ GHOST_CHECK_SNR."""
+def _ghost_residuals(model: ImagingModel, image: dict[str, Any]) -> list[tuple[float, str]]:
+    """Cleaned significance at the predicted ghost pixels of every source ≥ GHOST_CHECK_SNR,
+    each with the source's name and the ghost's direction."""
     dec = model.decoder
     sig = np.asarray(image["significance"][0])
     period = model.instrument.mask.ghost_period_tan
@@ -125,7 +128,7 @@ def _ghost_residuals(model: ImagingModel, image: dict[str, Any]) -> list[float]:
                 ia, ib = round(float(a)), round(float(b))
                 inside = 0 <= ia < sig.shape[0] and 0 <= ib < sig.shape[1]
                 if inside and dec.coded[ia, ib] > 0.1 and sig[ia, ib] != 0:
-                    out.append(float(sig[ia, ib]))
+                    out.append((float(sig[ia, ib]), f"{s['name']}/({i},{j})"))
     return out
 
 
@@ -187,7 +190,8 @@ def run_fields(
         r.injected.append(out["injected"])
         r.false.append(out["false"])
         r.catalogs.append(out["catalog"])
-        r.ghost_residuals += out["ghost_residuals"]
+        r.ghost_residuals += [v for v, _ in out["ghost_residuals"]]
+        r.ghost_labels += [f"{task[1]}/{task[2]}/{label}" for _, label in out["ghost_residuals"]]
         if out["image"] is not None:
             r.images.append(out["image"])
     return results
