@@ -576,6 +576,21 @@ def _blend(src: _Source, known: list[_Source], views: dict[int, ScwView]) -> boo
     return True
 
 
+def _measured(src: _Source) -> dict[str, Any]:
+    """The catalog columns of a source measured in the mosaic."""
+    ra, dec = src.radec
+    return {
+        "ra": ra,
+        "dec": dec,
+        "flux": src.flux,
+        "flux_error": src.flux_error,
+        "significance": src.significance,
+        "peak_significance": src.significance,
+        "r90_arcmin": float(r90_arcmin(src.significance)),
+        "origin": "mosaic",
+    }
+
+
 def _rows(
     band: int,
     known: list[_Source],
@@ -592,17 +607,7 @@ def _rows(
         name = max(names, key=lambda n: (names[n], n))
         catalog_named = any(d["catalog"] and d["name"] == name for d in src.detections)
         if src.significance >= threshold:
-            ra, dec = src.radec
-            row = {
-                "ra": ra,
-                "dec": dec,
-                "flux": src.flux,
-                "flux_error": src.flux_error,
-                "significance": src.significance,
-                "peak_significance": src.significance,
-                "r90_arcmin": float(r90_arcmin(src.significance)),
-                "origin": "mosaic",
-            }
+            row = _measured(src)
         else:
             # Significant in some ScW(s), not in the sum (a transient): its best detection.
             best = max(src.detections, key=lambda d: float(d["significance"]))
@@ -615,26 +620,13 @@ def _rows(
         row.update(band=band, name=name, n_scw=len(src.detections), catalog=catalog_named)
         rows.append(row)
     for src in new:
-        ra, dec = src.radec
-        r90 = float(r90_arcmin(src.significance))
+        row = _measured(src)
+        ra, dec, r90 = row["ra"], row["dec"], row["r90_arcmin"]
         near = [(_separation_deg(ra, dec, c["ra"], c["dec"]), c["name"]) for c in catalog]
         close = [c for c in near if c[0] <= max(1.5 * r90 / 60.0, 0.1)]
-        rows.append(
-            {
-                "band": band,
-                "name": min(close)[1] if close else source_name(ra, dec),
-                "ra": ra,
-                "dec": dec,
-                "flux": src.flux,
-                "flux_error": src.flux_error,
-                "significance": src.significance,
-                "peak_significance": src.significance,
-                "r90_arcmin": r90,
-                "origin": "mosaic",
-                "n_scw": 0,
-                "catalog": bool(close),
-            }
-        )
+        name = min(close)[1] if close else source_name(ra, dec)
+        row.update(band=band, name=name, n_scw=0, catalog=bool(close))
+        rows.append(row)
     for r in rows:
         r["flux_error"] = float(np.hypot(r["flux_error"], FLUX_SYSTEMATIC * abs(r["flux"])))
     rows.sort(key=lambda r: -float(r["significance"]))
