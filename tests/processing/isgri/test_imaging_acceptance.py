@@ -302,7 +302,8 @@ def test_confused_pairs_ten_arcmin_apart(fields: list[FieldResult]) -> None:
 
 
 def test_ghosts_of_cleaned_sources_are_below_3_sigma(fields: list[FieldResult]) -> None:
-    """At the predicted ghost pixels of every source ≥ 50σ, the cleaned significance is noise:
+    """At the predicted ghost pixels of every source ≥ 50σ (away from any other injected
+    source), the cleaned significance (residual over its error) is noise:
     mean ~0, spread ~1, no more values beyond 3σ than noise gives (0.27 %, 99 % Poisson), and
     none beyond what the largest of that many noise values reaches once in 1000 runs (~4.7σ
     for ~500 values; a fixed 4σ is passed by noise alone in only ~97 % of runs)."""
