@@ -1,5 +1,5 @@
 """Science-window selection for a request: cone and time, or an explicit list; capped by a
-deterministic subset seeded by the request itself."""
+deterministic subset seeded by what selects science windows (never the band or the product)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,25 @@ def select_science_windows(
             )
     if len(found) <= request.max_pointings:
         return found
-    seed = hashlib.sha256(json.dumps(request.canonical(), sort_keys=True).encode()).digest()
-    rng = np.random.default_rng(int.from_bytes(seed[:8], "little"))
+    rng = np.random.default_rng(_subset_seed(request, ra, dec))
     chosen = np.sort(rng.choice(len(found), size=request.max_pointings, replace=False))
     return [found[i] for i in chosen]
+
+
+def _subset_seed(request: ProductRequest, ra: float | None, dec: float | None) -> int:
+    """The seed of the capped subset: the cone (the resolved position, so a name and its
+    coordinates agree), the time range, the cap and the archive, and nothing else. Another
+    band, product type or threshold on the same sky reuses the same science windows, and with
+    them everything cached per science window (binned events, decoded images)."""
+    selection = {
+        "ra": None if ra is None else round(float(ra), 6),
+        "dec": None if dec is None else round(float(dec), 6),
+        "radius_deg": request.radius_deg,
+        "t1_ijd": request.t1_ijd,
+        "t2_ijd": request.t2_ijd,
+        "max_pointings": request.max_pointings,
+        "instrument": request.instrument,
+        "osa_version": request.osa_version,
+    }
+    digest = hashlib.sha256(json.dumps(selection, sort_keys=True).encode()).digest()
+    return int.from_bytes(digest[:8], "little")

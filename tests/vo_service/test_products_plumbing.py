@@ -48,6 +48,23 @@ def test_selection_by_cone_time_list_and_subset(context: ServiceContext) -> None
     assert len(first) == 2 and first == select_science_windows(
         context.archive, capped, 83.633, 22.0145
     )
+    # The subset depends on what selects science windows only: another band, product type or
+    # threshold on the same sky takes the same ones (and their cached per-ScW work).
+    for extra in (
+        [("E1_keV", "40"), ("E2_keV", "80")],
+        [("E1_keV", "25"), ("E2_keV", "35")],
+        [("product_type", "spectrum")],
+        [("product_type", "light_curve"), ("E1_keV", "60"), ("E2_keV", "100")],
+        [("detection_threshold", "7")],
+    ):
+        other = parse_request(
+            [("src_name", "Crab"), ("radius", "20"), ("max_pointings", "2"), *extra]
+        )
+        assert select_science_windows(context.archive, other, 83.633, 22.0145) == first, extra
+    by_position = parse_request(
+        [("RA", "83.633"), ("DEC", "22.0145"), ("radius", "20"), ("max_pointings", "2")]
+    )
+    assert select_science_windows(context.archive, by_position, 83.633, 22.0145) == first
     listed = parse_request([("scw_list", everything[1].scw_id)])
     assert select_science_windows(context.archive, listed, None, None) == [everything[1]]
     with pytest.raises(RequestError) as info:
