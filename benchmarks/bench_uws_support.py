@@ -111,9 +111,16 @@ class Deployment:
 
 @contextmanager
 def deployment(
-    database_url: str, *, web_workers: int = 2, threads: int = 8, runners: int = 1, slots: int = 2
+    database_url: str,
+    *,
+    web_workers: int = 2,
+    threads: int = 8,
+    runners: int = 1,
+    slots: int = 2,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Deployment]:
-    """Start gunicorn (gthread) and ``vo-service worker`` processes on ``database_url``."""
+    """Start gunicorn (gthread) and ``vo-service worker`` processes on ``database_url``
+    (``extra_env``: more ``VO_SERVICE_*`` settings)."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-uws-"))
     port = _free_port()
     env = {
@@ -126,6 +133,7 @@ def deployment(
         "VO_SERVICE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "VO_SERVICE_RUNNER_SLOTS": str(slots),
         "VO_SERVICE_RUNNER_POLL_INTERVAL": "0.2",
+        **(extra_env or {}),
     }
     bin_dir = Path(sys.executable).parent
     web = subprocess.Popen(

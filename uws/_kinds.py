@@ -156,6 +156,9 @@ class JobContext:
 
 Validator = Callable[[ParameterSet], dict[str, Any]]
 Handler = Callable[[JobContext], Sequence[JobResult]]
+#: Answers a job at creation from what already exists: (validated parameters, owner) ->
+#: its results (URLs), or ``None`` to queue it for the handler.
+Answerer = Callable[[dict[str, Any], str | None], Sequence[JobResult] | None]
 
 
 @dataclass(frozen=True)
@@ -173,12 +176,18 @@ class JobKind:
         Runs the job in a worker process and returns its results.
     description
         One line for humans.
+    answer
+        Optional: asked when a job is created to run; when it returns results (``href``
+        results only: there is no work folder yet), the job is stored COMPLETED with them at
+        once, without a runner round trip (a repeated request whose products exist). It
+        must be quick and must not raise for anything the user did.
     """
 
     name: str
     validate: Validator
     handler: Handler
     description: str = ""
+    answer: Answerer | None = None
 
 
 class KindRegistry:
@@ -216,6 +225,15 @@ class KindRegistry:
     def merged(self, other: KindRegistry) -> KindRegistry:
         """A registry with the kinds of both (names must not clash)."""
         return KindRegistry([*self._kinds.values(), *other._kinds.values()])
+
+    def answer(
+        self, name: str, spec: dict[str, Any], owner: str | None
+    ) -> Sequence[JobResult] | None:
+        """Kind ``name``'s answer at creation (:attr:`JobKind.answer`), or ``None``."""
+        kind = self._kinds.get(name)
+        if kind is None or kind.answer is None:
+            return None
+        return kind.answer(spec, owner)
 
     def validate(self, name: str, params: ParameterSet) -> dict[str, Any]:
         """Run kind ``name``'s validator; unknown kinds are a parameter error."""

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from uws._errors import (
     InvalidTransitionError,
@@ -22,7 +23,7 @@ from uws._errors import (
     ResultNotFoundError,
 )
 from uws._kinds import KindRegistry, ParameterSet
-from uws._models import JobFilter, JobRecord, JobSummaryRef, StoredResult
+from uws._models import JobFilter, JobRecord, JobSummaryRef, Progress, StoredResult
 from uws._storage import JobStore, utcnow
 from uws._transitions import (
     ACTIVE_PHASES,
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: Parameters that steer the job rather than feed the handler (case-insensitive).
 CONTROL_PARAMETERS = frozenset({"phase", "runid", "executionduration", "destruction"})
+#: Progress note of a job its kind answered at creation (no runner, nothing computed).
+ANSWERED_NOTE = "answered at creation from existing results: 0 computed"
 
 KindSelector = Callable[[ParameterSet], str]
 
@@ -185,24 +188,51 @@ class UWSService:
         if "destruction" in control:
             destruction = self._parse_destruction(*control["destruction"], now=now)
         run_id = control["runid"][1] if "runid" in control else None
+        answered = self._answer(kind, spec, owner) if run else None
         job = JobRecord(
             id=_new_job_id(),
             kind=kind,
             owner=owner,
             run_id=run_id,
-            phase=ExecutionPhase.QUEUED if run else ExecutionPhase.PENDING,
+            phase=(
+                ExecutionPhase.COMPLETED
+                if answered is not None
+                else ExecutionPhase.QUEUED
+                if run
+                else ExecutionPhase.PENDING
+            ),
             creation_time=now,
-            start_time=None,
-            end_time=None,
+            start_time=None if answered is None else now,
+            end_time=None if answered is None else now,
             destruction=destruction,
             execution_duration=duration,
             quote=None,
             spec=spec,
             parameters=job_pairs,
+            results=answered or [],
+            progress=None if answered is None else Progress(0.0, 0.0, ANSWERED_NOTE),
         )
         self.store.add(job)
         log.info("created job %s (%s) for %s in %s", job.id, kind, owner, job.phase.value)
         return job
+
+    def _answer(
+        self, kind: str, spec: dict[str, Any], owner: str | None
+    ) -> list[StoredResult] | None:
+        """The kind's answer at creation as stored results (primary first), or ``None``."""
+        try:
+            results = self.kinds.answer(kind, spec, owner)
+        except Exception:  # an answer is an optimisation: the runner will do the work
+            log.exception("job kind %s: answering at creation failed", kind)
+            return None
+        if not results or any(r.href is None for r in results):
+            return None
+        stored = [StoredResult(r.id, r.href, None, r.mime_type, r.size, r.primary) for r in results]
+        if not any(r.primary for r in stored):
+            first = stored[0]
+            stored[0] = StoredResult(first.id, first.href, None, first.mime_type, first.size, True)
+        stored.sort(key=lambda r: not r.primary)
+        return stored
 
     def _select_kind(self, params: ParameterSet) -> str:
         if self._selector is not None:

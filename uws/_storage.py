@@ -135,8 +135,10 @@ class JobStore:
 
     # Creation and reading ---------------------------------------------------------------
     def add(self, job: JobRecord) -> None:
-        """Insert a new job with its parameters."""
+        """Insert a new job with its parameters (and results: a job answered at creation is
+        stored COMPLETED, with its times and progress, in the same transaction)."""
         queued = job.phase is ExecutionPhase.QUEUED
+        progress = job.progress
         with self.engine.begin() as conn:
             conn.execute(
                 insert(JOB).values(
@@ -146,19 +148,45 @@ class JobStore:
                     run_id=job.run_id,
                     phase=job.phase.value,
                     creation_time=job.creation_time,
+                    start_time=job.start_time,
+                    end_time=job.end_time,
                     queued_at=queue_time() if queued else None,
                     destruction=job.destruction,
                     execution_duration=job.execution_duration,
                     quote=job.quote,
                     spec=job.spec,
                     attempts=0,
+                    progress_done=None if progress is None else progress.done,
+                    progress_total=None if progress is None else progress.total,
+                    progress_note=None if progress is None else progress.note,
                 )
             )
             self._insert_parameters(conn, job.id, job.parameters)
+            self._insert_results(conn, job.id, job.results)
             if queued:
                 self._publish(conn, job.id, queued=True)
         if queued:
             self._local(job.id, queued=True)
+
+    @staticmethod
+    def _insert_results(conn: Connection, job_id: str, results: Sequence[StoredResult]) -> None:
+        if results:
+            conn.execute(
+                insert(RESULT),
+                [
+                    {
+                        "job_id": job_id,
+                        "seq": i,
+                        "result_id": r.id,
+                        "href": r.href,
+                        "path": r.path,
+                        "mime_type": r.mime_type,
+                        "size": r.size,
+                        "primary": r.primary,
+                    }
+                    for i, r in enumerate(results)
+                ],
+            )
 
     @staticmethod
     def _insert_parameters(
@@ -478,23 +506,7 @@ class JobStore:
             if not done:
                 return False
             conn.execute(delete(RESULT).where(RESULT.c.job_id == job_id))
-            if results:
-                conn.execute(
-                    insert(RESULT),
-                    [
-                        {
-                            "job_id": job_id,
-                            "seq": i,
-                            "result_id": r.id,
-                            "href": r.href,
-                            "path": r.path,
-                            "mime_type": r.mime_type,
-                            "size": r.size,
-                            "primary": r.primary,
-                        }
-                        for i, r in enumerate(results)
-                    ],
-                )
+            self._insert_results(conn, job_id, results)
             self._publish(conn, job_id)
         self._local(job_id)
         return True

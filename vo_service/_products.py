@@ -30,6 +30,7 @@ from processing.pipeline import (
 from processing.products import ProductDescriptor
 from uws import JobContext, JobFailure, JobKind, JobResult, ParameterSet
 from uws import ParameterError as UWSParameterError
+from vo_service._answers import answer_key, recall, remember
 from vo_service._build_env import PRODUCT_BUILDERS, BuildEnvironment
 from vo_service._builders import register_builders
 from vo_service._catalogs import CatalogError, parse_user_catalog
@@ -223,6 +224,7 @@ def handle_product_job(settings_json: str, job: JobContext) -> list[JobResult]:
         stop.set()
     results: list[JobResult] = []
     used: set[str] = set()
+    context = _context(settings_json)
     for n, (product, stored) in enumerate(built):
         sizes = {f.name: f.size for f in stored.files}
         for k, f in enumerate(product.files):  # the builder's order: primary first
@@ -237,7 +239,18 @@ def handle_product_job(settings_json: str, job: JobContext) -> list[JobResult]:
                     primary=(n == 0 and k == 0),
                 )
             )
+    key = answer_key(job.parameters, job.owner, settings.public_base_url)
+    remember(context.store, key, [stored.hash for _, stored in built], results)
     return results
+
+
+def answer_product_job(
+    settings_json: str, spec: dict[str, Any], owner: str | None
+) -> list[JobResult] | None:
+    """The results of an identical earlier request whose products all exist (the job is then
+    created COMPLETED: :mod:`vo_service._answers`)."""
+    context = _context(settings_json)
+    return recall(context.store, answer_key(spec, owner, context.settings.public_base_url))
 
 
 def product_job_kind(settings: Settings) -> JobKind:
@@ -247,6 +260,7 @@ def product_job_kind(settings: Settings) -> JobKind:
         name="product",
         validate=functools.partial(validate_product_parameters, settings_json),
         handler=functools.partial(handle_product_job, settings_json),
+        answer=functools.partial(answer_product_job, settings_json),
         description="Images, catalogs, spectra and light curves from the coded-mask archive",
     )
 

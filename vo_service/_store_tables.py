@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ProductRow", "ServiceBase"]
+__all__ = ["ProductAnswerRow", "ProductRow", "ServiceBase"]
 
 
 class ServiceBase(DeclarativeBase):
@@ -26,3 +26,16 @@ class ProductRow(ServiceBase):
     files: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     product_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
     progenitors: Mapped[list[str]] = mapped_column(JSON)
+
+
+class ProductAnswerRow(ServiceBase):
+    """The results of a completed product request, by the key of its validated parameters."""
+
+    __tablename__ = "product_answer"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Hashes of the stored products the results point to.
+    products: Mapped[list[str]] = mapped_column(JSON)
+    #: The job results (id, href, mime_type, size, primary).
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSON)

@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from tests.uws._xsd import validate
 from uws import (
     JobStore,
+    KindRegistry,
     Runner,
     RunnerConfig,
     TrustedHeaderIdentity,
@@ -52,11 +53,13 @@ class UWSEnv:
         return self.app.test_client()  # type: ignore[return-value]
 
 
-def make_env(database_url: str, tmp_path: Path, **policy: object) -> UWSEnv:
+def make_env(
+    database_url: str, tmp_path: Path, kinds: KindRegistry | None = None, **policy: object
+) -> UWSEnv:
     engine = make_engine(database_url)
     upgrade_database(engine)
     store = JobStore(engine)
-    kinds = test_kinds()
+    kinds = kinds or test_kinds()
     work_root = tmp_path / "jobs"
     service = UWSService(
         store,

@@ -115,6 +115,19 @@ def test_crab_image_job(service: tuple[FlaskClient, ServiceContext], tmp_path: P
         r.get(f"{XLINK}href") for r in doc.iter(f"{UWS}result")
     ]
 
+    # Spelled as the first: answered at creation, COMPLETED before any runner saw it.
+    created = client.post(
+        "/async",
+        data={"src_name": "Crab", "radius": "20", "E1_keV": "20", "E2_keV": "40", "PHASE": "RUN"},
+    )
+    assert created.status_code == 303
+    now = etree.fromstring(client.get(created.headers["Location"].split("8080")[-1]).get_data())
+    assert now.findtext(f"{UWS}phase") == "COMPLETED"
+    assert now.findtext(f"{UWS}startTime") == now.findtext(f"{UWS}endTime")
+    assert [r.get(f"{XLINK}href") for r in now.iter(f"{UWS}result")] == [
+        r.get(f"{XLINK}href") for r in doc.iter(f"{UWS}result")
+    ]
+
 
 @pytest.mark.parametrize(
     ("params", "param", "reason"),
