@@ -586,19 +586,30 @@ def clean_band(
         """Skip the pixels around a rejected candidate; True when too many were rejected."""
         nonlocal n_rejected
         n_rejected += 1
+        r = int(np.ceil(REJECT_RADIUS_PIX))
+        ny, nz = image.shape[0], image.shape[1]
         for pa, pb in set(pixels):
-            rejected[(rows - pa) ** 2 + (cols - pb) ** 2 <= REJECT_RADIUS_PIX**2] = True
+            a_lo, a_hi = max(pa - r, 0), min(pa + r + 1, ny)
+            b_lo, b_hi = max(pb - r, 0), min(pb + r + 1, nz)
+            near = (rows[a_lo:a_hi] - pa) ** 2 + (cols[:, b_lo:b_hi] - pb) ** 2
+            rejected[a_lo:a_hi, b_lo:b_hi] |= near <= REJECT_RADIUS_PIX**2
         return n_rejected > MAX_REJECTED
 
     period_tan = modeller.instrument.mask.ghost_period_tan
     period_pix = period_tan / decoder.pixel_tan
     sigma_tan = modeller.psf_sigma_pix * decoder.pixel_tan
+    # The search map, recomputed only when a source is added (rejected candidates change
+    # neither the image nor the model-error noise).
+    sig_all: FloatArray | None = None
     while len(found) < max_sources:
         if check is not None:
             check()
-        noise = np.sqrt(first.variance + _systematic_map(found, first.image, decoder, sigma_tan))
-        sig_all = np.where(searchable, image / np.where(searchable, noise, 1.0), -np.inf)
-        sig_all = np.where(ok | (sig_all >= EDGE_SNR), sig_all, -np.inf)
+        if sig_all is None:  # the found sources or the image changed
+            noise = np.sqrt(
+                first.variance + _systematic_map(found, first.image, decoder, sigma_tan)
+            )
+            sig_all = np.where(searchable, image / np.where(searchable, noise, 1.0), -np.inf)
+            sig_all = np.where(ok | (sig_all >= EDGE_SNR), sig_all, -np.inf)
         sig = np.where(rejected, -np.inf, sig_all)
         a, b = np.unravel_index(int(np.argmax(sig)), sig.shape)
         peak = float(sig[a, b])
@@ -789,6 +800,7 @@ def clean_band(
         # so a source fitted before a brighter one was found is biased until refitted.
         residual, background = _joint_refit(found, models, rate0, var, template, det.module, used)
         image = decoder.decode_image(residual - background)
+        sig_all = None
     if found:
         found, models = _settle_ghosts(
             modeller,
