@@ -2,28 +2,30 @@
 
 When a product job completes, its results are remembered under a key of what determines them:
 the validated parameters (request, resolved position, selected science windows, user catalog),
-the owner (the provenance document names the user) and the software: the service version and
-every analysis unit's name and version. A job created to run with the same key is stored
-COMPLETED with those results at once (:attr:`uws.JobKind.answer`), provided every product they
-point to is still in the store; otherwise it runs as usual, which recomputes only what the
-cache lacks. Anything that changes what a request selects (new science windows in the archive,
-another resolved position) changes the validated parameters and so the key.
+the owner (the provenance document names the user), the public base URL and the software (the
+service version and a hash of the source of the packages that make products: any change of
+code is a new key). A job created to run with the same key is stored COMPLETED with those
+results at once (:attr:`uws.JobKind.answer`), provided every product they point to is still in
+the store; otherwise it runs as usual, which recomputes only what the cache lacks. Anything
+that changes what a request selects (new science windows in the archive, another resolved
+position) changes the validated parameters and so the key.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from processing.pipeline import registered_units
 from uws import JobResult
 from vo_service._store import ProductStore
 from vo_service._store_tables import ProductAnswerRow, ProductRow
@@ -32,10 +34,27 @@ from vo_service._version import __version__
 __all__ = ["answer_key", "recall", "remember"]
 
 
+#: Packages whose code makes a product (the science, the product builders, the DataLink
+#: blocks written into catalogs).
+_PACKAGES = ("processing", "vo_service", "datalink")
+
+
 @functools.lru_cache(maxsize=1)
 def _software() -> str:
-    units = sorted((name, str(cls.version)) for name, cls in registered_units())
-    return json.dumps({"service": __version__, "units": units})
+    """Fingerprint of the code that makes products: the service version and a hash of every
+    source file of the packages that make them. (The registry of analysis units is not used:
+    which units a process has registered depends on what it imported, and the web process
+    that answers differs from the worker that remembered.)"""
+    digest = hashlib.sha256(__version__.encode())
+    for package in _PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        root = Path(next(iter(spec.submodule_search_locations)))
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def answer_key(spec: dict[str, Any], owner: str | None, base_url: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,12 +82,23 @@ def make_env(
     return UWSEnv(store, service, app, work_root)
 
 
+@contextmanager
+def uws_env(
+    database_url: str, tmp_path: Path, kinds: KindRegistry | None = None
+) -> Iterator[UWSEnv]:
+    """An environment (:func:`make_env`) closed afterwards."""
+    e = make_env(database_url, tmp_path, kinds)
+    try:
+        yield e
+    finally:
+        e.store.close()
+        e.store.engine.dispose()
+
+
 @pytest.fixture
 def env(database_url: str, tmp_path: Path) -> Iterator[UWSEnv]:
-    e = make_env(database_url, tmp_path)
-    yield e
-    e.store.close()
-    e.store.engine.dispose()
+    with uws_env(database_url, tmp_path) as e:
+        yield e
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from tests.uws._helpers import NS, create, job_doc, path_of, text
-from tests.uws.conftest import UWSEnv, ValidatingClient, make_env
+from tests.uws.conftest import UWSEnv, ValidatingClient, uws_env
 from uws import JobKind, JobResult, KindRegistry
 from uws.testing import run_echo, validate_echo
 
@@ -42,10 +42,8 @@ def _answer(spec: dict[str, Any], owner: str | None) -> list[JobResult] | None:
 @pytest.fixture
 def env(database_url: str, tmp_path: Path) -> Iterator[UWSEnv]:
     kinds = KindRegistry([JobKind("echo", validate_echo, run_echo, "echo", answer=_answer)])
-    e = make_env(database_url, tmp_path, kinds)
-    yield e
-    e.store.close()
-    e.store.engine.dispose()
+    with uws_env(database_url, tmp_path, kinds) as e:
+        yield e
 
 
 @pytest.fixture
