@@ -23,7 +23,9 @@ measurement is made in the native grids, where the per-ScW images are exact:
   remaining contributions are removed (nothing of a bright source is left to split into
   spurious peaks), then measured like the known ones.
 * **Ghost veto**: a single-ScW detection lying, in its own ScW's frame, on a ghost position of
-  a brighter source that this ScW did not detect (and so did not clean) is an artefact.
+  a brighter source that this ScW did not detect (and so did not clean) is an artefact; so is
+  a lone, unconfirmed detection on a ghost position of a confirmed source the ScW did detect
+  (that ScW's fit of the source lost flux to it: the source is measured without that ScW).
 """
 
 from __future__ import annotations
@@ -391,17 +393,30 @@ def _group(detections: list[dict[str, Any]]) -> list[_Source]:
 
 
 def _ghost_of(
-    d: dict[str, Any], view: ScwView, sources: list[_Source], margin: float = 3.0
+    d: dict[str, Any],
+    view: ScwView,
+    sources: list[_Source],
+    margin: float = 3.0,
+    own: _Source | None = None,
 ) -> _Source | None:
-    """The source not detected in ``d``'s ScW on one of whose ghosts (in that ScW's frame)
-    detection ``d`` sits, no brighter than that source could make it; None if there is none."""
+    """The source on one of whose ghosts (in its ScW's frame) detection ``d`` sits, no
+    brighter than that source could make it; None if there is none.
+
+    Sources the ScW did not detect (so did not clean) qualify; so do confirmed sources it did
+    detect, when ``d``'s own group (``own``) is a lone detection the mosaic does not confirm:
+    the ScW then took the ghost position as well, and its model there shares the source's
+    shadow (its fit of the source lost flux to it; a real source near that ghost position,
+    which the ScW then missed, lent it more)."""
     t = view.tangents(radec_to_unit(d["ra"], d["dec"]))
     if t is None:
         return None
+    unconfirmed = own is not None and not own.resolved and len(own.detections) == 1
     tol = np.tan(np.radians(max(2.0 * float(d["r90_arcmin"]) / 60.0, 0.2)))
     period = view.ghost_period_tan
     for m in sources:
-        if m.detected_in(view.index) or m.flux <= 0:
+        if m is own or m.flux <= 0:
+            continue
+        if m.detected_in(view.index) and not (unconfirmed and m.resolved):
             continue
         tm = view.tangents(m.vec)
         if tm is None:
@@ -523,7 +538,10 @@ def mosaic_catalog(
     # Ghost veto, then the groups again without the vetoed detections.
     by_index = {v.index: v for v in views}
     everything = known + new
-    parents = [_ghost_of(d, by_index[d["scw"]], everything) for d in detections]
+    group_of = {id(d): src for src in known for d in src.detections}
+    parents = [
+        _ghost_of(d, by_index[d["scw"]], everything, own=group_of.get(id(d))) for d in detections
+    ]
     kept = [d for d, parent in zip(detections, parents, strict=True) if parent is None]
     if len(kept) < len(detections):
         known = _group(kept)

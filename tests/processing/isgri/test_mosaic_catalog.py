@@ -110,3 +110,33 @@ def test_a_pair_member_missed_in_one_scw_keeps_its_flux_and_the_blend_is_not_lis
             np.cos(np.radians(1.0 / 60.0))
         )
         assert abs(got[name]["flux"] / 10.0 - 1.0) < 0.01, (name, got[name]["flux"])
+
+
+def test_a_lone_detection_on_a_detected_sources_ghost_is_vetoed_and_that_scw_left_out(
+    model: ImagingModel,
+) -> None:
+    """Source A (40 units) in four ScWs. One ScW also took A's ghost position (one mask period
+    away; shortened here to fit the image) as a 20-unit source G, whose model shares A's
+    shadow: its fit of A kept only 16 units. The mosaic must not list G (a lone detection on a
+    confirmed source's ghost) and must measure A without that ScW. (A random CI mosaic had a
+    181σ source 6 % low and a 10.7σ false source so made, seed 434990339.)"""
+    period = 20.0  # pixels
+    a, g = (30.0, 20.0), (30.0, 40.0)
+    truth = _image(model, [(*a, 40.0)])
+    views = []
+    for k in range(4):
+        if k == 0:
+            found = [_detection(model, k, "A", *a, 16.0), _detection(model, k, "G", *g, 20.0)]
+            models = [(*a, 16.0), (*g, 20.0)]
+        else:
+            found = [_detection(model, k, "A", *a, 40.0)]
+            models = [(*a, 40.0)]
+        view = _view(model, k, truth - _image(model, models), found)
+        view.ghost_period_tan = period * model.decoder.pixel_tan
+        views.append(view)
+
+    rows = mosaic_catalog(views, _empty_mosaic, 6.0, [], 0)
+
+    got = {r["name"]: r for r in rows}
+    assert sorted(got) == ["A"], [(r["name"], r["origin"], r["flux"]) for r in rows]
+    assert abs(got["A"]["flux"] / 40.0 - 1.0) < 0.01, got["A"]["flux"]
