@@ -164,6 +164,7 @@ class LinkBuilder:
                 )
             )
         descriptors = self.descriptors(product, index)
+        primary = product.primary
         for descriptor in descriptors:
             sync = descriptor.standard_id == SODA_SYNC_ID
             rows.append(
@@ -172,6 +173,10 @@ class LinkBuilder:
                     "#cutout" if sync and product.spatial_cut else "#proc",
                     service_def=descriptor.resource_id,
                     description=descriptor.description,
+                    # What the sync service returns (a cut-out or re-derivation of the primary
+                    # file): clients such as TOPCAT load it by type instead of showing a page.
+                    # The async service answers with a UWS job.
+                    content_type=(primary.content_type if sync and primary is not None else None),
                 )
             )
         return rows, descriptors

@@ -393,6 +393,8 @@ def links_votable(
     results = Resource(type="results")
     status = Info(name="QUERY_STATUS", value="OVERFLOW" if overflow else "OK")
     results.infos.append(status)
+    # DataLink 1.1 §3.3: the standardID lets clients recognise a links table.
+    results.infos.append(Info(name="standardID", value=DATALINK_ID))
     results.tables.append(_links_table(votable, rows))
     votable.resources.append(results)
     for descriptor in descriptors:

@@ -88,6 +88,8 @@ def test_links_of_a_mosaic_has_every_column_and_link(
     assert by_semantics["#documentation"][0]["content_type"] == "text/x-python"
     cutout = by_semantics["#cutout"][0]
     assert cutout["service_def"] == "soda-sync-0" and cutout["access_url"] is None
+    # The sync service returns a cut of the primary file: clients load it by its type.
+    assert cutout["content_type"] == "application/fits"
     # Exactly one of access_url, service_def, error_message per row.
     for row in rows:
         assert sum(row[k] is not None for k in ("access_url", "service_def", "error_message")) == 1
@@ -188,6 +190,7 @@ def test_maxrec(
         assert len(rows) == 6
     infos = {i.name: i.value for i in votable.resources[0].infos}
     assert infos["QUERY_STATUS"] == status
+    assert infos["standardID"] == "ivo://ivoa.net/std/DataLink#links-1.1"
 
 
 @pytest.mark.parametrize(
