@@ -564,13 +564,14 @@ def clean_band(
             if f and 0 <= ia < ok.shape[0] and 0 <= ib < ok.shape[1] and ok[ia, ib]:
                 cat_pix.append((c, float(a), float(b)))
     catalog_reach_pix = np.tan(np.radians(CATALOG_REACH_DEG)) / decoder.pixel_tan
+    front_names = [name for name, _, _ in cat_front]
+    front_a = np.array([ca for _, ca, _ in cat_front])
+    front_b = np.array([cb for _, _, cb in cat_front])
 
     def lowest_threshold(a: int, b: int) -> float:
         """The threshold a candidate at pixel (a, b) may be judged at."""
-        near = any(
-            name not in taken and np.hypot(ca - a, cb - b) < catalog_reach_pix
-            for name, ca, cb in cat_front
-        )
+        close = np.flatnonzero(np.hypot(front_a - a, front_b - b) < catalog_reach_pix)
+        near = any(front_names[k] not in taken for k in close)
         return min(threshold_catalog, threshold_new) if near else threshold_new
 
     found: list[DetectedSource] = []
