@@ -91,7 +91,9 @@ class LightCurveProducts(AnalysisUnit):
     """Write OGIP light curves, VOTables and previews per source and band, and the transients."""
 
     name = "isgri.lightcurve_products"
-    version = "1"
+    # 2: FITS 4.0 time keywords (DATEREF, TREFPOS, MJD-OBS/END); TSTART/TSTOP the first and
+    # last good time, no longer the bin grid's edges (issue 22 item 5)
+    version = "2"
     params = declare(
         **sky_params(),
         p0=Float(min=1e-12, max=0.5, default=0.01),

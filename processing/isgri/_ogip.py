@@ -15,17 +15,14 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.time import Time
 from numpy.typing import NDArray
 
+from processing.isgri._fits_time import MJDREF, set_time_keywords
 from processing.pipeline import write_fits
 
-__all__ = ["MJDREF", "write_lightcurve", "write_pha"]
+__all__ = ["MJDREF", "good_span", "write_lightcurve", "write_pha"]
 
 FloatArray = NDArray[np.float64]
-
-#: INTEGRAL Julian Date origin: IJD = MJD - 51544 (TT).
-MJDREF = 51544.0
 
 Card = tuple[str, object, str]
 
@@ -37,19 +34,23 @@ def _common(header: fits.Header) -> None:
     header["FILTER"] = ("NONE", "filter")
 
 
-def _time_cards(header: fits.Header, tstart: float, tstop: float) -> None:
-    header["TIMESYS"] = ("TT", "time system")
-    header["MJDREFI"] = (int(MJDREF), "integer part of MJD reference")
-    header["MJDREFF"] = (0.0, "fractional part of MJD reference")
-    header["MJDREF"] = (MJDREF, "MJD of the time origin (IJD = MJD - 51544)")
-    header["TIMEREF"] = ("LOCAL", "times are not barycentred")
-    header["TIMEUNIT"] = ("d", "unit of TSTART, TSTOP and TIME")
-    header["TSTART"] = (tstart, "[d] start (IJD)")
-    header["TSTOP"] = (tstop, "[d] stop (IJD)")
-    start = Time(MJDREF + tstart, format="mjd", scale="tt")
-    stop = Time(MJDREF + tstop, format="mjd", scale="tt")
-    header["DATE-OBS"] = (start.isot, "start (TT)")
-    header["DATE-END"] = (stop.isot, "stop (TT)")
+def good_span(
+    bin_lo: FloatArray, bin_hi: FloatArray, gti_start: FloatArray, gti_stop: FloatArray
+) -> tuple[float, float]:
+    """First and last good time inside the bins ``[bin_lo, bin_hi]`` (IJD).
+
+    Bins lie on a grid that does not start with the data: the first bin of a science window
+    opens up to one bin width before it. Clipping the first and last bins to the GTIs they
+    overlap makes TSTART/TSTOP the span of the data, as for the images and spectra. Without
+    an overlapping GTI the bin edges are kept.
+    """
+    first, last = int(np.argmin(bin_lo)), int(np.argmax(bin_hi))
+    lo, hi = float(bin_lo[first]), float(bin_hi[last])
+    starts = gti_start[(gti_stop > lo) & (gti_start < float(bin_hi[first]))]
+    stops = gti_stop[(gti_start < hi) & (gti_stop > float(bin_lo[last]))]
+    tstart = max(lo, float(starts.min())) if starts.size else lo
+    tstop = min(hi, float(stops.max())) if stops.size else hi
+    return tstart, tstop
 
 
 def write_pha(
@@ -112,7 +113,7 @@ def write_pha(
     h["ANCRFILE"] = (ancrfile, "ancillary response")
     h["POISSERR"] = (False, "errors are not Poisson: use STAT_ERR")
     h["GROUPING"] = (0, "no grouping")
-    _time_cards(h, tstart, tstop)
+    set_time_keywords(h, tstart, tstop)
     for key, value, comment in extra_cards:
         h[key] = (value, comment)
     write_fits(fits.HDUList([fits.PrimaryHDU(), hdu]), path)
@@ -135,9 +136,18 @@ def write_lightcurve(
     e_max: float,
     extra_cards: Sequence[Card] = (),
 ) -> None:
-    """Write an OGIP light curve of one source in one band (TIME = bin centre, IJD days)."""
-    tstart = float(np.min(time - 0.5 * timedel)) if time.size else 0.0
-    tstop = float(np.max(time + 0.5 * timedel)) if time.size else 0.0
+    """Write an OGIP light curve of one source in one band (TIME = bin centre, IJD days).
+
+    TSTART/TSTOP are the first and last good times the bins hold (see :func:`good_span`).
+
+    Raises
+    ------
+    ValueError
+        When there are no bins.
+    """
+    if not time.size:
+        raise ValueError(f"light curve of {source}: no bins to write")
+    tstart, tstop = good_span(time - 0.5 * timedel, time + 0.5 * timedel, gti_start, gti_stop)
     hdu = fits.BinTableHDU.from_columns(
         [
             fits.Column("TIME", "D", unit="d", array=time),
@@ -165,7 +175,7 @@ def write_lightcurve(
     h["TIMEDEL"] = (float(np.median(timedel)) if timedel.size else 0.0, "[d] nominal bin size")
     h["TIMEZERO"] = (0.0, "[d] time offset")
     h["TUNIT1"] = "d"
-    _time_cards(h, tstart, tstop)
+    set_time_keywords(h, tstart, tstop)
     for key, value, comment in extra_cards:
         h[key] = (value, comment)
     gti = fits.BinTableHDU.from_columns(
@@ -180,5 +190,5 @@ def write_lightcurve(
     gh["HDUCLASS"] = ("OGIP", "")
     gh["HDUCLAS1"] = ("GTI", "")
     gh["HDUCLAS2"] = ("STANDARD", "")
-    _time_cards(gh, tstart, tstop)
+    set_time_keywords(gh, tstart, tstop)
     write_fits(fits.HDUList([fits.PrimaryHDU(), hdu, gti]), path)

@@ -154,7 +154,8 @@ class SpectrumProducts(AnalysisUnit):
     """Write the spectral products of a stack: per source PHA, RMF, ARF, VOTable, PNG; fits."""
 
     name = "isgri.spectrum_products"
-    version = "1"
+    # 2: FITS 4.0 time keywords (DATEREF, TREFPOS, MJD-OBS/END), issue 22 item 5
+    version = "2"
     params = declare(
         **sky_params(),
         models=List(Str(choices=("powerlaw", "cutoffpl")), default=["powerlaw"]),

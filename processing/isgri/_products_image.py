@@ -17,12 +17,14 @@ import numpy as np
 from astropy.io import fits
 from astropy.io.votable.tree import Field, Info, Resource, TableElement, VOTableFile
 from astropy.table import Table
+from astropy.time import Time
 from astropy.wcs import WCS
 
 from processing.archive import ArchiveIndex
 from processing.instrument import Instrument
 from processing.isgri._bin import BinScienceWindow, default_channel_edges, events_file
 from processing.isgri._channels import DEFAULT_CHANNEL_EDGES, BandError, band_channels
+from processing.isgri._fits_time import MJDREF, set_time_keywords
 from processing.isgri._imaging import (
     REFERENCE_CATALOG,
     ImageScienceWindow,
@@ -31,6 +33,7 @@ from processing.isgri._imaging import (
     calibration_of,
 )
 from processing.isgri._mosaic import MosaicImages
+from processing.isgri._preview import write_sky_preview
 from processing.pipeline import (
     AnalysisUnit,
     Bool,
@@ -185,7 +188,9 @@ class ImageProducts(AnalysisUnit):
     """Write the image FITS, the catalog (VOTable, FITS) and a PNG preview of a mosaic."""
 
     name = "isgri.image_products"
-    version = "2"
+    # 3: FITS time keywords in every HDU (MJDREF was 0.0 in the image extensions), and a
+    # preview with a grid, axes in words and a colour bar (issue 22 item 5)
+    version = "3"
     uses_calibration = False
     params = declare(
         request=Str(doc="the request parameters as canonical JSON"),
@@ -222,8 +227,8 @@ class ImageProducts(AnalysisUnit):
         ph["DET_THR"] = (request["threshold_scw"], "ScW detection threshold, sigma")
         ph["MOS_THR"] = (request["threshold_mosaic"], "mosaic detection threshold, sigma")
         ph["NSCW"] = (len(scws), "number of science windows")
-        ph["TSTART"] = (mosaic["tstart"], "[d] IJD start")
-        ph["TSTOP"] = (mosaic["tstop"], "[d] IJD stop")
+        tstart, tstop = float(mosaic["tstart"]), float(mosaic["tstop"])
+        set_time_keywords(ph, tstart, tstop)
         ph["SIMULATE"] = (bool(self.config["simulated"]), "data are simulated")
         if self.config["simulated"]:
             ph["COMMENT"] = (
@@ -243,6 +248,7 @@ class ImageProducts(AnalysisUnit):
         ):
             hdu = fits.ImageHDU(np.asarray(mosaic[key][0], dtype=np.float32), name=ext)
             hdu.header.extend(wcs.to_header(), update=True)
+            set_time_keywords(hdu.header, tstart, tstop)  # replaces the WCS's MJDREF = 0.0
             hdu.header["IMATYPE"] = ext
             hdu.header["BUNIT"] = unit
             hdu.header["E_MIN"] = bands[0][0]
@@ -269,15 +275,21 @@ class ImageProducts(AnalysisUnit):
         for k, v, c in prov:
             cat_hdu.header[k] = (v, c) if c else v
         cat_hdu.header["SIMULATE"] = bool(self.config["simulated"])
+        set_time_keywords(cat_hdu.header, tstart, tstop)
         cat_path = out / "catalog.fits"
         write_fits(fits.HDUList([fits.PrimaryHDU(header=ph.copy()), cat_hdu]), cat_path)
         png_path = out / "preview.png"
-        _preview(
-            np.asarray(mosaic["significance"][0]),
-            wcs,
-            table,
+        significance = np.asarray(mosaic["significance"][0])
+        write_sky_preview(
             png_path,
-            bool(self.config["simulated"]),
+            significance,
+            wcs,
+            title=_preview_title(
+                bands[0], len(scws), tstart, tstop, bool(self.config["simulated"])
+            ),
+            colour_label="Detection significance (σ)",
+            limits=_significance_limits(significance),
+            sources=[(str(r["name"]), float(r["ra"]), float(r["dec"])) for r in table],
         )
         return {
             "image.fits": image_path,
@@ -287,31 +299,25 @@ class ImageProducts(AnalysisUnit):
         }
 
 
-def _preview(sig: np.ndarray, wcs: WCS, table: Table, path: Path, simulated: bool) -> None:
-    import matplotlib
+def _preview_title(
+    band: list[float], n_scw: int, tstart: float, tstop: float, simulated: bool
+) -> str:
+    """Two lines: what the image shows, then from what (dates in TT)."""
+    first, last = (
+        Time(MJDREF + t, format="mjd", scale="tt").strftime("%Y-%m-%d") for t in (tstart, tstop)
+    )
+    dates = first if first == last else f"{first} to {last}"
+    windows = f"{n_scw} science window{'s' if n_scw != 1 else ''}"
+    note = " (SIMULATED DATA)" if simulated else ""
+    what = f"INTEGRAL/ISGRI significance, {band[0]:g}\u2013{band[1]:g} keV{note}"
+    return f"{what}\n{windows}, {dates}"
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 7), dpi=100)
-    ax = fig.add_subplot(projection=wcs)
-    ax.imshow(np.clip(sig, -3, 30), origin="lower", cmap="magma")
-    if len(table):
-        x, y = wcs.world_to_pixel_values(table["ra"], table["dec"])
-        ax.scatter(x, y, s=120, facecolors="none", edgecolors="cyan")
-        for xi, yi, n in zip(x, y, table["name"], strict=True):
-            ax.annotate(
-                str(n),
-                (xi, yi),
-                color="cyan",
-                fontsize=7,
-                xytext=(6, 6),
-                textcoords="offset points",
-            )
-    ax.set_xlabel("RA")
-    ax.set_ylabel("Dec")
-    ax.set_title("ISGRI significance" + (" (SIMULATED DATA)" if simulated else ""))
-    fig.savefig(path)
+def _significance_limits(significance: np.ndarray) -> tuple[float, float]:
+    """Colour scale from -3σ to the peak, at least 5σ and at most 30σ (bright sources saturate)."""
+    finite = significance[np.isfinite(significance)]
+    peak = float(finite.max()) if finite.size else 0.0
+    return -3.0, float(np.clip(peak, 5.0, 30.0))
 
 
 def build_image_graph(

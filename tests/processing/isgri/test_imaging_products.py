@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
+import warnings
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits, votable
 from astropy.table import Table
+from astropy.time import Time
 from astropy.wcs import WCS
+from PIL import Image
 
 from processing.archive import ArchiveIndex
 from processing.instrument import load_instrument
@@ -100,6 +104,86 @@ def test_image_fits_has_wcs_extensions_and_provenance(products: ProductDescripto
         peak = np.unravel_index(int(np.nanargmax(sig.data)), sig.data.shape)
         assert abs(peak[0] - y) <= 1.0 and abs(peak[1] - x) <= 1.0
         assert np.all(hl["EXPOSURE"].data >= 0) and hl["EXPOSURE"].data.max() > 1000
+
+
+@pytest.fixture(scope="module")
+def single_scw_product(archive: tuple[ArchiveIndex, Path], pipeline: Pipeline) -> ProductDescriptor:
+    """The image of one science window (its ScW image is cached by ``products`` already)."""
+    index, root = archive
+    last = index.all()[-1].scw_id
+    request = ImageRequest(ra=CRAB[0], dec=CRAB[1], radius_deg=12.0, scw_ids=(last,))
+    (product,) = run_image_product(pipeline, index, load_instrument(root), request)
+    return product
+
+
+def _time_hdus(product: ProductDescriptor) -> list[tuple[str, fits.Header]]:
+    """Every HDU of the image product's FITS files, named file:extension."""
+    found = []
+    for name in ("image.fits", "catalog.fits"):
+        with fits.open(_file(product, name)) as hl:
+            found += [(f"{name}:{h.name}", h.header.copy()) for h in hl]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["mosaic", "single ScW"])
+def test_image_headers_give_the_science_windows_times(
+    kind: str,
+    products: ProductDescriptor,
+    single_scw_product: ProductDescriptor,
+    archive: tuple[ArchiveIndex, Path],
+) -> None:
+    """Issue 22 item 5: MJDREF was 0.0 in the image extensions, whose times are IJD."""
+    product = products if kind == "mosaic" else single_scw_product
+    index, _ = archive
+    scws = index.get(product.metadata["scw_ids"])
+    # The truth: the archive index's ScW start and stop (IJD), as absolute TT times.
+    start = Time(min(s.tstart for s in scws) + 51544.0, format="mjd", scale="tt")
+    stop = Time(max(s.tstop for s in scws) + 51544.0, format="mjd", scale="tt")
+    if kind == "single ScW":
+        assert len(scws) == 1
+    hdus = _time_hdus(product)
+    assert [n for n, _ in hdus] == [
+        "image.fits:PRIMARY",
+        "image.fits:INTENSITY",
+        "image.fits:VARIANCE",
+        "image.fits:SIGNIFICANCE",
+        "image.fits:EXPOSURE",
+        "catalog.fits:PRIMARY",
+        "catalog.fits:ISGR-SRCL-RES",
+    ]
+    one_second = 1.0 * u.s
+    for name, h in hdus:
+        assert h["MJDREF"] == 51544.0 and h["MJDREFI"] == 51544 and h["MJDREFF"] == 0.0, name
+        assert h["TIMESYS"] == "TT" and h["TIMEUNIT"] == "d" and h["TIMEREF"] == "LOCAL", name
+        scale = h["TIMESYS"].lower()
+        origin = h["MJDREFI"] + h["MJDREFF"]
+        t0 = Time(origin + h["TSTART"], format="mjd", scale=scale)
+        t1 = Time(origin + h["TSTOP"], format="mjd", scale=scale)
+        assert abs(t0 - start) < one_second and abs(t1 - stop) < one_second, name
+        assert abs(Time(h["DATE-OBS"], scale="tt") - start) < one_second, name
+        assert abs(Time(h["DATE-END"], scale="tt") - stop) < one_second, name
+        assert abs(Time(h["MJD-OBS"], format="mjd", scale="tt") - start) < one_second, name
+        assert abs(Time(h["MJD-END"], format="mjd", scale="tt") - stop) < one_second, name
+        # The FITS 4.0 reference date (ISO) is the same origin as MJDREF.
+        assert Time(h["DATEREF"], scale="tt").mjd == 51544.0, name
+        if name.startswith("image.fits:") and name != "image.fits:PRIMARY":
+            # WCS users get the same times from the WCS, with no fix-up warning.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                wcs = WCS(h)
+            assert list(wcs.wcs.mjdref) == [51544.0, 0.0], name
+            assert abs(Time(wcs.wcs.mjdobs, format="mjd", scale="tt") - start) < one_second
+            assert wcs.wcs.timesys == "TT"
+
+
+@pytest.mark.slow
+def test_preview_png_is_small(products: ProductDescriptor) -> None:
+    """Every image product makes one: a 640 × 560 quick look (the old 700 × 700 was 0.7 MB)."""
+    path = _file(products, "preview.png")
+    with Image.open(path) as png:
+        assert png.format == "PNG" and png.size == (640, 560)
+    assert path.stat().st_size < 500_000
 
 
 @pytest.mark.slow
