@@ -1,4 +1,8 @@
-"""The ``vo-service`` command line: one group, one module per topic."""
+"""The ``vo-service`` command line: one group, one module per topic.
+
+Importing it loads click and the command declarations only; each command imports what it needs
+when it runs, so ``--help`` answers at once.
+"""
 
 from __future__ import annotations
 

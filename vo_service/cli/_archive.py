@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from tqdm import tqdm
 
-from processing.archive import ArchiveIndex, IngestReport
-from processing.simulator import ScenarioError, builtin_scenarios, load_scenario, simulate_archive
 from vo_service.cli._main import load_settings, main
-from vo_service.db import make_engine, upgrade_database
+
+if TYPE_CHECKING:
+    from processing.archive import ArchiveIndex, IngestReport
 
 __all__ = ["archive"]
 
 
+def _builtin_scenarios() -> list[str]:
+    """The simulator's built-in scenario names, read without importing the simulator."""
+    # ``processing.simulator.builtin_scenarios`` lists the same folder, but importing it
+    # loads numpy and astropy, seconds for a help page.
+    folder = resources.files("processing") / "simulator" / "scenarios"
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
 def _index(archive_path: Path | None = None) -> ArchiveIndex:
+    from processing.archive import ArchiveIndex
+    from vo_service.db import make_engine, upgrade_database
+
     settings = load_settings()
     engine = make_engine(settings.resolved_database_url)
     settings.ensure_dirs()
@@ -42,7 +56,7 @@ def archive() -> None:
 @click.option(
     "--scenario",
     required=True,
-    help=f"A built-in scenario ({', '.join(builtin_scenarios())}) or a YAML/JSON scenario file.",
+    help=f"A built-in scenario ({', '.join(_builtin_scenarios())}) or a YAML/JSON scenario file.",
 )
 @click.option(
     "--out",
@@ -61,6 +75,10 @@ def simulate(
     scenario: str, out: Path | None, workers: int, limit: int | None, ingest: bool | None
 ) -> None:
     """Simulate an archive in the real ISGRI layout, with the truth written beside it."""
+    from tqdm import tqdm
+
+    from processing.simulator import ScenarioError, load_scenario, simulate_archive
+
     try:
         model = load_scenario(scenario)
     except ScenarioError as exc:
@@ -87,6 +105,8 @@ def simulate(
 )
 def ingest_cmd(directory: Path | None) -> None:
     """Index an archive tree (default: the service's archive path). Idempotent."""
+    from tqdm import tqdm
+
     index = _index(directory.resolve() if directory else None)
     with tqdm(total=None, unit="file", desc="ingesting") as bar:
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
 import click
 
-from processing.pipeline import CacheStore, ProductCache
-from vo_service._context import ServiceContext
 from vo_service.cli._main import load_settings, main
+
+if TYPE_CHECKING:
+    from processing.pipeline import ProductCache
 
 __all__ = ["cache"]
 
@@ -38,6 +40,9 @@ def _human(size: int) -> str:
 
 
 def _open_cache() -> ProductCache:
+    from processing.pipeline import CacheStore, ProductCache
+    from vo_service._context import ServiceContext
+
     settings = load_settings()
     context = ServiceContext.build(settings)
     return ProductCache(

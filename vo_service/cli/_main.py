@@ -1,13 +1,21 @@
-"""The root ``vo-service`` command group and shared helpers."""
+"""The root ``vo-service`` command group and shared helpers.
+
+The command line imports only click when it starts: ``--help`` must answer at once, so every
+command imports the science stack, the database and the web application inside its body, when
+it runs (``tests/vo_service/test_cli_imports.py`` keeps it so).
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import click
 
 from vo_service._version import __version__
-from vo_service.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from vo_service.settings import Settings
 
 __all__ = ["load_settings", "main"]
 
@@ -23,6 +31,8 @@ def main(verbose: int) -> None:
 
 def load_settings(**overrides: object) -> Settings:
     """Load the settings or exit with the setting named."""
+    from vo_service.settings import Settings, SettingsError
+
     try:
         return Settings.load(**{k: v for k, v in overrides.items() if v is not None})
     except SettingsError as exc:

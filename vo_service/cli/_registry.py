@@ -7,9 +7,6 @@ from pathlib import Path
 
 import click
 
-from registry import document_bytes
-from vo_service._publishing import publication_of
-from vo_service.app import create_app
 from vo_service.cli._main import load_settings, main
 
 __all__ = ["registry"]
@@ -37,6 +34,10 @@ def registry() -> None:
 )
 def record(output: Path | None, which: str) -> None:
     """Write a VOResource record (the same one OAI-PMH serves)."""
+    from registry import document_bytes
+    from vo_service._publishing import publication_of
+    from vo_service.app import create_app
+
     settings = load_settings()
     publication = publication_of(create_app(settings))
     identifier = {

@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from gunicorn.app.base import BaseApplication
 
-from processing.pipeline import DaskExecutor
-from uws import JobStore, Runner
-from vo_service._context import ServiceContext
-from vo_service._demo import ensure_demo_archive
-from vo_service._engine import start_engine
-from vo_service._jobs import UWS_EXTENSION, build_runner, job_kinds
-from vo_service.app import create_app
 from vo_service.cli._main import load_settings, main
 
+if TYPE_CHECKING:
+    from processing.pipeline import DaskExecutor
+    from uws import JobStore, Runner
+
 __all__ = ["serve"]
-
-
-class _Gunicorn(BaseApplication):
-    """Run a ready WSGI application under gunicorn's production server."""
-
-    def __init__(self, application: Any, options: dict[str, Any]) -> None:
-        self._application = application
-        self._options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        return self._application
 
 
 @main.command()
@@ -56,6 +36,13 @@ def serve(host: str | None, port: int | None, threads: int, runner: bool, demo: 
 
     On first run (an empty archive) it simulates the demo archive and indexes it.
     """
+    from vo_service._context import ServiceContext
+    from vo_service._demo import ensure_demo_archive
+    from vo_service._engine import start_engine
+    from vo_service._jobs import UWS_EXTENSION, build_runner, job_kinds
+    from vo_service.app import create_app
+    from vo_service.cli._gunicorn import GunicornServer
+
     settings = load_settings(host=host, port=port)
     context = ServiceContext.build(settings)
     if demo:
@@ -83,7 +70,7 @@ def serve(host: str | None, port: int | None, threads: int, runner: bool, demo: 
         for engine in engines:
             engine.close()
 
-    _Gunicorn(
+    GunicornServer(
         app,
         {
             "post_worker_init": post_worker_init,

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import click
 
-from uws import JobStore
-from vo_service._context import ServiceContext
-from vo_service._engine import start_engine
-from vo_service._jobs import build_runner, job_kinds
 from vo_service.cli._main import load_settings, main
 
 __all__ = ["worker"]
@@ -17,6 +13,11 @@ __all__ = ["worker"]
 @click.option("--slots", type=int, default=None, help="Jobs run at once (default from settings).")
 def worker(slots: int | None) -> None:
     """Run queued UWS jobs until interrupted (SIGTERM/SIGINT stop it cleanly)."""
+    from uws import JobStore
+    from vo_service._context import ServiceContext
+    from vo_service._engine import start_engine
+    from vo_service._jobs import build_runner, job_kinds
+
     settings = load_settings(runner_slots=slots)
     context = ServiceContext.build(settings)
     kinds = job_kinds(settings)
