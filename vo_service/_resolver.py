@@ -1,5 +1,7 @@
 """Source-name resolution: Sesame (SIMBAD, NED, VizieR) when reachable, then the local catalog.
 
+One Sesame request asks SIMBAD, then NED, then VizieR, through astropy's client (astroquery would
+take a query per database for the same names: docs/architecture.md, "Name resolution").
 Results are cached in memory; a network failure switches the network resolvers off for a while so
 that an offline service answers from its local catalog without waiting on every request.
 """
@@ -41,7 +43,7 @@ def _key(name: str) -> str:
 
 
 def sesame(name: str, timeout: float) -> tuple[float, float]:
-    """Resolve through CDS Sesame with astropy (network)."""
+    """Resolve through CDS Sesame with astropy (network; SIMBAD, then NED, then VizieR)."""
     from astropy.coordinates import SkyCoord
     from astropy.utils.data import conf
 
