@@ -20,6 +20,7 @@ __all__ = [
     "Capability",
     "CapabilityError",
     "CapabilityRegistry",
+    "InputParam",
     "StandardID",
     "capabilities_document",
     "capabilities_of",
@@ -53,6 +54,52 @@ class CapabilityError(ValueError):
     """A capability that cannot be published (bad path, duplicate, no registry on the app)."""
 
 
+_VOTABLE_TYPES = frozenset({"boolean", "short", "int", "long", "char", "float", "double"})
+
+
+@dataclass(frozen=True)
+class InputParam:
+    """An input parameter of a ``vs:ParamHTTP`` interface (VODataService 1.2 ``vs:InputParam``).
+
+    ``datatype`` is a VOTable datatype (DALI services describe their parameters in VOTable
+    types); ``std`` is false for a parameter this service defines rather than the standard.
+    """
+
+    name: str
+    description: str
+    datatype: str = "char"
+    arraysize: str | None = None
+    unit: str | None = None
+    ucd: str | None = None
+    xtype: str | None = None
+    use: Literal["required", "optional", "ignored"] = "optional"
+    std: bool = False
+
+    def __post_init__(self) -> None:
+        if self.datatype not in _VOTABLE_TYPES:
+            raise CapabilityError(f"parameter {self.name}: unknown datatype {self.datatype!r}")
+
+    def element(self) -> etree._Element:
+        """The ``param`` element of the interface."""
+        param = etree.Element("param", nsmap=dict(NSMAP))
+        param.set("use", self.use)
+        param.set("std", "true" if self.std else "false")
+        sub(param, "name", self.name)
+        sub(param, "description", self.description)
+        if self.unit:
+            sub(param, "unit", self.unit)
+        if self.ucd:
+            sub(param, "ucd", self.ucd)
+        datatype = sub(
+            param,
+            "dataType",
+            self.datatype,
+            {"arraysize": self.arraysize, "extendedType": self.xtype},
+        )
+        xsi_type(datatype, "vs:VOTableType")
+        return param
+
+
 @dataclass(frozen=True)
 class Capability:
     """One capability of the service: what it does and where a client reaches it.
@@ -80,6 +127,8 @@ class Capability:
         HTTP methods and result MIME type (``vs:ParamHTTP`` interfaces only).
     capability_type
         ``xsi:type`` of the capability element itself (e.g. ``vg:Harvest``).
+    params
+        Input parameters of a ``vs:ParamHTTP`` interface.
     extra
         Child elements of the capability subtype, appended after the interface (e.g.
         ``maxRecords`` for ``vg:Harvest``); copied on every rendering.
@@ -98,6 +147,7 @@ class Capability:
     query_types: tuple[str, ...] = ("GET",)
     result_type: str | None = None
     capability_type: str | None = None
+    params: tuple[InputParam, ...] = ()
     extra: tuple[etree._Element, ...] = field(default=(), compare=False)
     resource: str = SERVICE_RESOURCE
 
@@ -179,6 +229,8 @@ def capability_element(capability: Capability, base_url: str) -> etree._Element:
             sub(interface, "queryType", query_type)
         if capability.result_type:
             sub(interface, "resultType", capability.result_type)
+        for param in capability.params:
+            interface.append(param.element())
     for extra in capability.extra:
         element.append(copy.deepcopy(extra))
     return element

@@ -185,7 +185,7 @@ def create_uws_blueprint(
             phase_value = _single("PHASE")
             phase = _phase_value("PHASE", phase_value) if phase_value else None
             job = service.wait(user, job_id, seconds, phase)
-        return _xml(render_job(job, result_url))
+        return _xml(render_job(job, result_url, service.describe(job)))
 
     @bp.post(f"{prefix}/<job_id>")
     def job_post(job_id: str) -> ResponseReturnValue:

@@ -159,6 +159,11 @@ Handler = Callable[[JobContext], Sequence[JobResult]]
 #: Answers a job at creation from what already exists: (validated parameters, owner) ->
 #: its results (URLs), or ``None`` to queue it for the handler.
 Answerer = Callable[[dict[str, Any], str | None], Sequence[JobResult] | None]
+#: One ``jobInfo`` entry a kind derives from a finished job's results: an element name
+#: (an XML NCName) and its attributes.
+InfoEntry = tuple[str, Mapping[str, str]]
+#: Derives ``jobInfo`` entries from a job's stored results (``(id, href, mime_type)`` each).
+Describer = Callable[[Sequence[tuple[str, str | None, str | None]]], Sequence[InfoEntry]]
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,10 @@ class JobKind:
         results only: there is no work folder yet), the job is stored COMPLETED with them at
         once, without a runner round trip (a repeated request whose products exist). It
         must be quick and must not raise for anything the user did.
+    describe
+        Optional: derives extra ``jobInfo`` entries of a job from its results (what the
+        results mean to the application, e.g. the identifiers of the products they hold).
+        It must be quick: it runs for every job document.
     """
 
     name: str
@@ -188,6 +197,7 @@ class JobKind:
     handler: Handler
     description: str = ""
     answer: Answerer | None = None
+    describe: Describer | None = None
 
 
 class KindRegistry:
@@ -234,6 +244,15 @@ class KindRegistry:
         if kind is None or kind.answer is None:
             return None
         return kind.answer(spec, owner)
+
+    def describe(
+        self, name: str, results: Sequence[tuple[str, str | None, str | None]]
+    ) -> Sequence[InfoEntry]:
+        """Kind ``name``'s ``jobInfo`` entries for these results (:attr:`JobKind.describe`)."""
+        kind = self._kinds.get(name)
+        if kind is None or kind.describe is None or not results:
+            return ()
+        return kind.describe(results)
 
     def validate(self, name: str, params: ParameterSet) -> dict[str, Any]:
         """Run kind ``name``'s validator; unknown kinds are a parameter error."""

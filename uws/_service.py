@@ -11,7 +11,7 @@ import logging
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from uws._errors import (
     ParameterError,
     ResultNotFoundError,
 )
-from uws._kinds import KindRegistry, ParameterSet
+from uws._kinds import InfoEntry, KindRegistry, ParameterSet
 from uws._models import JobFilter, JobRecord, JobSummaryRef, Progress, StoredResult
 from uws._storage import JobStore, utcnow
 from uws._transitions import (
@@ -270,6 +270,15 @@ class UWSService:
         if job is None or job.kind not in self.kinds:
             raise JobNotFoundError(job_id)
         return job
+
+    def describe(self, job: JobRecord) -> Sequence[InfoEntry]:
+        """The kind's own ``jobInfo`` entries of ``job`` (none when its kind has no describer;
+        a failing describer is logged and leaves them out: the job document still renders)."""
+        try:
+            return self.kinds.describe(job.kind, [(r.id, r.href, r.mime_type) for r in job.results])
+        except Exception:
+            log.exception("job kind %s: describing job %s failed", job.kind, job.id)
+            return ()
 
     def list_jobs(self, owner: str | None, flt: JobFilter) -> list[JobSummaryRef]:
         """The owner's jobs of this endpoint's kinds."""

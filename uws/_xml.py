@@ -25,6 +25,7 @@ from vo_models.uws import (
 from vo_models.uws.models import NSMAP
 from vo_models.uws.types import ErrorType, UWSVersion
 
+from uws._kinds import InfoEntry
 from uws._models import JobRecord, JobSummaryRef
 
 __all__ = [
@@ -94,7 +95,7 @@ def _results_model(job: JobRecord, result_url: ResultUrl) -> Results:
     )
 
 
-def _job_info(job: JobRecord) -> etree._Element:
+def _job_info(job: JobRecord, extra: Sequence[InfoEntry]) -> etree._Element:
     info = etree.Element(f"{{{UWS_NS}}}jobInfo", nsmap={"ji": JOBINFO_NS})
     kind = etree.SubElement(info, f"{{{JOBINFO_NS}}}kind")
     kind.text = job.kind
@@ -106,11 +107,16 @@ def _job_info(job: JobRecord) -> etree._Element:
             progress.set("fraction", f"{job.progress.done / job.progress.total:.4f}")
         if job.progress.note:
             progress.text = job.progress.note
+    for name, attributes in extra:
+        entry = etree.SubElement(info, f"{{{JOBINFO_NS}}}{name}")
+        for key, value in attributes.items():
+            entry.set(key, value)
     return info
 
 
-def render_job(job: JobRecord, result_url: ResultUrl) -> bytes:
-    """The job document (``GET /{jobs}/{job-id}``)."""
+def render_job(job: JobRecord, result_url: ResultUrl, info: Sequence[InfoEntry] = ()) -> bytes:
+    """The job document (``GET /{jobs}/{job-id}``); ``info`` adds the kind's own ``jobInfo``
+    entries (:attr:`uws.JobKind.describe`)."""
     error = None
     if job.error is not None:
         error = ErrorSummary(
@@ -140,7 +146,7 @@ def render_job(job: JobRecord, result_url: ResultUrl) -> bytes:
         _drop_empty(tree, ["runId"])
     for stale in tree.findall(f"{{{UWS_NS}}}jobInfo"):
         tree.remove(stale)
-    tree.append(_job_info(job))
+    tree.append(_job_info(job, info))
     return _serialise(tree)
 
 

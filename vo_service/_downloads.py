@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from flask import Blueprint, abort, current_app, jsonify, send_file
 from flask.typing import ResponseReturnValue
 
 from vo_service._store import ProductStore
 
-__all__ = ["downloads", "product_url"]
+__all__ = ["downloads", "links_url", "product_url"]
 
 downloads = Blueprint("downloads", __name__)
 
@@ -16,6 +18,11 @@ def product_url(base_url: str, product_hash: str, name: str | None = None) -> st
     """Public URL of a product (or one of its files)."""
     url = f"{base_url}/products/{product_hash}"
     return f"{url}/{name}" if name else url
+
+
+def links_url(base_url: str, product_id: str) -> str:
+    """The DataLink ``{links}`` URL of a product's IVOA identifier."""
+    return f"{base_url}/datalink/links?ID={quote(product_id, safe='')}"
 
 
 def _store() -> ProductStore:

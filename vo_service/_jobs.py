@@ -125,26 +125,44 @@ def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
             public_url=settings.public_base_url,
         )
     )
+    from vo_service._descriptor import input_params, params_blueprint
+
+    app.register_blueprint(params_blueprint(settings.public_base_url))
     registry = capabilities_of(app)
     registry.add(
         Capability(
             StandardID.UWS,
             "/async",
-            "Product jobs (images, catalogs, spectra, light curves) as UWS 1.1 asynchronous jobs",
+            "Product jobs (images, catalogs, spectra, light curves) as UWS 1.1 asynchronous "
+            "jobs; their parameters are described at /async/params",
             use="base",
             version="1.1",
             query_types=("GET", "POST"),
+            params=input_params(),
         )
     )
     registry.add(
         Capability(
             None,
             "/sync",
-            "Product requests answered synchronously: a redirect to the primary result",
+            "Product requests answered synchronously: a redirect to the primary result; "
+            "parameters described at /sync/params",
             role=None,
             query_types=("GET", "POST"),
+            params=input_params(),
         )
     )
+    for endpoint in ("async", "sync"):
+        registry.add(
+            Capability(
+                None,
+                f"/{endpoint}/params",
+                f"DataLink service descriptors of the product requests at /{endpoint}, one "
+                "per product type (PARAMs with units, UCDs and VALUES)",
+                role=None,
+                result_type="application/x-votable+xml",
+            )
+        )
     from datalink import soda_async_blueprint
 
     app.register_blueprint(

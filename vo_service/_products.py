@@ -11,11 +11,13 @@ import functools
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+from datalink import DATALINK_MIME
 from processing.archive import ScienceWindow
 from processing.instrument import Instrument, load_instrument
 from processing.pipeline import (
@@ -35,7 +37,7 @@ from vo_service._build_env import PRODUCT_BUILDERS, BuildEnvironment
 from vo_service._builders import register_builders
 from vo_service._catalogs import CatalogError, parse_user_catalog
 from vo_service._context import ServiceContext
-from vo_service._downloads import product_url
+from vo_service._downloads import links_url, product_url
 from vo_service._request import ProductRequest, RequestError, parse_request
 from vo_service._resolver import UnresolvedName
 from vo_service._selection import select_science_windows
@@ -44,12 +46,16 @@ from vo_service.settings import Settings
 
 __all__ = [
     "build_products",
+    "describe_product_job",
     "handle_product_job",
     "product_job_kind",
     "validate_product_parameters",
 ]
 
 log = logging.getLogger(__name__)
+
+#: Result id of a product's DataLink ``{links}`` document.
+LINKS_RESULT = "links"
 
 
 register_builders()
@@ -222,26 +228,63 @@ def handle_product_job(settings_json: str, job: JobContext) -> list[JobResult]:
         )
     finally:
         stop.set()
+    context = _context(settings_json)
+    results = _job_results(settings, built)
+    key = answer_key(job.parameters, job.owner, settings.public_base_url)
+    remember(context.store, key, [stored.hash for _, stored in built], results)
+    return results
+
+
+def _job_results(
+    settings: Settings, built: list[tuple[ProductDescriptor, StoredProduct]]
+) -> list[JobResult]:
+    """Every file of every product (the builder's order: the primary file first), then each
+    product's DataLink ``{links}`` (``links`` for the first product)."""
+    base = settings.public_base_url
     results: list[JobResult] = []
     used: set[str] = set()
-    context = _context(settings_json)
+
+    def unique(name: str, product_hash: str) -> str:
+        rid = name if name not in used else f"{product_hash[:12]}-{name}"
+        used.add(rid)
+        return rid
+
     for n, (product, stored) in enumerate(built):
         sizes = {f.name: f.size for f in stored.files}
-        for k, f in enumerate(product.files):  # the builder's order: primary first
-            rid = f.name if f.name not in used else f"{stored.hash[:12]}-{f.name}"
-            used.add(rid)
+        for k, f in enumerate(product.files):
             results.append(
                 JobResult(
-                    id=rid,
+                    id=unique(f.name, stored.hash),
                     mime_type=f.content_type,
-                    href=product_url(settings.public_base_url, stored.hash, f.name),
+                    href=product_url(base, stored.hash, f.name),
                     size=sizes.get(f.name),
                     primary=(n == 0 and k == 0),
                 )
             )
-    key = answer_key(job.parameters, job.owner, settings.public_base_url)
-    remember(context.store, key, [stored.hash for _, stored in built], results)
+    for _, stored in built:
+        results.append(
+            JobResult(
+                id=unique(LINKS_RESULT, stored.hash),
+                mime_type=DATALINK_MIME,
+                href=links_url(base, f"{settings.ivoid}?{stored.hash}"),
+            )
+        )
     return results
+
+
+def describe_product_job(
+    results: Sequence[tuple[str, str | None, str | None]],
+) -> list[tuple[str, dict[str, str]]]:
+    """``jobInfo`` of a product job: each product's IVOA identifier and ``{links}`` URL, read
+    from its ``links`` results (a job answered from an earlier one has the same results)."""
+    entries: list[tuple[str, dict[str, str]]] = []
+    for _, href, mime_type in results:
+        if mime_type != DATALINK_MIME or href is None:
+            continue
+        ids = parse_qs(urlsplit(href).query).get("ID")
+        if ids:
+            entries.append(("product", {"id": ids[0], "links": href}))
+    return entries
 
 
 def answer_product_job(
@@ -261,6 +304,7 @@ def product_job_kind(settings: Settings) -> JobKind:
         validate=functools.partial(validate_product_parameters, settings_json),
         handler=functools.partial(handle_product_job, settings_json),
         answer=functools.partial(answer_product_job, settings_json),
+        describe=describe_product_job,
         description="Images, catalogs, spectra and light curves from the coded-mask archive",
     )
 

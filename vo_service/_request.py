@@ -29,6 +29,8 @@ __all__ = [
 _MJDREF = 51544.0
 
 PRODUCT_TYPES = ("image", "spectrum", "light_curve", "transient_search", "spectral_fit")
+#: Product types made in one energy band (spectra cover the instrument's whole range).
+_BANDED = ("image", "light_curve", "transient_search")
 _TYPE_ALIASES = {"lc": "light_curve", "lightcurve": "light_curve", "light curve": "light_curve"}
 
 
@@ -55,6 +57,14 @@ class ParamSpec:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     xtype: str = ""
+    #: Product types whose result depends on this parameter (empty: all of them).
+    used_by: tuple[str, ...] = ()
+    #: Whether ``maximum`` itself is refused (RA: 360 is 0).
+    maximum_exclusive: bool = False
+
+    def applies_to(self, product_type: str) -> bool:
+        """Whether a ``product_type`` request uses this parameter."""
+        return not self.used_by or product_type in self.used_by
 
 
 PARAMETERS: tuple[ParamSpec, ...] = (
@@ -81,6 +91,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         ucd="pos.eq.ra",
         minimum=0.0,
         maximum=360.0,
+        maximum_exclusive=True,
     ),
     ParamSpec(
         "DEC",
@@ -136,6 +147,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         default=20.0,
         minimum=15.0,
         maximum=1000.0,
+        used_by=_BANDED,
     ),
     ParamSpec(
         "E2_keV",
@@ -146,6 +158,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         default=40.0,
         minimum=15.0,
         maximum=1000.0,
+        used_by=_BANDED,
     ),
     ParamSpec(
         "detection_threshold",
@@ -156,6 +169,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         default=7.0,
         minimum=3.0,
         maximum=1000.0,
+        used_by=("image",),
     ),
     ParamSpec(
         "time_bin",
@@ -166,6 +180,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         default=1000.0,
         minimum=10.0,
         maximum=1.0e7,
+        used_by=("light_curve", "transient_search"),
     ),
     ParamSpec(
         "selected_catalog",

@@ -123,6 +123,11 @@ def test_pyvo_lists_the_capabilities(service_app: Flask) -> None:
         # pyvo 1.9 (W17) also flags the second queryType that VODataService allows
         # (maxOccurs=2: GET and POST); the XSD validation covers it.
         warnings.filterwarnings("ignore", message=".*W17")
+        # pyvo's ParamHTTP model has no VODataService input ``param`` (the job endpoints
+        # describe their parameters with it); the XSD validation covers those.
+        warnings.filterwarnings(
+            "ignore", message=r".*Unknown element (param|name|description|unit|ucd|dataType)$"
+        )
         capabilities = parse_capabilities(io.BytesIO(data))
     by_id = {c.standardid: c for c in capabilities}
     assert set(by_id) >= {

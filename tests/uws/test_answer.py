@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,18 @@ def _answer(spec: dict[str, Any], owner: str | None) -> list[JobResult] | None:
     ]
 
 
+def _describe(results: Sequence[tuple[str, str | None, str | None]]) -> list[Any]:
+    """One ``fits`` entry per FITS result; Bob's jobs break the describer."""
+    if any("/bob/" in (href or "") for _, href, _ in results):
+        raise RuntimeError("the describer broke")
+    return [("fits", {"result": rid, "at": href}) for rid, href, mime in results if "fits" in mime]
+
+
 @pytest.fixture
 def env(database_url: str, tmp_path: Path) -> Iterator[UWSEnv]:
-    kinds = KindRegistry([JobKind("echo", validate_echo, run_echo, "echo", answer=_answer)])
+    kinds = KindRegistry(
+        [JobKind("echo", validate_echo, run_echo, "echo", answer=_answer, describe=_describe)]
+    )
     with uws_env(database_url, tmp_path, kinds) as e:
         yield e
 
@@ -83,3 +92,23 @@ def test_a_pending_job_is_not_answered_until_it_is_run(client) -> None:
     response = client.post(f"/async/{job_id}/phase", data={"PHASE": "RUN"})
     assert response.status_code == 303 and path_of(response.headers["Location"])
     assert text(job_doc(client, job_id), "phase") == "QUEUED"
+
+
+def test_the_kind_describes_its_results_in_job_info(client) -> None:
+    job_id = create(client, KIND="echo", PHASE="RUN", Target="known", user="alice")
+    root = job_doc(client, job_id, user="alice")  # schema-validated by the client
+    entries = root.findall(f"uws:jobInfo/{{{JI}}}fits", NS)
+    assert [(e.get("result"), e.get("at")) for e in entries] == [
+        ("image", "https://example.org/alice/i.fits")
+    ]
+    # A queued job has no results: nothing to describe.
+    queued = create(client, KIND="echo", PHASE="RUN", Target="unknown")
+    assert job_doc(client, queued).findall(f"uws:jobInfo/{{{JI}}}fits", NS) == []
+
+
+def test_a_failing_describer_leaves_the_job_document_whole(client) -> None:
+    job_id = create(client, KIND="echo", PHASE="RUN", Target="known", user="bob")
+    root = job_doc(client, job_id, user="bob")
+    assert text(root, "phase") == "COMPLETED"
+    assert root.findall(f"uws:jobInfo/{{{JI}}}fits", NS) == []
+    assert root.find(f"uws:jobInfo/{{{JI}}}kind", NS) is not None

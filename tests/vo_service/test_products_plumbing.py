@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -127,8 +128,13 @@ def test_validation_and_handler_store_products(
         cancel_event=threading.Event(),
     )
     results = handle_product_job(settings_json, job)
-    assert [r.primary for r in results] == [True]
+    assert [(r.id, r.primary) for r in results] == [("toy_image.fits", True), ("links", False)]
     assert results[0].mime_type == "application/fits"
+    assert results[1].mime_type == "application/x-votable+xml;content=datalink"
+    assert results[1].href == (
+        f"{context.settings.public_base_url}/datalink/links?ID="
+        + quote(f"{context.settings.ivoid}?{25:064x}", safe="")
+    )
     assert results[0].href is not None and results[0].href.endswith("/toy_image.fits")
     stored = context.store.get(f"{25:064x}")
     assert stored is not None and stored.metadata["resolver"] == "local catalog"
