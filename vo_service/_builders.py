@@ -6,6 +6,7 @@ product descriptors, primary first, by calling the processing API; no science ha
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -31,6 +32,7 @@ from processing.pipeline import Node, prov_json, prov_xml, provenance_document
 from processing.products import ProductDescriptor, ProductFile
 from uws import JobFailure
 from vo_service._build_env import PRODUCT_BUILDERS, BuildEnvironment, ProductBuilder
+from vo_service._detections import CATALOG_FILE, detection_id
 from vo_service._linkblock import add_links_block
 
 __all__ = ["register_builders", "request_extent"]
@@ -45,18 +47,22 @@ _IMAGE_FILES = {
 
 
 def _with_links_blocks(env: BuildEnvironment, product: ProductDescriptor) -> ProductDescriptor:
-    """Copies of the product's VOTables with a DataLink block (the cache keeps the originals)."""
+    """Copies of the product's VOTables with a DataLink block (the cache keeps the originals);
+    the rows of an image's catalog get their own identifiers."""
     settings = env.context.settings
     folder = settings.data_dir / "linked" / product.provenance_hash
+    product_id = f"{settings.ivoid}?{product.provenance_hash}"
     files = []
     for f in product.files:
         if f.name.endswith(".vot") and f.semantics != "#provenance":
             target = folder / f.name
+            detections = f.name == CATALOG_FILE and product.product_type == "image"
             if target.exists() or add_links_block(
                 f.path,
                 target,
-                f"{settings.ivoid}?{product.provenance_hash}",
+                product_id,
                 f"{settings.public_base_url}/datalink/links",
+                row_id=functools.partial(detection_id, product_id) if detections else None,
             ):
                 f = replace(f, path=target)
         files.append(f)
@@ -276,7 +282,9 @@ def _light_curve(env: BuildEnvironment, product_type: str) -> list[ProductDescri
         bands=((env.request.e1_kev, env.request.e2_kev),),
         time_bin_s=env.request.time_bin_s,
     )
-    stem = safe_name(sources[0].name)
+    # The files of a source are named after it and the band (isgri.lightcurve_products).
+    band = f"{env.request.e1_kev:g}-{env.request.e2_kev:g}keV"
+    stem = f"{safe_name(sources[0].name)}_{band}"
     files = (f"{stem}.lc", f"{stem}_lc.vot", f"{stem}_lc.png")
     primary = ("transients.json", *files) if product_type == "transient_search" else files
     return _fitted(

@@ -2,8 +2,10 @@
 
 ``describe`` turns a stored product into what ``datalink`` publishes (files with semantics,
 progenitor science windows and products, the PROV document, a runnable pyvo snippet, the
-product's sky/band/time extents). ``rederive`` re-runs the product's request for a new band or
-time range: the per-ScW binned cubes come from the cache, so a new band reads no event file.
+product's sky/band/time extents); a catalog row's ID (``<product ID>/source/<row>``) is
+described by :mod:`vo_service._detections`. ``rederive`` re-runs the product's request for a new
+band or time range: the per-ScW binned cubes come from the cache, so a new band reads no event
+file.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from datalink import (
 )
 from processing.archive import MJDREF
 from processing.pipeline import CancelToken, Progress
+from vo_service._detections import describe_detection, split_detection_key
 from vo_service._products import _context, build_products
 from vo_service._request import ProductRequest
 from vo_service._store import StoredProduct
@@ -87,19 +90,37 @@ class StoreProductSource:
     def __getstate__(self) -> dict[str, Any]:
         return {"_settings_json": self._settings_json}
 
-    def _stored(self, product_id: str) -> StoredProduct:
+    def _lookup(self, product_id: str) -> tuple[StoredProduct, str | None]:
+        """The stored product an ID names, and its detection part (``None`` for the product)."""
         authority, key = split_product_id(product_id)
         if authority is not None and authority.lower() != self.settings.ivoid.lower():
             raise ProductNotFoundError(product_id, f"not a product of {self.settings.ivoid}")
-        stored = _context(self._settings_json).store.get(key)
+        product_hash, part = split_detection_key(key)
+        stored = _context(self._settings_json).store.get(product_hash)
         if stored is None:
             raise ProductNotFoundError(product_id)
+        return stored, part
+
+    def _stored(self, product_id: str) -> StoredProduct:
+        stored, part = self._lookup(product_id)
+        if part is not None:
+            raise ProductNotFoundError(
+                product_id, "a catalog row is not re-derived: use its product's ID"
+            )
         return stored
 
     def describe(self, product_id: str) -> ProductDescription:
-        """The stored product as DataLink sees it."""
-        stored = self._stored(product_id)
+        """The stored product (or one detection of its catalog) as DataLink sees it."""
+        stored, part = self._lookup(product_id)
         store = _context(self._settings_json).store
+        if part is not None:
+            return describe_detection(
+                product_id,
+                part,
+                stored,
+                store.folder(stored.hash),
+                f"{self.settings.ivoid}?{stored.hash}",
+            )
         base = f"/products/{stored.hash}"
         files, provenance = [], None
         for f in stored.files:

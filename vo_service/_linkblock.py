@@ -2,12 +2,15 @@
 
 Each result table gets a ``product_id`` column (the product's IVOA publisher DID, UCD
 ``meta.ref.ivoid``) and a ``RESOURCE type="meta" utype="adhoc:service"`` describing the
-``{links}`` endpoint with its ID parameter referring to that column (DataLink 1.1 §4).
+``{links}`` endpoint with its ID parameter referring to that column (DataLink 1.1 §4). A table
+whose rows are detections (a source catalog) also gets a ``source_id`` column, each row's own
+identifier, and the ID parameter refers to it instead: a row's links are then that source's.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 
 from astropy.io.votable.tree import VOTableFile
@@ -18,10 +21,20 @@ from datalink import add_service_descriptors, links_service_descriptor, to_bytes
 __all__ = ["add_links_block"]
 
 _COLUMN = "product_id"
+_ROW_COLUMN = "source_id"
 
 
-def add_links_block(source: Path, target: Path, product_id: str, links_url: str) -> bool:
-    """Write ``source`` with the links block to ``target``; ``False`` when it holds no table."""
+def add_links_block(
+    source: Path,
+    target: Path,
+    product_id: str,
+    links_url: str,
+    row_id: Callable[[int], str] | None = None,
+) -> bool:
+    """Write ``source`` with the links block to ``target``; ``False`` when it holds no table.
+
+    ``row_id`` (given the row number, from 1) names each row of a table of detections.
+    """
     tree = etree.parse(str(source))
     root = tree.getroot()
     ns = etree.QName(root).namespace
@@ -30,23 +43,35 @@ def add_links_block(source: Path, target: Path, product_id: str, links_url: str)
     if table is None or table.find(f"{q('DATA')}/{q('TABLEDATA')}") is None:
         return False
     fields = table.findall(q("FIELD"))
-    if any(f.get("ID") == _COLUMN or f.get("name") == _COLUMN for f in fields):
+    taken = {f.get("ID") for f in fields} | {f.get("name") for f in fields}
+    if _COLUMN in taken or (row_id is not None and _ROW_COLUMN in taken):
         return False
-    field = etree.Element(
-        q("FIELD"),
-        name=_COLUMN,
-        ID=_COLUMN,
-        datatype="char",
-        arraysize="*",
-        ucd="meta.ref.ivoid",
-    )
-    etree.SubElement(field, q("DESCRIPTION")).text = "IVOA identifier of the product (DataLink ID)"
-    fields[-1].addnext(field)
-    for row in table.iterfind(f"{q('DATA')}/{q('TABLEDATA')}/{q('TR')}"):
+    columns = [(_COLUMN, "meta.ref.ivoid", "IVOA identifier of the product (DataLink ID)")]
+    if row_id is not None:
+        columns.append(
+            (
+                _ROW_COLUMN,
+                "meta.ref.ivoid;src",
+                "IVOA identifier of this detection (DataLink ID: its catalog, image cut-out, "
+                "light curve and spectrum)",
+            )
+        )
+    anchor = fields[-1]
+    for name, ucd, text in columns:
+        field = etree.Element(
+            q("FIELD"), name=name, ID=name, datatype="char", arraysize="*", ucd=ucd
+        )
+        etree.SubElement(field, q("DESCRIPTION")).text = text
+        anchor.addnext(field)
+        anchor = field
+    for number, row in enumerate(table.iterfind(f"{q('DATA')}/{q('TABLEDATA')}/{q('TR')}"), 1):
         etree.SubElement(row, q("TD")).text = product_id
+        if row_id is not None:
+            etree.SubElement(row, q("TD")).text = row_id(number)
     version = root.get("version", "1.4")
     holder = VOTableFile(version=version if version in {"1.3", "1.4", "1.5"} else "1.4")
-    add_service_descriptors(holder, [links_service_descriptor(links_url, id_ref=_COLUMN)])
+    id_ref = _COLUMN if row_id is None else _ROW_COLUMN
+    add_service_descriptors(holder, [links_service_descriptor(links_url, id_ref=id_ref)])
     built = etree.fromstring(to_bytes(holder))
     built_ns = etree.QName(built).namespace
     descriptor = built.find(f"{{{built_ns}}}RESOURCE" if built_ns else "RESOURCE")

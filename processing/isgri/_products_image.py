@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.io.votable.tree import Field, Info, Resource, TableElement, VOTableFile
 from astropy.table import Table
 from astropy.time import Time
 from astropy.wcs import WCS
@@ -34,6 +33,7 @@ from processing.isgri._imaging import (
 )
 from processing.isgri._mosaic import MosaicImages
 from processing.isgri._preview import write_sky_preview
+from processing.isgri._votable import write_catalog_votable
 from processing.pipeline import (
     AnalysisUnit,
     Bool,
@@ -158,39 +158,14 @@ def _catalog_table(sources: list[dict[str, Any]], bands: list[list[float]]) -> T
     return table
 
 
-def _votable(table: Table, infos: list[Info]) -> VOTableFile:
-    vot = VOTableFile()
-    resource = Resource()
-    vot.resources.append(resource)
-    element = TableElement(vot, name="sources")
-    resource.tables.append(element)
-    for name, _dtype, unit, ucd, desc in _CATALOG_COLUMNS:
-        kind = {"U32": "char", "U8": "char", "f8": "double", "f4": "float", "i4": "int"}.get(
-            _dtype, "boolean"
-        )
-        kw: dict[str, Any] = {"name": name, "datatype": kind, "ucd": ucd}
-        if kind == "char":
-            kw["arraysize"] = "*"
-        if unit:
-            kw["unit"] = unit
-        f = Field(vot, **kw)
-        f.description = desc
-        element.fields.append(f)
-    element.create_arrays(len(table))
-    for i, row in enumerate(table):
-        element.array[i] = tuple(row[c[0]] for c in _CATALOG_COLUMNS)
-    for info in infos:
-        resource.infos.append(info)
-    return vot
-
-
 class ImageProducts(AnalysisUnit):
     """Write the image FITS, the catalog (VOTable, FITS) and a PNG preview of a mosaic."""
 
     name = "isgri.image_products"
     # 3: FITS time keywords in every HDU (MJDREF was 0.0 in the image extensions), and a
     # preview with a grid, axes in words and a colour bar (issue 22 item 5)
-    version = "3"
+    # 4: catalog VOTable positions refer to an ICRS COOSYS, its time span to a TIMESYS
+    version = "4"
     uses_calibration = False
     params = declare(
         request=Str(doc="the request parameters as canonical JSON"),
@@ -262,14 +237,20 @@ class ImageProducts(AnalysisUnit):
         write_fits(fits.HDUList(hdus), image_path)
 
         table = _catalog_table(list(mosaic["sources"]), bands)
-        infos = [
-            Info(name="provenance_hash", value=str(ctx.provenance_hash)),
-            Info(name="simulated", value="true" if self.config["simulated"] else "false"),
-            Info(name="request", value=self.config["request"]),
-        ]
-        vot = _votable(table, infos)
         vot_path = out / "catalog.vot"
-        vot.to_xml(str(vot_path))
+        write_catalog_votable(
+            vot_path,
+            table,
+            [(name, unit, ucd, desc) for name, _dtype, unit, ucd, desc in _CATALOG_COLUMNS],
+            time_range_ijd=(float(mosaic["tstart"]), float(mosaic["tstop"])),
+            description=f"ISGRI sources of a {len(scws)}-science-window mosaic, "
+            f"{bands[0][0]:g}-{bands[0][1]:g} keV",
+            infos=[
+                ("provenance_hash", str(ctx.provenance_hash)),
+                ("simulated", "true" if self.config["simulated"] else "false"),
+                ("request", self.config["request"]),
+            ],
+        )
         cat_hdu = fits.table_to_hdu(table)
         cat_hdu.name = "ISGR-SRCL-RES"
         for k, v, c in prov:

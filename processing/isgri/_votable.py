@@ -1,7 +1,9 @@
-"""VOTable (1.4) versions of spectra, light curves and fit results, and PNG previews.
+"""VOTable (1.4) versions of source catalogs, spectra, light curves and fit results, and PNG
+previews.
 
 Columns carry units (VOUnit) and UCDs; light-curve times are MJD (TT) referenced by a TIMESYS
-element; provenance goes into INFO elements.
+element; a catalog's positions refer to an ICRS COOSYS and its time span (IJD, TT) to a TIMESYS
+with the IJD origin; provenance goes into INFO elements.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from astropy.io.votable.tree import (
+    CooSys,
     Field,
     Info,
     Param,
@@ -20,6 +23,8 @@ from astropy.io.votable.tree import (
     TimeSys,
     VOTableFile,
 )
+from astropy.table import Table
+from astropy.time import Time
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -28,8 +33,12 @@ from numpy.typing import NDArray
 from processing.isgri._ogip import MJDREF
 
 __all__ = [
+    "CATALOG_COOSYS_ID",
+    "CATALOG_TIMESYS_ID",
+    "IJD_ORIGIN_JD",
     "plot_lightcurve",
     "plot_spectrum",
+    "write_catalog_votable",
     "write_fit_votable",
     "write_lightcurve_votable",
     "write_spectrum_votable",
@@ -37,6 +46,13 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 ColumnSpec = tuple[str, str, str | None, str, str]  # name, datatype, unit, ucd, description
+
+#: Julian Date of the IJD origin: IJD = MJD - 51544 = JD - 2451544.5 (TT).
+IJD_ORIGIN_JD = 2400000.5 + MJDREF
+#: XML IDs of a catalog's coordinate and time systems (FIELDs and PARAMs refer to them).
+CATALOG_COOSYS_ID = "icrs"
+CATALOG_TIMESYS_ID = "ijd_tt"
+_VOTABLE_1_4 = {"version": "1.4", "version_1_4_or_later": True}
 
 
 def _document(infos: Sequence[tuple[str, str]]) -> tuple[VOTableFile, Resource]:
@@ -232,6 +248,104 @@ def write_fit_votable(
     for i, row in enumerate(rows):
         table.array[i] = row
     resource.tables.append(table)
+    vot.to_xml(str(path))
+
+
+def _votable_datatype(dtype: np.dtype[Any]) -> str:
+    if dtype.kind in "US":
+        return "char"
+    if dtype.kind == "b":
+        return "boolean"
+    if dtype.kind == "f":
+        return "double" if dtype.itemsize == 8 else "float"
+    if dtype.kind in "iu":
+        return {1: "unsignedByte", 2: "short", 4: "int"}.get(dtype.itemsize, "long")
+    raise ValueError(f"no VOTable datatype for {dtype}")
+
+
+def _julian_epoch(ijd: float) -> str:
+    """The Julian epoch of an IJD (TT) instant, as a COOSYS epoch (``J2004.167``)."""
+    return f"J{Time(IJD_ORIGIN_JD + ijd, format='jd', scale='tt').jyear:.3f}"
+
+
+def write_catalog_votable(
+    path: Path,
+    table: Table,
+    columns: Sequence[tuple[str, str | None, str, str]],
+    *,
+    time_range_ijd: tuple[float, float],
+    description: str,
+    infos: Sequence[tuple[str, str]] = (),
+) -> None:
+    """A source catalog: one row per detection, the columns of ``table`` in order.
+
+    Positions (UCD ``pos.eq.*``) refer to an ICRS ``COOSYS`` whose epoch is the middle of the
+    observations; the PARAMs ``t_min``/``t_max`` (the span of the data, IJD) refer to a
+    ``TIMESYS`` with timescale TT and origin JD 2451544.5 (VOTable 1.4 §3.2), as any time
+    column would.
+
+    Parameters
+    ----------
+    table
+        The rows, with a column of each name in ``columns``.
+    columns
+        (name, VOUnit or ``None``, UCD, description) of each column, in order.
+    time_range_ijd
+        Start and end of the data (IJD, TT).
+    description
+        One sentence describing the table.
+    infos
+        (name, value) INFO elements (provenance).
+    """
+    vot, resource = _document(infos)
+    t_min, t_max = time_range_ijd
+    resource.coordinate_systems.append(
+        CooSys(
+            ID=CATALOG_COOSYS_ID,
+            system="ICRS",
+            epoch=_julian_epoch(0.5 * (t_min + t_max)),
+            config=_VOTABLE_1_4,
+        )
+    )
+    resource.time_systems.append(
+        TimeSys(
+            ID=CATALOG_TIMESYS_ID,
+            timeorigin=IJD_ORIGIN_JD,
+            timescale="TT",
+            refposition="TOPOCENTER",  # spacecraft times, not barycentred (OGIP TIMEREF LOCAL)
+            config=_VOTABLE_1_4,
+        )
+    )
+    element = TableElement(vot, name="sources")
+    element.description = description
+    for name, value, ucd, doc in (
+        ("t_min", t_min, "time.start;obs.exposure", "start of the data (IJD = MJD - 51544, TT)"),
+        ("t_max", t_max, "time.end;obs.exposure", "end of the data (IJD = MJD - 51544, TT)"),
+    ):
+        param = Param(vot, name=name, value=float(value), datatype="double", unit="d", ucd=ucd)
+        param.ref = CATALOG_TIMESYS_ID
+        param.description = doc
+        element.params.append(param)
+    for name, unit, ucd, doc in columns:
+        datatype = _votable_datatype(table[name].dtype)
+        field = Field(
+            vot,
+            name=name,
+            datatype=datatype,
+            arraysize="*" if datatype == "char" else None,
+            unit=unit,
+            ucd=ucd,
+        )
+        if ucd.startswith("pos.eq."):
+            field.ref = CATALOG_COOSYS_ID
+        elif ucd.startswith("time.epoch"):
+            field.ref = CATALOG_TIMESYS_ID
+        field.description = doc
+        element.fields.append(field)
+    element.create_arrays(len(table))
+    for name, *_ in columns:
+        element.array[name] = np.asarray(table[name])
+    resource.tables.append(element)
     vot.to_xml(str(path))
 
 
