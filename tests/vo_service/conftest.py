@@ -18,7 +18,9 @@ import requests
 from processing.simulator import SimulationResult
 
 
-def start_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+def start_server(
+    data_dir: Path, extra_env: dict[str, str] | None = None
+) -> tuple[str, subprocess.Popen[bytes]]:
     """Start ``vo-service serve`` on a free port with its data in ``data_dir``; (base URL,
     process) once ``/health`` answers."""
     with socket.socket() as s:
