@@ -109,7 +109,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         unit="deg",
         ucd="pos.angDistance",
         default=15.0,
-        minimum=0.0,
+        minimum=0.1,  # the mosaic's smallest half side (isgri.mosaic radius)
         maximum=30.0,
     ),
     ParamSpec("T1", "char", "Start of the time range, in T_format", ucd="time.start"),

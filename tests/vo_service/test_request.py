@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from vo_service._request import PARAMETERS, ProductRequest, RequestError, parse_request
@@ -85,3 +88,54 @@ def test_every_parameter_is_described() -> None:
         assert spec.description and spec.ucd, spec.name
         if spec.datatype == "double":
             assert spec.minimum is not None or spec.name in {"RA", "DEC"}
+
+
+@pytest.mark.parametrize("edge", ["minimum", "maximum"])
+def test_the_analysis_units_accept_every_value_the_model_accepts(
+    tiny_archive: object, edge: str, tmp_path: Path
+) -> None:
+    """The request model and the analysis units share their bounds: a request at the edge of
+    every range validates here and builds its analysis graph (no 'internal error' at run time)."""
+    from processing.archive import ArchiveIndex
+    from processing.instrument import load_instrument
+    from processing.isgri import ImageRequest, build_image_graph
+    from vo_service.db import make_engine, upgrade_database
+
+    root = tmp_path / "archive"
+    shutil.copytree(tiny_archive.root, root)  # type: ignore[attr-defined]
+    engine = make_engine(f"sqlite:///{tmp_path / 'index.sqlite'}")
+    upgrade_database(engine)
+    index = ArchiveIndex(engine, root)
+    index.ingest()
+    instrument = load_instrument(root)
+    specs = {p.name: p for p in PARAMETERS}
+    pick = {
+        name: getattr(specs[name], edge)
+        for name in ("radius", "detection_threshold", "E2_keV")
+    }
+    request = parse_request(
+        [
+            ("scw_list", ",".join(s.scw_id for s in index.all())),
+            ("radius", repr(pick["radius"])),
+            ("detection_threshold", repr(pick["detection_threshold"])),
+            ("E1_keV", "30"),
+            ("E2_keV", repr(max(pick["E2_keV"], 40.0))),
+        ]
+    )
+    build_image_graph(
+        index,
+        instrument,
+        ImageRequest(
+            ra=83.63,
+            dec=22.01,
+            radius_deg=request.radius_deg,
+            e_min=request.e1_kev,
+            e_max=request.e2_kev,
+            scw_ids=request.scw_list,
+            threshold_scw=request.detection_threshold,
+            threshold_mosaic=request.detection_threshold,
+        ),
+    )
+    with pytest.raises(RequestError) as below:
+        parse_request([("src_name", "Crab"), ("radius", "0")])
+    assert below.value.param == "radius"
