@@ -8,6 +8,8 @@ from vo_service._store import ProductStore, is_product_hash
 __all__ = ["CatalogError", "parse_user_catalog"]
 
 Catalog = tuple[tuple[str, float, float], ...]
+#: The most sources a user sky model may hold (every source is a free flux in every fit).
+MAX_SOURCES = 500
 
 
 def parse_user_catalog(value: str, store: ProductStore, authority_prefix: str) -> Catalog:
@@ -35,4 +37,11 @@ def parse_user_catalog(value: str, store: ProductStore, authority_prefix: str) -
         raise CatalogError("expected a catalog product ID, a JSON list or a VOTable")
     if not sources:
         raise CatalogError("the catalog holds no source")
+    if len(sources) > MAX_SOURCES:
+        raise CatalogError(f"{len(sources)} sources; a sky model holds at most {MAX_SOURCES}")
+    seen: set[str] = set()
+    for s in sources:
+        if s.name in seen:
+            raise CatalogError(f"source name {s.name!r} appears twice; names must be unique")
+        seen.add(s.name)
     return tuple((s.name, s.ra, s.dec) for s in sources)

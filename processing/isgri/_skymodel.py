@@ -118,8 +118,8 @@ def parse_source_catalog(data: bytes, label: str = "catalog") -> list[CatalogSou
             parsed: Any = json.loads(data)
             if isinstance(parsed, dict):
                 parsed = parsed.get("sources", [])
-            if not isinstance(parsed, list):
-                raise CatalogError(f"{label}: expected a JSON list of sources")
+            if not isinstance(parsed, list) or not all(isinstance(i, dict) for i in parsed):
+                raise CatalogError(f"{label}: expected a JSON list of {{name, ra, dec}} objects")
             return [
                 CatalogSource(str(item.get("name", "")), float(item["ra"]), float(item["dec"]))
                 for item in parsed
@@ -131,10 +131,15 @@ def parse_source_catalog(data: bytes, label: str = "catalog") -> list[CatalogSou
                         return _from_table(Table(hdu.data), label)
             raise CatalogError(f"{label}: no table extension")
         return _from_table(parse_single_table(io.BytesIO(data)).to_table(), label)
+    except RecursionError as exc:  # JSON nested deeper than the interpreter's stack
+        raise CatalogError(f"{label}: unreadable source catalog: nested too deeply") from exc
     except (KeyError, TypeError, ValueError, OSError, IndexError, ExpatError) as exc:
         if isinstance(exc, CatalogError):
             raise
-        raise CatalogError(f"{label}: unreadable source catalog: {exc}") from exc
+        reason = str(exc)
+        if len(reason) > 200:
+            reason = reason[:200] + "…"
+        raise CatalogError(f"{label}: unreadable source catalog: {reason}") from exc
 
 
 def sources_to_param(sources: Iterable[CatalogSource]) -> dict[str, list[Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -149,6 +150,39 @@ def test_crab_image_job(service: tuple[FlaskClient, ServiceContext], tmp_path: P
             {"src_name": "Crab", "selected_catalog": "<VOTABLE>broken"},
             "selected_catalog",
             "unreadable source catalog",
+        ),
+        (
+            {"src_name": "Crab", "selected_catalog": "[" * 100_000 + "]" * 100_000},
+            "selected_catalog",
+            "nested too deeply",
+        ),
+        (
+            {"src_name": "Crab", "selected_catalog": '[1, "a", null]'},
+            "selected_catalog",
+            "expected a JSON list of {name, ra, dec} objects",
+        ),
+        (
+            {
+                "src_name": "Crab",
+                "selected_catalog": '[{"name": "a", "ra": 1, "dec": 2}, {"name": "a", "ra": 3, "dec": 4}]',
+            },
+            "selected_catalog",
+            "appears twice",
+        ),
+        (
+            {
+                "src_name": "Crab",
+                "selected_catalog": json.dumps(
+                    [{"name": f"s{i}", "ra": i / 10, "dec": 0} for i in range(501)]
+                ),
+            },
+            "selected_catalog",
+            "at most 500",
+        ),
+        (
+            {"src_name": "Crab", "selected_catalog": '[{"name": "a", "ra": "nan", "dec": 2}]'},
+            "selected_catalog",
+            "invalid position",
         ),
         ({"src_name": "Crab", "product_type": "hologram"}, "product_type", "not one of"),
         ({"src_name": "Crab", "max_pointings": "100000"}, "max_pointings", "above the maximum"),
