@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, abort, current_app, jsonify, send_file
+from flask import Blueprint, abort, current_app, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
 from vo_service._store import ProductStore
 
@@ -23,6 +24,39 @@ def product_url(base_url: str, product_hash: str, name: str | None = None) -> st
 def links_url(base_url: str, product_id: str) -> str:
     """The DataLink ``{links}`` URL of a product's IVOA identifier."""
     return f"{base_url}/datalink/links?ID={quote(product_id, safe='')}"
+
+
+@downloads.errorhandler(HTTPException)
+def _error(exc: HTTPException) -> ResponseReturnValue:
+    """Errors of the download endpoints as a small JSON document, not an HTML page."""
+    response = jsonify(error=exc.name, message=exc.description)
+    response.status_code = exc.code or 500
+    for key, value in exc.get_headers():  # e.g. Content-Range of a 416
+        if key.lower() != "content-type":
+            response.headers[key] = value
+    return response
+
+
+def _byte_range(header: str, size: int) -> str | None:
+    """The one range of ``header`` Werkzeug should serve, or ``None`` to serve the whole file.
+
+    RFC 9110 §14: a suffix longer than the file means the whole file, and a server may ignore
+    a Range it does not support (several ranges, or one it cannot parse); an unsatisfiable
+    single range (first byte past the end) is kept so that it is answered 416.
+    """
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+        return None
+    if first == "":
+        if last == "" or int(last) == 0:
+            return None
+        return "bytes=0-" if int(last) >= size else f"bytes=-{last}"
+    if last and int(last) < int(first):
+        return None
+    return f"bytes={first}-{last}"
 
 
 def _store() -> ProductStore:
@@ -58,6 +92,12 @@ def product_file(product_hash: str, name: str) -> ResponseReturnValue:
     stored = store.get(product_hash)
     assert stored is not None
     content_type = next(f.content_type for f in stored.files if f.name == name)
+    if "HTTP_RANGE" in request.environ:
+        served = _byte_range(request.environ["HTTP_RANGE"], path.stat().st_size)
+        if served is None:
+            del request.environ["HTTP_RANGE"]
+        else:
+            request.environ["HTTP_RANGE"] = served
     return send_file(
         path, mimetype=content_type, conditional=True, download_name=name, max_age=86400
     )

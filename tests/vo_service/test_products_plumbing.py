@@ -148,6 +148,22 @@ def test_validation_and_handler_store_products(
     part = client.get(url, headers={"Range": "bytes=0-79"})
     assert part.status_code == 206 and part.data == full.data[:80]
     assert part.data.startswith(b"SIMPLE  =")
+    size = len(full.data)
+    # RFC 9110 §14: a suffix longer than the file is the whole file; several ranges or an
+    # unparsable one may be ignored (the whole file); a start past the end is 416, not HTML.
+    tail = client.get(url, headers={"Range": "bytes=-80"})
+    assert tail.status_code == 206 and tail.data == full.data[-80:]
+    longer = client.get(url, headers={"Range": f"bytes=-{size * 10}"})
+    assert longer.status_code == 206 and longer.data == full.data
+    assert longer.headers["Content-Range"] == f"bytes 0-{size - 1}/{size}"
+    for ignored in ("bytes=0-9,20-29", "bytes=abc", "items=0-9", "bytes=9-0", "bytes=-0"):
+        whole = client.get(url, headers={"Range": ignored})
+        assert whole.status_code == 200 and whole.data == full.data, ignored
+    past = client.get(url, headers={"Range": f"bytes={size + 10}-"})
+    assert past.status_code == 416
+    assert past.is_json and past.headers["Content-Range"] == f"bytes */{size}"
+    missing = client.get(f"/products/{25:064x}/other.fits")
+    assert missing.status_code == 404 and missing.is_json
     description = client.get(f"/products/{25:064x}").get_json()
     assert description["files"][0]["url"].endswith(url)
     assert client.get(f"/products/{25:064x}/..%2Fservice.sqlite").status_code == 404
