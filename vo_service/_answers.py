@@ -106,8 +106,11 @@ def recall(store: ProductStore, key: str) -> list[JobResult] | None:
             session.scalars(select(ProductRow.hash).where(ProductRow.hash.in_(list(row.products))))
         )
         results, products = list(row.results), list(row.products)
-    if any(h not in present or not store.folder(h).is_dir() for h in products):
-        return None
+    for h in products:
+        stored = store.get(h) if h in present else None
+        if stored is None or store.damaged(stored):
+            return None  # the runner rebuilds what is missing or damaged
+
     return [
         JobResult(
             id=str(r["id"]),

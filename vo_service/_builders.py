@@ -7,8 +7,11 @@ product descriptors, primary first, by calling the processing API; no science ha
 from __future__ import annotations
 
 import functools
+import os
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,6 +72,12 @@ def _with_links_blocks(env: BuildEnvironment, product: ProductDescriptor) -> Pro
     return replace(product, files=tuple(files))
 
 
+def _replace_text(path: Path, text: str) -> None:
+    aside = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    aside.write_text(text)
+    os.replace(aside, path)
+
+
 def _with_provenance(
     env: BuildEnvironment, product: ProductDescriptor, node: Node
 ) -> ProductDescriptor:
@@ -77,8 +86,10 @@ def _with_provenance(
     folder = env.context.settings.data_dir / "provenance" / product.provenance_hash
     folder.mkdir(parents=True, exist_ok=True)
     as_json, as_xml = folder / "provenance.json", folder / "provenance.xml"
-    as_json.write_text(prov_json(document))
-    as_xml.write_text(prov_xml(document))
+    # A new file each time (written aside, renamed over): the store hard-links these, and a
+    # stored product must never change under its readers.
+    _replace_text(as_json, prov_json(document))
+    _replace_text(as_xml, prov_xml(document))
     extra = (
         ProductFile(as_json, "application/x-prov+json", "#provenance", "W3C PROV-JSON"),
         ProductFile(as_xml, "application/x-prov+xml", "#provenance", "W3C PROV-XML"),

@@ -29,6 +29,10 @@ def parse_user_catalog(value: str, store: ProductStore, authority_prefix: str) -
         tables = [f for f in product.files if f.name == "catalog.fits"]
         if not tables:
             raise CatalogError(f"product {ref} is a {product.product_type}, not a catalog")
+        if store.damaged(product, [tables[0].name]):
+            raise CatalogError(
+                f"product {ref} failed its integrity check; submit the request that made it again"
+            )
         data = (store.folder(ref) / tables[0].name).read_bytes()
         sources = parse_source_catalog(data, f"product {ref}")
     elif text.startswith(("<", "[", "{")):

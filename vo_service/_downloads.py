@@ -87,10 +87,18 @@ def product_file(product_hash: str, name: str) -> ResponseReturnValue:
     """A product file; only files the store lists are served (nothing outside the store)."""
     store = _store()
     path = store.file_path(product_hash, name)
-    if path is None or not path.is_file():
+    if path is None:
         abort(404, description=f"no file {name!r} in product {product_hash}")
     stored = store.get(product_hash)
     assert stored is not None
+    if store.damaged(stored, [name]):
+        response = jsonify(
+            error="Service Unavailable",
+            message=f"file {name!r} of product {product_hash} failed its integrity check and "
+            "is not served; submitting the request that made it again rebuilds it",
+        )
+        response.status_code = 503
+        return response
     content_type = next(f.content_type for f in stored.files if f.name == name)
     if "HTTP_RANGE" in request.environ:
         served = _byte_range(request.environ["HTTP_RANGE"], path.stat().st_size)

@@ -41,7 +41,7 @@ from vo_service._downloads import links_url, product_url
 from vo_service._request import ProductRequest, RequestError, parse_request
 from vo_service._resolver import UnresolvedName
 from vo_service._selection import select_science_windows
-from vo_service._store import StoredProduct
+from vo_service._store import StoredProduct, StoreError
 from vo_service.settings import Settings
 
 __all__ = [
@@ -197,7 +197,12 @@ def build_products(
             else tuple((str(n), float(r), float(d)) for n, r, d in catalog),
         )
         products = builder(env)
-    return [(product, context.store.put(product)) for product in products]
+    try:
+        return [(product, context.store.put(product)) for product in products]
+    except StoreError as exc:
+        raise JobFailure(
+            exc.strerror or "the product store failed", error_type="transient"
+        ) from exc
 
 
 def handle_product_job(settings_json: str, job: JobContext) -> list[JobResult]:

@@ -190,8 +190,9 @@ class Pipeline:
                 plan = self.plan(targets, holder=holder)
                 try:
                     self._execute(plan, token, progress, holder, computed)
+                    self._verify_targets(targets)
                 except CorruptEntryError as exc:
-                    # The worker already removed the bad folder; drop the row and re-plan.
+                    # The bad folder is already removed; drop the row and re-plan.
                     self.cache.forget(exc.provenance_hash)
                     if attempt == _MAX_ATTEMPTS:
                         raise
@@ -212,6 +213,19 @@ class Pipeline:
             cached=set(plan.cached),
             seconds=time.perf_counter() - started,
         )
+
+    def _verify_targets(self, targets: Sequence[Node]) -> None:
+        """Check the targets' files against their manifests (the caller reads them next): a
+        damaged target is removed and raised, so that the run recomputes it."""
+        for node in targets:
+            try:
+                self.cache.store.verify(node.provenance_hash)
+            except KeyError:
+                continue  # not published: the executor reported it, nothing to read
+            except CorruptEntryError:
+                logger.error("cached product %s is damaged; recomputing it", node.provenance_hash)
+                self.cache.store.remove(node.provenance_hash)
+                raise
 
     def _execute(
         self,
