@@ -115,7 +115,10 @@ def worker_main(conn: Connection, kinds: KindRegistry) -> None:
                     "failed",
                     job_id,
                     "fatal",
-                    f"internal error: {type(exc).__name__}: {exc}",
+                    # The exception text may name files or hosts: the log and the stored
+                    # detail keep it, the public message does not.
+                    f"internal error ({type(exc).__name__}); the service log has the details "
+                    f"of job {job_id}",
                     traceback.format_exc(),
                 )
             )

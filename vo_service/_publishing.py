@@ -8,7 +8,9 @@ curation (from the settings), its tables, the availability checks of its depende
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -49,6 +51,7 @@ __all__ = [
 ]
 
 OAI_PATH = "/oai"
+log = logging.getLogger(__name__)
 _EXTENSION_KEY = "vo_service.publication"
 
 
@@ -81,9 +84,12 @@ def service_metadata(settings: Settings) -> ResourceMetadata:
     )
 
 
+# Public notes name no path, host or credential; the log has them for operators.
+
+
 def database_check(engine: Engine) -> AvailabilityCheck:
     """The database answers a trivial query."""
-    where = engine.url.render_as_string(hide_password=True)
+    backend = engine.url.get_backend_name()
 
     def check() -> CheckResult:
         try:
@@ -91,8 +97,10 @@ def database_check(engine: Engine) -> AvailabilityCheck:
                 connection.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            return CheckResult(False, f"database {where} is unreachable ({reason})")
-        return CheckResult(True, f"database {engine.url.get_backend_name()} reachable")
+            where = engine.url.render_as_string(hide_password=True)
+            log.warning("availability: database %s is unreachable: %s", where, reason)
+            return CheckResult(False, f"the {backend} database is unreachable")
+        return CheckResult(True, f"{backend} database reachable")
 
     return check
 
@@ -100,33 +108,46 @@ def database_check(engine: Engine) -> AvailabilityCheck:
 def archive_check(archive: Path) -> AvailabilityCheck:
     """The archive root is a readable folder holding science windows under ``scw/``."""
 
+    def failed(note: str, detail: str) -> CheckResult:
+        log.warning("availability: archive %s: %s", archive, detail)
+        return CheckResult(False, note)
+
     def check() -> CheckResult:
         scw = archive / "scw"
         if not archive.is_dir():
-            return CheckResult(False, f"archive {archive} does not exist")
+            return failed("the archive folder does not exist", "missing")
         if not os.access(archive, os.R_OK | os.X_OK):
-            return CheckResult(False, f"archive {archive} is not readable")
+            return failed("the archive folder is not readable", "not readable")
         try:
             has_windows = scw.is_dir() and any(scw.iterdir())
         except OSError as exc:
-            return CheckResult(False, f"archive {scw} cannot be listed ({exc.strerror})")
+            return failed("the archive's scw/ folder cannot be listed", str(exc))
         if not has_windows:
-            return CheckResult(False, f"archive {archive} holds no science windows under scw/")
-        return CheckResult(True, f"archive {archive} readable")
+            return failed("the archive holds no science windows under scw/", "empty")
+        return CheckResult(True, "archive readable")
 
     return check
 
 
-def store_check(store: Path) -> AvailabilityCheck:
-    """A file can be created in the product store."""
+#: Free space below which the product store is reported unavailable.
+STORE_MIN_FREE_BYTES = 256 * 1024**2
+
+
+def store_check(store: Path, min_free: int = STORE_MIN_FREE_BYTES) -> AvailabilityCheck:
+    """A file can be created in the product store, and space is left for products."""
 
     def check() -> CheckResult:
         try:
             with tempfile.NamedTemporaryFile(dir=store, prefix=".availability-"):
                 pass
+            free = shutil.disk_usage(store).free
         except OSError as exc:
-            return CheckResult(False, f"product store {store} is not writable ({exc.strerror})")
-        return CheckResult(True, f"product store {store} writable")
+            log.warning("availability: product store %s: %s", store, exc)
+            return CheckResult(False, f"the product store is not writable ({exc.strerror})")
+        if free < min_free:
+            log.warning("availability: product store %s has %d bytes free", store, free)
+            return CheckResult(False, f"the product store is full ({free / 1024**2:.0f} MB free)")
+        return CheckResult(True, f"product store writable ({free / 1024**3:.1f} GB free)")
 
     return check
 
@@ -145,15 +166,17 @@ def executor_check(settings: Settings, timeout: float = 2.0) -> AvailabilityChec
             else f"tcp://{settings.dask_scheduler}"
         )
         if address.hostname is None or address.port is None:
-            return CheckResult(False, f"scheduler address {settings.dask_scheduler} has no port")
+            log.warning("availability: scheduler address %s has no port", settings.dask_scheduler)
+            return CheckResult(False, "the Dask scheduler address has no port")
         try:
             with socket.create_connection((address.hostname, address.port), timeout=timeout):
                 pass
         except OSError as exc:
-            return CheckResult(
-                False, f"Dask scheduler {settings.dask_scheduler} is unreachable ({exc})"
+            log.warning(
+                "availability: Dask scheduler %s is unreachable: %s", settings.dask_scheduler, exc
             )
-        return CheckResult(True, f"Dask scheduler {settings.dask_scheduler} reachable")
+            return CheckResult(False, "the Dask scheduler is unreachable")
+        return CheckResult(True, "Dask scheduler reachable")
 
     return check
 

@@ -79,10 +79,8 @@ def test_unavailable_when_the_database_is_unreachable(tmp_path: Path, dead_port:
     )
     available, notes = _availability(settings, context)
     assert not available
-    assert (
-        f"database: FAILED: database postgresql+psycopg://postgres@127.0.0.1:{dead_port}" in notes
-    )
-    assert "unreachable" in notes
+    assert "database: FAILED: the postgresql database is unreachable" in notes
+    assert "127.0.0.1" not in notes and str(dead_port) not in notes  # no host in public notes
     assert "archive: ok" in notes
 
 
@@ -91,7 +89,8 @@ def test_unavailable_when_the_archive_is_missing(tmp_path: Path, database_url: s
     shutil.rmtree(settings.resolved_archive_path)
     available, notes = _availability(settings)
     assert not available
-    assert f"archive: FAILED: archive {settings.resolved_archive_path} does not exist" in notes
+    assert "archive: FAILED: the archive folder does not exist" in notes
+    assert str(tmp_path) not in notes  # no path in public notes
     assert "database: ok" in notes
 
 
@@ -110,7 +109,20 @@ def test_unavailable_when_the_product_store_is_not_writable(tmp_path: Path) -> N
     settings.resolved_store_path.write_text("a file where the folder should be")
     root = assert_valid(app.test_client().get("/availability").data)
     assert root.findtext(f"{NS}available") == "false"
-    assert "product store: FAILED" in "".join(n.text or "" for n in root.findall(f"{NS}note"))
+    notes = "".join(n.text or "" for n in root.findall(f"{NS}note"))
+    assert "product store: FAILED" in notes and str(tmp_path) not in notes
+
+
+def test_unavailable_when_the_product_store_is_full(tmp_path: Path) -> None:
+    from vo_service._publishing import store_check
+
+    settings = _settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    settings.ensure_dirs()
+    free = shutil.disk_usage(settings.resolved_store_path).free
+    full = store_check(settings.resolved_store_path, min_free=free * 2)()
+    assert not full.ok and "full" in full.note and str(tmp_path) not in full.note
+    roomy = store_check(settings.resolved_store_path, min_free=0)()
+    assert roomy.ok and "GB free" in roomy.note
 
 
 def test_dask_scheduler_reachability(tmp_path: Path, dead_port: int) -> None:
@@ -118,7 +130,8 @@ def test_dask_scheduler_reachability(tmp_path: Path, dead_port: int) -> None:
     dead = _settings(tmp_path, url, executor="dask", dask_scheduler=f"tcp://127.0.0.1:{dead_port}")
     available, notes = _availability(dead)
     assert not available
-    assert "executor: FAILED: Dask scheduler" in notes
+    assert "executor: FAILED: the Dask scheduler is unreachable" in notes
+    assert str(dead_port) not in notes
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
