@@ -130,7 +130,7 @@ def archive_check(archive: Path) -> AvailabilityCheck:
 
 
 #: Free space below which the product store is reported unavailable.
-STORE_MIN_FREE_BYTES = 256 * 1024**2
+STORE_MIN_FREE_BYTES = 64 * 1024**2
 
 
 def store_check(store: Path, min_free: int = STORE_MIN_FREE_BYTES) -> AvailabilityCheck:
