@@ -18,12 +18,14 @@ if TYPE_CHECKING:
         JobNotFoundError,
         ParameterError,
         ResultNotFoundError,
+        ServiceUnavailableError,
         UWSError,
     )
-    from uws._handlers import create_uws_blueprint
+    from uws._handlers import DATABASE_DOWN, create_uws_blueprint
     from uws._identity import (
         AnonymousIdentity,
         BasicAuthIdentity,
+        CredentialCache,
         IdentityPolicy,
         TrustedHeaderIdentity,
         load_users_file,
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from uws._schema import Base
     from uws._service import UWSPolicy, UWSService, parse_iso_datetime
     from uws._storage import JobStore
+    from uws._text import check_text, xml_safe
     from uws._transitions import (
         ACTIVE_PHASES,
         FINAL_PHASES,
@@ -51,16 +54,19 @@ if TYPE_CHECKING:
         ExecutionPhase,
         next_phase,
     )
+    from uws._xml import render_error_votable
 
 # Public name -> defining module, imported on first use (PEP 562): worker processes
 # need only the job-kind machinery and start without Flask, SQLAlchemy and vo-models.
 _EXPORTS: dict[str, str] = {
     "ACTIVE_PHASES": "uws._transitions",
+    "DATABASE_DOWN": "uws._handlers",
     "Action": "uws._transitions",
     "AnonymousIdentity": "uws._identity",
     "AuthenticationRequiredError": "uws._errors",
     "Base": "uws._schema",
     "BasicAuthIdentity": "uws._identity",
+    "CredentialCache": "uws._identity",
     "ExecutionPhase": "uws._transitions",
     "FINAL_PHASES": "uws._transitions",
     "IdentityPolicy": "uws._identity",
@@ -84,21 +90,26 @@ _EXPORTS: dict[str, str] = {
     "ResultNotFoundError": "uws._errors",
     "Runner": "uws._runner",
     "RunnerConfig": "uws._runner",
+    "ServiceUnavailableError": "uws._errors",
     "StoredResult": "uws._models",
     "TRANSITIONS": "uws._transitions",
     "TrustedHeaderIdentity": "uws._identity",
     "UWSError": "uws._errors",
     "UWSPolicy": "uws._service",
     "UWSService": "uws._service",
+    "check_text": "uws._text",
     "create_uws_blueprint": "uws._handlers",
     "load_users_file": "uws._identity",
     "next_phase": "uws._transitions",
     "parse_iso_datetime": "uws._service",
+    "render_error_votable": "uws._xml",
     "select_by_parameter": "uws._kinds",
+    "xml_safe": "uws._text",
 }
 
 __all__ = [
     "ACTIVE_PHASES",
+    "DATABASE_DOWN",
     "FINAL_PHASES",
     "TRANSITIONS",
     "Action",
@@ -106,6 +117,7 @@ __all__ = [
     "AuthenticationRequiredError",
     "Base",
     "BasicAuthIdentity",
+    "CredentialCache",
     "ExecutionPhase",
     "IdentityPolicy",
     "InvalidTransitionError",
@@ -128,16 +140,20 @@ __all__ = [
     "ResultNotFoundError",
     "Runner",
     "RunnerConfig",
+    "ServiceUnavailableError",
     "StoredResult",
     "TrustedHeaderIdentity",
     "UWSError",
     "UWSPolicy",
     "UWSService",
+    "check_text",
     "create_uws_blueprint",
     "load_users_file",
     "next_phase",
     "parse_iso_datetime",
+    "render_error_votable",
     "select_by_parameter",
+    "xml_safe",
 ]
 
 

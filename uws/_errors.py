@@ -12,6 +12,7 @@ __all__ = [
     "JobNotFoundError",
     "ParameterError",
     "ResultNotFoundError",
+    "ServiceUnavailableError",
     "UWSError",
 ]
 
@@ -89,3 +90,22 @@ class AuthenticationRequiredError(UWSError):
     def __init__(self, message: str, *, challenge: str | None = None) -> None:
         super().__init__(message)
         self.challenge = challenge
+
+
+class ServiceUnavailableError(UWSError):
+    """The job database cannot be reached; the client should try again later.
+
+    Parameters
+    ----------
+    message
+        What is unavailable (never the database URL or the driver's message).
+    retry_after
+        Seconds announced in the ``Retry-After`` header.
+    """
+
+    status = 503
+    dali_code = "ServiceUnavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 10) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -9,16 +9,20 @@ VOTable error document here and nowhere else.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 from flask import Blueprint, Response, redirect, request, send_file
 from flask.typing import ResponseReturnValue
+from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import HTTPException
 
 from uws._errors import (
     AuthenticationRequiredError,
     ParameterError,
     ResultNotFoundError,
+    ServiceUnavailableError,
     UWSError,
 )
 from uws._identity import IdentityPolicy
@@ -33,13 +37,17 @@ from uws._xml import (
     render_results,
 )
 
-__all__ = ["XML_MIME", "create_uws_blueprint"]
+__all__ = ["DATABASE_DOWN", "XML_MIME", "create_uws_blueprint"]
 
 log = logging.getLogger(__name__)
 
 XML_MIME = "application/xml"
 VOTABLE_MIME = "application/x-votable+xml"
 TEXT_MIME = "text/plain; charset=utf-8"
+#: Most jobs one list answers: LAST above it means "all of them" (and stays a 64-bit LIMIT).
+MAX_LAST = 2**31 - 1
+#: Database errors that mean "not reachable now" (a 503), not a fault of the request.
+DATABASE_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
 def _pairs() -> list[tuple[str, str]]:
@@ -95,6 +103,7 @@ def _job_filter() -> JobFilter:
             raise ParameterError("LAST", f"{raw_last!r} is not an integer") from None
         if last <= 0:
             raise ParameterError("LAST", "must be a positive integer")
+        last = min(last, MAX_LAST)
     return JobFilter(phases=frozenset(phases) or None, after=after, last=last)
 
 
@@ -159,6 +168,26 @@ def create_uws_blueprint(
         )
         if isinstance(exc, AuthenticationRequiredError) and exc.challenge:
             response.headers["WWW-Authenticate"] = exc.challenge
+        if isinstance(exc, ServiceUnavailableError):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @bp.errorhandler(sa_exc.OperationalError)
+    @bp.errorhandler(sa_exc.InterfaceError)
+    @bp.errorhandler(sa_exc.TimeoutError)
+    def _database_down(exc: Exception) -> ResponseReturnValue:
+        # The driver's message names the host and database: it goes to the log only.
+        log.error("job database unavailable: %s", exc)
+        return _uws_error(ServiceUnavailableError("the job database is unavailable; retry later"))
+
+    @bp.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> ResponseReturnValue:
+        # Raised inside a view (a body over MAX_CONTENT_LENGTH, a malformed form): the same
+        # DALI document as every other error of this endpoint.
+        code = "UsageError" if (exc.code or 500) < 500 else "Error"
+        response = exc.get_response()
+        response.set_data(render_error_votable(f"{code}: {exc.description or exc.name}"))
+        response.mimetype = VOTABLE_MIME
         return response
 
     @bp.get(prefix)
@@ -182,6 +211,8 @@ def create_uws_blueprint(
                 seconds = float(wait)
             except ValueError:
                 raise ParameterError("WAIT", f"{wait!r} is not a number of seconds") from None
+            if math.isnan(seconds):
+                raise ParameterError("WAIT", "NaN is not a number of seconds")
             phase_value = _single("PHASE")
             phase = _phase_value("PHASE", phase_value) if phase_value else None
             job = service.wait(user, job_id, seconds, phase)

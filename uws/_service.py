@@ -25,6 +25,7 @@ from uws._errors import (
 from uws._kinds import InfoEntry, KindRegistry, ParameterSet
 from uws._models import JobFilter, JobRecord, JobSummaryRef, Progress, StoredResult
 from uws._storage import JobStore, utcnow
+from uws._text import MAX_NAME_LENGTH, check_text
 from uws._transitions import (
     ACTIVE_PHASES,
     FINAL_PHASES,
@@ -38,6 +39,7 @@ __all__ = [
     "CONTROL_PARAMETERS",
     "UWSPolicy",
     "UWSService",
+    "checked_pairs",
     "parse_iso_datetime",
     "remove_work_dir",
 ]
@@ -105,7 +107,38 @@ def parse_iso_datetime(name: str, value: str) -> dt.datetime:
         raise ParameterError(name, f"{value!r} is not an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ParameterError(name, f"{value!r} is outside years 1 to 9999 in UTC") from None
+
+
+def checked_pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The request's parameters, once every name and value can be stored and rendered.
+
+    Raises
+    ------
+    ParameterError
+        Naming the parameter whose name or value holds a character XML forbids (or NUL),
+        whose name is longer than its column, or a RUNID longer than its column.
+    """
+    checked = []
+    for name, value in pairs:
+        check_text(name, name, max_length=MAX_NAME_LENGTH)
+        limit = MAX_NAME_LENGTH if name.lower() == "runid" else None
+        checked.append((name, check_text(name, value, max_length=limit)))
+    return checked
+
+
+#: Longest job identifier the store holds (its column is ``VARCHAR(32)``).
+_MAX_JOB_ID = 32
+
+
+def _check_job_id(job_id: str) -> None:
+    """Refuse an identifier that cannot exist without asking the database (PostgreSQL
+    refuses NUL in text, and a longer one cannot match)."""
+    if len(job_id) > _MAX_JOB_ID or not job_id.isprintable():
+        raise JobNotFoundError(job_id[: _MAX_JOB_ID + 1])
 
 
 def _new_job_id() -> str:
@@ -167,7 +200,7 @@ class UWSService:
         """
         control: dict[str, tuple[str, str]] = {}
         job_pairs: list[tuple[str, str]] = []
-        for name, value in pairs:
+        for name, value in checked_pairs(pairs):
             if name.lower() in CONTROL_PARAMETERS:
                 control[name.lower()] = (name, value)
             else:
@@ -266,6 +299,7 @@ class UWSService:
         JobNotFoundError
             When it does not exist, is of another endpoint's kind, or is somebody else's.
         """
+        _check_job_id(job_id)
         job = self.store.get(job_id, owner=owner, check_owner=True)
         if job is None or job.kind not in self.kinds:
             raise JobNotFoundError(job_id)
@@ -310,6 +344,7 @@ class UWSService:
         when that is given. A negative ``timeout`` means the server's cap.
         """
         timeout = self.policy.wait_cap if timeout < 0 else min(timeout, self.policy.wait_cap)
+        _check_job_id(job_id)  # an impossible id is refused before it is watched
         with self.store.notifier.watch(job_id) as changed:
             job = self.get(owner, job_id)
             start_phase = job.phase
@@ -391,7 +426,7 @@ class UWSService:
             When the job is no longer PENDING.
         """
         job = self.get(owner, job_id)
-        updates = [(k, v) for k, v in pairs]
+        updates = checked_pairs(pairs)
         control = [k for k, _ in updates if k.lower() in CONTROL_PARAMETERS]
         if control:
             raise ParameterError(control[0], "is not a job parameter; use its own resource")

@@ -5,6 +5,9 @@ official UWS 1.1 schema (it writes an empty ``runId`` for jobs without one, and 
 ``jobInfo`` is a list of strings that becomes repeated ``jobInfo`` elements), the
 tree is corrected with lxml before serialisation. DALI error documents are built
 with lxml (VOTable 1.3, ``QUERY_STATUS=ERROR``).
+
+Every stored text passes :func:`~uws._text.xml_safe` on its way out: new values are checked at
+the edge, but a row stored before that check must not make the job list unreadable.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from vo_models.uws.types import ErrorType, UWSVersion
 
 from uws._kinds import InfoEntry
 from uws._models import JobRecord, JobSummaryRef
+from uws._text import xml_safe
 
 __all__ = [
     "JOBINFO_NS",
@@ -75,9 +79,15 @@ def _drop_empty(tree: etree._Element, local_names: Sequence[str]) -> None:
                     parent.remove(node)
 
 
+def _optional(text: str | None) -> str | None:
+    return None if text is None else xml_safe(text)
+
+
 def _parameters_model(job: JobRecord) -> _Parameters:
     return _Parameters(
-        parameter=[Parameter(id=name, value=value) for name, value in job.parameters]
+        parameter=[
+            Parameter(id=xml_safe(name), value=xml_safe(value)) for name, value in job.parameters
+        ]
     )
 
 
@@ -98,7 +108,7 @@ def _results_model(job: JobRecord, result_url: ResultUrl) -> Results:
 def _job_info(job: JobRecord, extra: Sequence[InfoEntry]) -> etree._Element:
     info = etree.Element(f"{{{UWS_NS}}}jobInfo", nsmap={"ji": JOBINFO_NS})
     kind = etree.SubElement(info, f"{{{JOBINFO_NS}}}kind")
-    kind.text = job.kind
+    kind.text = xml_safe(job.kind)
     if job.progress is not None:
         progress = etree.SubElement(info, f"{{{JOBINFO_NS}}}progress")
         progress.set("done", repr(job.progress.done))
@@ -106,11 +116,11 @@ def _job_info(job: JobRecord, extra: Sequence[InfoEntry]) -> etree._Element:
         if job.progress.total > 0:
             progress.set("fraction", f"{job.progress.done / job.progress.total:.4f}")
         if job.progress.note:
-            progress.text = job.progress.note
+            progress.text = xml_safe(job.progress.note)
     for name, attributes in extra:
         entry = etree.SubElement(info, f"{{{JOBINFO_NS}}}{name}")
         for key, value in attributes.items():
-            entry.set(key, value)
+            entry.set(key, xml_safe(value))
     return info
 
 
@@ -120,14 +130,14 @@ def render_job(job: JobRecord, result_url: ResultUrl, info: Sequence[InfoEntry] 
     error = None
     if job.error is not None:
         error = ErrorSummary(
-            message=job.error.message,
+            message=xml_safe(job.error.message),
             type=ErrorType(job.error.error_type),
             has_detail=True,
         )
     model = _JobModel(
         job_id=job.id,
-        run_id=job.run_id,
-        owner_id=job.owner,
+        run_id=_optional(job.run_id),
+        owner_id=_optional(job.owner),
         phase=job.phase,
         quote=job.quote,
         creation_time=job.creation_time,
@@ -156,8 +166,8 @@ def render_job_list(jobs: Sequence[JobSummaryRef], job_url: Callable[[str], str]
         jobref=[
             ShortJobDescription(
                 phase=ref.phase,
-                run_id=ref.run_id,
-                owner_id=ref.owner,
+                run_id=_optional(ref.run_id),
+                owner_id=_optional(ref.owner),
                 creation_time=ref.creation_time,
                 job_id=ref.id,
                 href=job_url(ref.id),
@@ -188,5 +198,5 @@ def render_error_votable(message: str) -> bytes:
     votable = etree.Element(f"{{{VOTABLE_NS}}}VOTABLE", nsmap={None: VOTABLE_NS}, version="1.3")
     resource = etree.SubElement(votable, f"{{{VOTABLE_NS}}}RESOURCE", type="results")
     info = etree.SubElement(resource, f"{{{VOTABLE_NS}}}INFO", name="QUERY_STATUS", value="ERROR")
-    info.text = message
+    info.text = xml_safe(message)
     return _serialise(votable)
