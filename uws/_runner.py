@@ -431,9 +431,12 @@ class Runner:
         mine = set(self.running_jobs())
         handled = []
         for job in self.store.lost_jobs(stale_before, self._dead_runners()):
-            if job.id in mine or job.runner_id == self.runner_id:
+            # A job of this runner that no slot runs is lost too: its claim was committed
+            # but the slot never learnt it (the database failed between the two).
+            if job.id in mine:
                 continue
-            if job.attempts < self.config.max_attempts:
+            # An orphan of this runner never reached a worker: requeue it whatever its attempts.
+            if job.runner_id == self.runner_id or job.attempts < self.config.max_attempts:
                 changed = self.store.set_phase(
                     job.id, allowed_from(Action.REQUEUE), ExecutionPhase.QUEUED, runner_id=None
                 )

@@ -15,6 +15,7 @@ from lxml import etree
 from sqlalchemy import update
 
 from tests.uws._helpers import NS, create, error_message, job_doc, path_of, phase, text, wait_final
+from tests.uws.conftest import start_runner
 from uws import ExecutionPhase, JobRecord
 from uws._storage import JOB, utcnow
 
@@ -324,3 +325,29 @@ def test_database_failure_mid_job_requeues(env, client, runner, monkeypatch) -> 
     assert wait_final(client, job_id) == "COMPLETED"
     assert failures == [job_id]
     assert env.store.get(job_id).attempts == 2
+
+
+def test_a_claim_whose_read_back_fails_is_not_left_executing(env, client, monkeypatch) -> None:
+    """The claim commits, then the database fails before the slot learns the job: the runner's
+    own reconciliation requeues it once it is stale, and it completes (issue 17 defect 2)."""
+    from sqlalchemy.exc import OperationalError
+
+    real_claim = env.store.claim
+    failures = []
+
+    def claim_then_fail(runner_id, kinds):
+        job = real_claim(runner_id, kinds)
+        if job is not None and not failures:
+            failures.append(job.id)
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return job
+
+    monkeypatch.setattr(env.store, "claim", claim_then_fail)
+    runner = start_runner(env, slots=1, poll_interval=0.1, heartbeat_interval=0.2, stale_after=1.0)
+    try:
+        job_id = create(client, KIND="echo", PHASE="RUN")
+        assert wait_final(client, job_id, timeout=60) == "COMPLETED"
+        assert failures == [job_id]
+        assert env.store.get(job_id).attempts == 2
+    finally:
+        runner.stop()
