@@ -22,6 +22,7 @@ from datalink._soda import parse_soda_request, run_soda_task
 from datalink._source import ProductNotFoundError, ProductSource
 from datalink._votable import DATALINK_MIME, VOTABLE_MIME, error_votable, links_document
 from registry import Capability, StandardID, register_capability
+from uws import xml_safe
 
 if TYPE_CHECKING:
     from uws import IdentityPolicy, UWSService
@@ -156,6 +157,9 @@ def links_blueprint(
         product_id = _parameters().single("ID")
         if not product_id:
             raise UsageFault("missing; give a product identifier", "ID")
+        if xml_safe(product_id) != product_id:
+            message = f"NotFoundFault: {ascii(product_id)[:80]}: no product with this ID\n"
+            return Response(message, status=404, mimetype="text/plain")
         try:
             product = source.describe(product_id)
         except ProductNotFoundError as exc:

@@ -18,6 +18,7 @@ from datalink._source import (
     ProductSource,
 )
 from datalink._votable import DATALINK_MIME, LinkRow, ServiceDescriptor
+from uws import xml_safe
 
 __all__ = [
     "PROVENANCE_LOCAL_SEMANTICS",
@@ -95,6 +96,16 @@ class LinkBuilder:
 
         ``index`` numbers the ID in the request; it makes descriptor IDs unique.
         """
+        if xml_safe(given_id) != given_id:  # no product has such an ID: the source is not asked
+            shown = ascii(given_id)[1:-1]  # escaped, as the ID column can hold it
+            return [
+                LinkRow(
+                    shown,
+                    "#this",
+                    error_message=f"NotFoundFault: characters XML does not allow: {shown}",
+                    description="No product has this identifier",
+                )
+            ], []
         try:
             product = self.source.describe(given_id)
         except ProductNotFoundError as exc:

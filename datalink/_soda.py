@@ -42,7 +42,15 @@ from datalink._source import (
     RederivationError,
     metres_to_kev,
 )
-from uws import JobContext, JobFailure, JobKind, JobResult, ParameterError, ParameterSet
+from uws import (
+    JobContext,
+    JobFailure,
+    JobKind,
+    JobResult,
+    ParameterError,
+    ParameterSet,
+    xml_safe,
+)
 
 __all__ = [
     "SODA_PARAMETERS",
@@ -125,6 +133,9 @@ def parse_soda_request(params: RawParameters, *, multi_valued: bool) -> SodaRequ
     ids = [v.strip() for v in params.getall("ID")]
     if not ids or not all(ids):
         raise SodaError("missing; give the identifier of a product", "ID")
+    for product_id in ids:
+        if xml_safe(product_id) != product_id:  # no product has such an ID (nor can a database)
+            raise SodaError(f"characters XML does not allow: {ascii(product_id)[:80]}", "ID")
     regions: list[SkyRegion] = []
     for name in SPATIAL_PARAMETERS:
         for value in params.getall(name):

@@ -29,6 +29,7 @@ from lxml import etree
 
 from datalink._source import ProductExtents, SkyCircle, SkyPolygon
 from datalink._sphere import circle_ring, radec, unit_vectors
+from uws import xml_safe
 
 __all__ = [
     "DATALINK_ID",
@@ -459,7 +460,7 @@ def error_votable(message: str) -> bytes:
     votable = VOTableFile(version="1.4")
     resource = Resource(type="results")
     info = Info(name="QUERY_STATUS", value="ERROR")
-    info.content = message
+    info.content = xml_safe(message)
     resource.infos.append(info)
     votable.resources.append(resource)
     buffer = io.BytesIO()

@@ -13,10 +13,11 @@ import base64
 import binascii
 import copy
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from lxml import etree
 
@@ -148,17 +149,12 @@ class _Selection:
     def from_token(cls, verb: str, token: str) -> _Selection:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            payload: dict[str, Any] = json.loads(raw)
-            selection = cls(
-                verb=payload["v"],
-                prefix=payload["m"],
-                start=payload["f"],
-                end=payload["u"],
-                set_spec=payload["s"],
-                offset=int(payload["o"]),
-            )
-        except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            payload = json.loads(raw)
+        except (binascii.Error, ValueError, RecursionError) as exc:
             raise BadResumptionToken(f"resumptionToken {token!r} was not issued here") from exc
+        selection = cls._from_payload(payload)
+        if selection is None:
+            raise BadResumptionToken(f"resumptionToken {token!r} was not issued here")
         if selection.verb != verb or selection.offset < 0:
             raise BadResumptionToken(f"resumptionToken {token!r} does not belong to {verb}")
         # A forged token must not surface as another error code.
@@ -172,9 +168,47 @@ class _Selection:
             raise BadResumptionToken(f"resumptionToken {token!r} names an unknown format")
         return selection
 
+    @classmethod
+    def _from_payload(cls, payload: object) -> _Selection | None:
+        """The selection a token's JSON describes, ``None`` when it has the wrong shape."""
+        if not isinstance(payload, dict):
+            return None
+        text = {key: payload.get(key) for key in ("v", "m", "f", "u", "s")}
+        offset = payload.get("o")
+        if not all(isinstance(text[key], str) for key in ("v", "m")) or not all(
+            text[key] is None or isinstance(text[key], str) for key in ("f", "u", "s")
+        ):
+            return None
+        if not isinstance(offset, int) or isinstance(offset, bool):
+            return None
+        return cls(
+            verb=str(text["v"]),
+            prefix=str(text["m"]),
+            start=text["f"],
+            end=text["u"],
+            set_spec=text["s"],
+            offset=offset,
+        )
+
+
+#: OAI-PMH UTCdatetime: a day or a second (the digits strptime alone would not insist on).
+_DATESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}Z)?")
+#: Patterns of the request element's attributes (OAI-PMH.xsd: metadataPrefixType,
+#: setSpecType, UTCdatetimeType); a value that fails its pattern is not echoed.
+_ATTRIBUTE_PATTERNS = {
+    "metadataPrefix": re.compile(r"[A-Za-z0-9\-_.!~*'()]+"),
+    "set": re.compile(r"[A-Za-z0-9\-_.!~*'()]+(:[A-Za-z0-9\-_.!~*'()]+)*"),
+    "from": _DATESTAMP,
+    "until": _DATESTAMP,
+}
+#: Characters XML 1.0 does not allow (they cannot be echoed, and no record holds them).
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
 
 def _parse_datestamp(name: str, value: str, *, end_of_day: bool) -> tuple[datetime, str]:
     """An OAI UTCdatetime (day or seconds granularity) and its granularity."""
+    if not _DATESTAMP.fullmatch(value):
+        raise BadArgument(f"{name}={value!r} is not YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ")
     for pattern, granularity in (("%Y-%m-%dT%H:%M:%SZ", "seconds"), ("%Y-%m-%d", "day")):
         try:
             moment = datetime.strptime(value, pattern).replace(tzinfo=UTC)
@@ -235,16 +269,24 @@ class OAIRepository:
         request = _sub(root, "request", self.base_url)
         try:
             verb, params = _parse_arguments(arguments)
-            request.set("verb", verb)
-            for name, value in params.items():
-                request.set(name, value)
+        except OAIError as error:
+            # OAI-PMH 3.2: after badVerb or badArgument, the bare base URL and no attributes.
+            _sub(root, "error", _NOT_XML.sub("\ufffd", str(error))).set("code", error.code)
+            return root
+        request.set("verb", verb)
+        try:
             root.append(VERBS[verb].build(self, params))
         except OAIError as error:
-            if isinstance(error, BadVerb | BadArgument):
-                # The spec asks for the bare base URL when the request itself is malformed.
-                request.attrib.clear()
-            error_element = _sub(root, "error", str(error))
-            error_element.set("code", error.code)
+            failed: OAIError | None = error
+        else:
+            failed = None
+        for name, value in params.items():
+            if failed is None or _echoable(name, value, failed):
+                request.set(name, value)
+        if isinstance(failed, BadVerb | BadArgument):  # found while answering (from > until)
+            request.attrib.clear()
+        if failed is not None:
+            _sub(root, "error", _NOT_XML.sub("\ufffd", str(failed))).set("code", failed.code)
         return root
 
     # Verbs ------------------------------------------------------------------------------
@@ -422,8 +464,22 @@ VERBS: Mapping[str, _Verb] = {
 }
 
 
+def _echoable(name: str, value: str, error: OAIError) -> bool:
+    """Whether the request element of an error response may repeat this argument: only
+    values the schema's attribute types accept (an unknown identifier may be no URI)."""
+    if name == "identifier":
+        return not isinstance(error, IdDoesNotExist)
+    pattern = _ATTRIBUTE_PATTERNS.get(name)
+    return pattern is None or pattern.fullmatch(value) is not None
+
+
 def _parse_arguments(arguments: Mapping[str, Sequence[str]]) -> tuple[str, dict[str, str]]:
     """Check the arguments against the verb's declaration; return the verb and the rest."""
+    for name, values in arguments.items():
+        for text in (name, *values):
+            if _NOT_XML.search(text):
+                error = BadVerb if name == "verb" else BadArgument
+                raise error(f"argument {ascii(name)[:80]} holds characters XML forbids")
     verbs = arguments.get("verb", [])
     if not verbs:
         raise BadVerb("the verb argument is missing")
