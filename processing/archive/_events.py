@@ -8,7 +8,9 @@ Written files are bit-identical for identical content (fixed gzip header time, n
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,6 +170,48 @@ def read_header(path: Path) -> dict[str, Any]:
     header, _ = _header_block(head, pos, path)
     _check_events_header(path, header)
     return dict(header)
+
+
+def verify_event_file(path: Path, header: dict[str, Any]) -> str:
+    """Read a whole event file once: its SHA-256, after checking that it decompresses to the
+    end (the gzip CRC and length of every member) and is long enough for its event table.
+
+    Raises
+    ------
+    EventFileError
+        When the stream is truncated or corrupt, or shorter than its header promises.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    compressed = str(path).endswith(".gz")
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(chunk)
+                if not compressed:
+                    size += len(chunk)
+                    continue
+                while chunk:
+                    size += len(inflater.decompress(chunk))
+                    chunk = b""
+                    if inflater.eof and inflater.unused_data:  # another gzip member follows
+                        chunk = inflater.unused_data
+                        inflater = zlib.decompressobj(wbits=31)
+    except zlib.error as exc:
+        raise EventFileError(f"{path}: corrupt compressed data ({exc})") from exc
+    except OSError as exc:
+        raise EventFileError(f"{path}: cannot be read ({exc.strerror})") from exc
+    if compressed:
+        size += len(inflater.flush())
+        if not inflater.eof:
+            raise EventFileError(f"{path}: truncated (the compressed stream ends early)")
+    table = int(header.get("NAXIS1", 0)) * int(header.get("NAXIS2", 0))
+    if size % 2880 or size < table + 2 * 2880:
+        raise EventFileError(
+            f"{path}: truncated ({size} bytes of FITS, the event table alone needs {table})"
+        )
+    return digest.hexdigest()
 
 
 def read_events(path: Path) -> EventList:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from processing.archive._events import EventFileError, read_header
+from processing.archive._events import EventFileError, read_header, verify_event_file
 from processing.archive._layout import ScwId
 from processing.archive._tables import ScienceWindowRow
 from processing.instrument import Attitude, radec_to_unit
@@ -87,14 +86,6 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class ArchiveIndex:
     """Query and maintain the science-window index of one archive.
 
@@ -148,7 +139,7 @@ class ArchiveIndex:
             header = read_header(path)
             if str(header.get("DETNAM", "ISGRI")).strip() != "ISGRI":
                 raise EventFileError(f"{path}: DETNAM is {header.get('DETNAM')!r}, not ISGRI")
-            checksum = _sha256(path)
+            checksum = verify_event_file(path, header)  # the whole stream, CRC included
             if int(header["REVOL"]) != scw.revolution or str(header["SWID"]).strip() != scw.base:
                 raise EventFileError(f"{path}: header REVOL/SWID do not match the folder name")
             values: dict[str, Any] = {
@@ -168,7 +159,9 @@ class ArchiveIndex:
                 "simulated": int(bool(header.get("SIMULATE", False))),
             }
         except (EventFileError, ValueError, KeyError, OSError) as exc:
-            report.skipped.append((str(path), str(exc)))
+            # Named by its place in the archive, never by an absolute path.
+            name = str(path.relative_to(base))
+            report.skipped.append((name, str(exc).replace(str(path), name)))
             return
         cx, cy, cz = radec_to_unit(values["ra_x"], values["dec_x"])
         values.update(cx=float(cx), cy=float(cy), cz=float(cz))

@@ -56,13 +56,36 @@ def test_ingest_skips_corrupt_and_foreign_files_and_keeps_the_rest(index: Archiv
     shutil.copy(good, mismatch / "isgri_events.fits.gz")
     # An existing entry that became corrupt on disk stays indexed as it was.
     (scw_dirs[1] / "isgri_events.fits.gz").write_bytes(b"not gzip at all")
+    # Damage past the header, which a header read alone does not see: a file cut at 90 %,
+    # and one byte flipped in the compressed events (the gzip CRC catches it).
+    data = good.read_bytes()
+    cut = rev / f"{rev.name}09960010.001"
+    cut.mkdir()
+    (cut / "isgri_events.fits.gz").write_bytes(data[: len(data) * 9 // 10])
+    flipped = rev / f"{rev.name}09950010.001"
+    flipped.mkdir()
+    damaged = bytearray(data)
+    damaged[len(data) * 3 // 4] ^= 0x55
+    (flipped / "isgri_events.fits.gz").write_bytes(bytes(damaged))
 
     report = index.ingest()
     skipped = {Path(name).parent.name for name, _ in report.skipped}
-    assert skipped == {truncated.name, foreign.name, mismatch.name, scw_dirs[1].name}
+    assert skipped == {
+        truncated.name,
+        foreign.name,
+        mismatch.name,
+        scw_dirs[1].name,
+        cut.name,
+        flipped.name,
+    }
     reasons = dict((Path(n).parent.name, r) for n, r in report.skipped)
     assert "primary HDU holds data" in reasons[foreign.name]
     assert "do not match" in reasons[mismatch.name]
+    assert "truncated" in reasons[cut.name]
+    assert "corrupt" in reasons[flipped.name] or "truncated" in reasons[flipped.name]
+    # Files are named by their place in the archive, never by an absolute path.
+    for name, reason in report.skipped:
+        assert name.startswith("scw/") and str(index.root) not in reason, (name, reason)
     assert {s.scw_id: s.checksum for s in index.all()} == before
 
 
