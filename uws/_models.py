@@ -84,3 +84,5 @@ class JobFilter:
     phases: frozenset[ExecutionPhase] | None = None
     after: dt.datetime | None = None
     last: int | None = None
+    #: Only jobs with this runId (a front that tags its jobs finds them again).
+    run_id: str | None = None

@@ -317,6 +317,8 @@ class JobStore:
             stmt = stmt.where(JOB.c.phase != ExecutionPhase.ARCHIVED.value)
         if flt.after is not None:
             stmt = stmt.where(JOB.c.creation_time > flt.after)
+        if flt.run_id is not None:
+            stmt = stmt.where(JOB.c.run_id == flt.run_id)
         stmt = stmt.order_by(JOB.c.creation_time.desc(), JOB.c.id.desc())
         if flt.last is not None:
             stmt = stmt.limit(flt.last)

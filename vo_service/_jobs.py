@@ -115,9 +115,10 @@ def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
         log.info("no job kinds registered: /async and /sync are not mounted")
         return
     identity = build_identity(settings)
+    service = build_service(settings, store, kinds)
     app.register_blueprint(
         create_uws_blueprint(
-            build_service(settings, store, kinds),
+            service,
             identity,
             url_prefix="/async",
             sync_path="/sync",
@@ -128,6 +129,9 @@ def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
     from vo_service._descriptor import input_params, params_blueprint
 
     app.register_blueprint(params_blueprint(settings.public_base_url))
+    from vo_service.oda import install_oda
+
+    install_oda(app, settings, service, identity)  # the ODA front creates the same jobs
     registry = capabilities_of(app)
     registry.add(
         Capability(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "SettingsError"]
@@ -89,6 +89,10 @@ class Settings(BaseSettings):
         1, ge=1, description="Starts of a job before a runner loss ends it in ERROR."
     )
     name_resolver_timeout: float = Field(3.0, gt=0)
+    oda_token_secret: SecretStr | None = Field(
+        None,
+        description="Shared secret (HS256) of ODA tokens given to /oda; unset: tokens are ignored.",
+    )
     network_resolvers: bool = Field(
         True, description="Try Sesame/SIMBAD/NED before the local catalog."
     )
