@@ -237,3 +237,13 @@ def test_facade_and_async_are_one_job(
     )
     progress = repeat.find(f"{UWS}jobInfo/{JI}progress")
     assert progress is not None and "0 computed" in (progress.text or "")
+
+
+def test_scw_list_as_a_python_list(image: tuple[Any, dict[str, Any]], dispatcher: Factory) -> None:
+    _, response = image
+    scws = response["products"]["input_prod_list"]
+    assert len(scws) == 4
+    disp = dispatcher()
+    data = _get(disp, "isgri_image", scw_list=list(reversed(scws)))  # repeated keys on the wire
+    assert disp.response_json["products"]["input_prod_list"] == scws
+    assert data.mosaic_image_0_mosaic.data_unit[4].data.shape
