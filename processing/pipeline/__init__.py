@@ -26,6 +26,7 @@ from processing.pipeline._executor import (
     InlineExecutor,
     NodeTask,
     Progress,
+    one_blas_thread,
     run_node_task,
 )
 from processing.pipeline._graph import Graph, Node, ancestors_of, make_node
@@ -140,6 +141,7 @@ __all__ = [
     "get_unit",
     "hash_canonical",
     "make_node",
+    "one_blas_thread",
     "prov_json",
     "prov_xml",
     "provenance_document",

@@ -35,6 +35,7 @@ __all__ = [
     "InlineExecutor",
     "NodeTask",
     "Progress",
+    "one_blas_thread",
     "run_node_task",
 ]
 
@@ -142,7 +143,7 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     """Units run with single-threaded BLAS: parallelism comes from running nodes side by side
     (Dask workers, one per core), and the many small matrix products of source fitting lose
     most of their time to BLAS threads contending for busy cores (measured: a new band on
@@ -201,7 +202,7 @@ def run_node_task(task: NodeTask, store: CacheStore, check: Callable[[], None]) 
             logger=adapter,
         )
         try:
-            with _one_blas_thread():
+            with one_blas_thread():
                 output = unit.run(ctx, **values)
         except (PipelineCancelled, CorruptEntryError):
             raise
