@@ -5,12 +5,12 @@ it, which it evaluates (``eval``) and turns back into an array, and a base64 pic
 unpickles. Both run what the server sent inside the client (pitfall P3): the legacy client
 must trust its server whichever is used, so the choice is made for speed and robustness:
 
-* tables (spectra, responses, light curves: a few thousand values) go as values when they are
-  all finite; the client cannot evaluate ``NaN`` or ``Infinity`` (pitfall P2), so a table
-  with non-finite values goes as a pickle;
-* images go as a pickle of a plain numpy array, as the ODA dispatcher sends every product:
-  the client takes 0.7 s to evaluate one 487 x 487 image given as values, milliseconds to
-  unpickle it.
+* small tables (spectra, ARFs, light curves: up to :data:`MAX_VALUE_CELLS` values) go as
+  values when they are all finite; the client cannot evaluate ``NaN`` or ``Infinity``
+  (pitfall P2), so a table with non-finite values goes as a pickle;
+* images and large tables (a response matrix: 100 000 values) go as a pickle of a plain numpy
+  array, as the ODA dispatcher sends every product: the client takes 0.7 s to evaluate one
+  487 x 487 image given as values (0.25 s for a matrix), milliseconds to unpickle it.
 
 The client also rewrites every ``null`` in the response text to ``None`` before decoding it
 (pitfall P1), which corrupts any base64 text that happens to contain those four letters. A
@@ -44,6 +44,8 @@ __all__ = [
 
 #: Header cards that describe the layout of the data; the client rebuilds them from the array.
 _COMMENTARY = {"COMMENT", "HISTORY", ""}
+#: Largest table sent as values: the client evaluates about 0.4 million values a second.
+MAX_VALUE_CELLS = 20_000
 #: No-op pickle prefix: NONE then POP.
 _NOOP = b"N0"
 
@@ -112,6 +114,12 @@ def _plain(data: Any) -> np.ndarray:
     return np.array(array)
 
 
+def _cells(table: np.ndarray) -> int:
+    """Number of values in a structured array (vector columns count each element)."""
+    per_row = sum(int(np.prod(table.dtype[name].shape or (1,))) for name in table.dtype.names or ())
+    return len(table) * per_row
+
+
 def _finite(array: np.ndarray) -> bool:
     if array.dtype.names:
         return all(_finite(np.asarray(array[name])) for name in array.dtype.names)
@@ -157,7 +165,7 @@ def encode_hdu(
     data = None if hdu.data is None else _plain(hdu.data)
     values = binarys = dt = None
     if data is not None:
-        if data.dtype.names and _finite(data):
+        if data.dtype.names and _cells(data) <= MAX_VALUE_CELLS and _finite(data):
             values = _json_values(data)
         else:
             binarys = _pickled(data)

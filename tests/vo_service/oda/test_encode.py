@@ -7,6 +7,7 @@ import ast
 import base64
 import json
 import pickle
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
@@ -16,7 +17,7 @@ from vo_service.oda._encode import encode_hdu, encode_product
 from vo_service.oda._envelope import envelope
 
 
-def _through_client(obj: object) -> object:
+def _through_client(obj: object) -> Any:
     """What the client does to every response before decoding it (api.py _decode_res_json)."""
     return ast.literal_eval(str(json.loads(json.dumps(obj))).replace("null", "None"))
 
