@@ -54,9 +54,10 @@ def install_oda(
     capabilities_of(app).add(
         Capability(
             None,
-            "/oda/run_analysis",
+            "/oda",
             "INTEGRAL ODA dispatcher protocol for unchanged oda_api scripts: "
-            "DispatcherAPI(url=<this service>/oda); the jobs are the /async product jobs",
+            "DispatcherAPI(url=<this base URL>); its jobs are the /async product jobs",
+            use="base",
             role=None,
             query_types=("GET", "POST"),
         )

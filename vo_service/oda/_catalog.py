@@ -66,6 +66,8 @@ def sky_model_from_oda(text: str) -> str:
     """
     try:
         parsed = json.loads(text)
+    except RecursionError as exc:
+        raise OdaCatalogError("the catalog is nested too deeply") from exc
     except ValueError:
         return text  # a product ID or a VOTable: our own parser reads it
     if not isinstance(parsed, dict) or "cat_column_list" not in parsed:

@@ -79,6 +79,18 @@ def oda_blueprint(
             return _error(400, f"unknown product (products: {', '.join(ODA_PRODUCTS)})")
         return jsonify(instrument_description(product))
 
+    @bp.route("")
+    def index() -> Any:
+        """What a person opening the base URL sees: how to use it."""
+        return jsonify(
+            {
+                "service": "INTEGRAL ODA dispatcher protocol (oda_api)",
+                "usage": f"DispatcherAPI(url={facade.url!r})",
+                "instruments": instruments(),
+                "products": list(ODA_PRODUCTS),
+            }
+        )
+
     @bp.route("/api/instr-list")
     @bp.route("/instr-list")
     def instr_list() -> Any:

@@ -39,7 +39,15 @@ def image(live_service: str) -> tuple[Any, dict[str, Any]]:
     return data, disp.response_json
 
 
-def test_instruments_and_descriptions(dispatcher: Factory) -> None:
+def test_instruments_and_descriptions(dispatcher: Factory, live_service: str) -> None:
+    index = requests.get(f"{live_service}/oda", timeout=30).json()
+    assert index["usage"] == f"DispatcherAPI(url='{live_service}/oda')"
+    unknown = requests.get(
+        f"{live_service}/oda/api/par-names",
+        params={"instrument": "isgri", "product_type": "jemx_image"},
+        timeout=30,
+    )
+    assert unknown.status_code == 400 and "isgri_image" in unknown.json()["error"]
     disp = dispatcher()
     assert disp.get_instruments_list() == ["isgri"]
     described = disp.get_instrument_description("isgri")
@@ -247,3 +255,26 @@ def test_scw_list_as_a_python_list(image: tuple[Any, dict[str, Any]], dispatcher
     data = _get(disp, "isgri_image", scw_list=list(reversed(scws)))  # repeated keys on the wire
     assert disp.response_json["products"]["input_prod_list"] == scws
     assert data.mosaic_image_0_mosaic.data_unit[4].data.shape
+
+
+def test_spectral_fit_adds_the_fit_table(dispatcher: Factory) -> None:
+    disp = dispatcher()
+    data = _get(disp, "spectral_fit", src_name="Crab", **CRAB)
+    assert data.isgri_spectrum_0_Crab_isgri_spectrum.meta_data["product"] == "isgri_spectrum"
+    fit = data._p_list[-1]
+    assert fit.name == "spectral_fit"
+    assert "Crab" in [str(s) for s in fit.table["source"]]
+
+
+@pytest.mark.parametrize(
+    ("document", "after"),
+    [("README.md", "Existing `oda_api` scripts"), ("docs/oda.md", "such a\nscript runs unchanged")],
+)
+def test_documented_scripts_run(
+    live_service: str, document: str, after: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (Path(__file__).resolve().parents[3] / document).read_text()
+    block = text[text.index(after) :].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(block.replace("http://127.0.0.1:8080", live_service), {})
+    assert (tmp_path / "mosaic.fits").is_file()

@@ -123,6 +123,8 @@ def test_dispatcher_catalog_becomes_our_sky_model() -> None:
         22.0, abs=0.1
     )
     assert sky_model_from_oda('[{"name": "X", "ra": 1, "dec": 2}]').startswith("[")
+    with pytest.raises(OdaCatalogError, match="nested"):
+        sky_model_from_oda("[" * 100_000)
     with pytest.raises(OdaCatalogError, match="no position"):
         sky_model_from_oda(
             json.dumps(
