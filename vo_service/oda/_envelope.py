@@ -79,7 +79,14 @@ def envelope(
     )
 
 
-def failure(message: str, *, job_id: str, session_id: str, detail: str = "") -> dict[str, Any]:
+def failure(
+    message: str,
+    *,
+    job_id: str,
+    session_id: str,
+    detail: str = "",
+    monitor: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """A ``failed`` envelope (HTTP 200: the client raises its RemoteException with
     ``message``)."""
     return envelope(
@@ -88,4 +95,5 @@ def failure(message: str, *, job_id: str, session_id: str, detail: str = "") -> 
         session_id=session_id,
         message=message,
         error_message=detail or message,
+        monitor=monitor,
     )

@@ -89,9 +89,12 @@ class OdaFacade:
             raise ForeignJobError(f"job_id {call.job_id} is not a request of yours")
         job = self._tagged(owner, job_id)
         if job is None or job.phase not in ACTIVE_PHASES:
-            job = self.service.create(
-                owner, [*translation.pairs, ("RUNID", JOB_TAG + job_id)], run=True
-            )
+            try:
+                job = self.service.create(
+                    owner, [*translation.pairs, ("RUNID", JOB_TAG + job_id)], run=True
+                )
+            except ParameterError as exc:  # the archive changed since the validation above
+                return self._failed(call, str(exc))
             log.info("oda job_id %s: UWS job %s (%s)", job_id, job.id, job.phase.value)
         return self._answer(job, call, job_id, notes)
 
@@ -116,7 +119,7 @@ class OdaFacade:
                 if job.error is not None
                 else f"the job ended in {job.phase.value} without products"
             )
-            return failure(message, **common)
+            return failure(message, monitor=monitor, **common)
         if status == "done":
             return self._done(job, call, notes, monitor, common)
         products: dict[str, Any] = {}

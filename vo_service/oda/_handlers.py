@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from uws import AuthenticationRequiredError, IdentityPolicy
+from uws import AuthenticationRequiredError, IdentityPolicy, UWSError
 from vo_service.oda._facade import ForeignJobError, OdaFacade
 from vo_service.oda._meta import instrument_description, instruments
 from vo_service.oda._tokens import TokenError, TokenPolicy
@@ -100,6 +100,8 @@ def oda_blueprint(
     def internal(exc: Exception) -> Any:
         if isinstance(exc, HTTPException):
             return _error(exc.code or 500, exc.description or exc.name)
+        if isinstance(exc, UWSError):  # e.g. 503 when the job service is full: the client retries
+            return _error(exc.status, exc.message)
         log.exception("oda: unexpected error")
         return _error(500, "internal error of the service; the operators have the details")
 

@@ -278,3 +278,23 @@ def test_documented_scripts_run(
     monkeypatch.chdir(tmp_path)
     exec(block.replace("http://127.0.0.1:8080", live_service), {})
     assert (tmp_path / "mosaic.fits").is_file()
+
+
+def test_a_job_that_fails_is_failed_with_its_error(
+    image: tuple[Any, dict[str, Any]], dispatcher: Factory
+) -> None:
+    _, response = image
+    disp = dispatcher()
+    with pytest.raises(RemoteException) as caught:
+        # Valid parameters, but no catalog source near the position: the job ends in ERROR.
+        _get(
+            disp,
+            "isgri_spectrum",
+            scw_list=response["products"]["input_prod_list"],
+            RA=10.0,
+            DEC=-80.0,
+            radius=1.0,
+        )
+    assert "no catalog source" in caught.value.message
+    job = requests.get(disp.response_json["job_monitor"]["uws_job"], timeout=30).content
+    assert etree.fromstring(job).findtext(f"{UWS}phase") == "ERROR"
