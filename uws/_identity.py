@@ -28,7 +28,7 @@ from typing import Protocol
 from flask import Request
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from uws._errors import AuthenticationRequiredError
+from uws._errors import AuthenticationRequiredError, ParameterError
 from uws._text import MAX_NAME_LENGTH, check_text
 
 __all__ = [
@@ -83,7 +83,10 @@ class TrustedHeaderIdentity:
         user = request.headers.get(self.header, "").strip()
         if user:
             # The owner is stored (VARCHAR(255)) and written into every job document.
-            return check_text(self.header, user, max_length=MAX_NAME_LENGTH)
+            try:
+                return check_text(self.header, user, max_length=MAX_NAME_LENGTH)
+            except ParameterError as exc:
+                raise AuthenticationRequiredError(f"unusable user name: {exc.message}") from None
         if self.allow_anonymous:
             return None
         raise AuthenticationRequiredError(f"authentication required (no {self.header})")

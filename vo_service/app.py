@@ -9,6 +9,7 @@ from registry import install_capabilities
 from vo_service._context import ServiceContext
 from vo_service._datalink import StoreProductSource
 from vo_service._downloads import downloads
+from vo_service._errors import install_error_documents
 from vo_service._jobs import register_uws
 from vo_service._pages import pages
 from vo_service._publishing import install_publishing
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, context: ServiceContext | None 
     app = Flask(__name__)
     app.config["SERVICE_CONTEXT"] = context
     app.extensions["vo_service"] = context
+    install_error_documents(app, settings)
     # The capability registry first: every protocol blueprint registers its endpoint in it.
     install_capabilities(app)
     app.register_blueprint(pages)

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     runner_max_attempts: int = Field(
         1, ge=1, description="Starts of a job before a runner loss ends it in ERROR."
     )
+    max_request_bytes: int = Field(
+        16 * 1024**2,
+        ge=1024,
+        description="Largest request body (bytes); a longer one is refused with 413 unread.",
+    )
     name_resolver_timeout: float = Field(3.0, gt=0)
     oda_token_secret: SecretStr | None = Field(
         None,

@@ -41,7 +41,7 @@ def serve(host: str | None, port: int | None, threads: int, runner: bool, demo: 
     from vo_service._engine import start_engine
     from vo_service._jobs import UWS_EXTENSION, build_runner, job_kinds
     from vo_service.app import create_app
-    from vo_service.cli._gunicorn import GunicornServer
+    from vo_service.cli._gunicorn import LIMIT_REQUEST_LINE, DaliErrorWorker, GunicornServer
 
     settings = load_settings(host=host, port=port)
     context = ServiceContext.build(settings)
@@ -78,7 +78,8 @@ def serve(host: str | None, port: int | None, threads: int, runner: bool, demo: 
             "bind": f"{settings.host}:{settings.port}",
             "workers": 1,
             "threads": threads,
-            "worker_class": "gthread",
+            "worker_class": DaliErrorWorker,  # gthread, with DALI answers to 414 and 431
+            "limit_request_line": LIMIT_REQUEST_LINE,
             "timeout": 120,
             "accesslog": "-",
         },
