@@ -4,6 +4,7 @@ ODA front of a running ``vo-service serve`` and reads what users index into."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 import requests
+from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from lxml import etree
 from oda_api.api import DispatcherAPI, RemoteException
 from oda_api.data_products import ApiCatalog
+from oda_api.plot_tools import OdaImage, OdaLightCurve, OdaSpectrum
 
 from tests.vo_service.oda.conftest import CRAB
 
@@ -88,6 +91,14 @@ def test_image_as_users_index_it(image: tuple[Any, dict[str, Any]], tmp_path: Pa
         assert written[4].header["IMATYPE"] == "SIGNIFICANCE"
         assert written[4].data.shape == significance.data.shape
     assert response["exit_status"]["comment"].count("osa_version=OSA10.2") == 1
+    # oda_api's OdaImage draws data_unit[4] with the catalog and extracts a catalog string.
+    picture = OdaImage(data).get_image_for_gallery(output_folder=str(tmp_path))
+    assert Path(picture).stat().st_size > 0
+    of_interest = ("Crab", SkyCoord(83.63308, 22.0145, unit="deg"))  # (an empty list fails)
+    extracted = OdaImage(data).extract_catalog_string_from_image(
+        det_sigma=5, objects_of_interest=[of_interest], update_catalog=False
+    )
+    assert "Crab" in json.loads(extracted)["cat_column_list"][1]
 
 
 def _from_response(response: dict[str, Any], name: str) -> io.BytesIO:
@@ -141,6 +152,14 @@ def test_catalog_round_trips_into_selected_catalog(
         assert np.allclose(dense[row][first : first + values.size], values)
     with fits.open(tmp_path / "s.pha") as pha:
         assert pha["SPECTRUM"].header["RESPFILE"] == "NONE"
+    # oda_api's own helpers read the triplet (the spectrum's times, the RMF's EBOUNDS).
+    helper = OdaSpectrum(spectra)
+    written, tstart, tstop, exposure = helper.write_fits(
+        source_name="Crab", output_dir=str(tmp_path)
+    )
+    assert Path(written).is_file() and tstop > tstart > 53000 and exposure > 0
+    energies, _, rates, _ = helper.get_values(in_source_name="Crab")
+    assert len(energies) == len(rates) > 10
 
 
 def test_light_curve_one_product_per_source(dispatcher: Factory) -> None:
@@ -157,6 +176,8 @@ def test_light_curve_one_product_per_source(dispatcher: Factory) -> None:
         assert np.array_equal(table.data["RATE"], ours["RATE"].data["RATE"])
     # TIME is IJD (MJD - 51544), as users add t0 = 51544.
     assert 1500 < float(table.data["TIME"][0]) < 1600
+    time, _, rate, *_ = OdaLightCurve(data).get_lc("Crab")
+    assert len(time) == len(rate) == len(table.data)
 
 
 def test_poll_loop_to_done(dispatcher: Factory) -> None:
