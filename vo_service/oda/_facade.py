@@ -28,6 +28,7 @@ from uws import (
     ParameterSet,
     UWSService,
 )
+from vo_service._downloads import links_url, product_url
 from vo_service._store import ProductStore, StoredProduct
 from vo_service.oda._encode import EncodingError
 from vo_service.oda._envelope import QUERY_STATUS, envelope, failure
@@ -202,11 +203,11 @@ class OdaFacade:
         product_id = f"{self.ivoid}?{product.hash}"
         return {
             "id": product_id,
-            "links": f"{base}/datalink/links?ID={product_id}",
+            "links": links_url(base, product_id),
             "files": [
                 {
                     "name": f.name,
-                    "url": f"{base}/products/{product.hash}/{f.name}",
+                    "url": product_url(base, product.hash, f.name),
                     "content_type": f.content_type,
                 }
                 for f in product.files

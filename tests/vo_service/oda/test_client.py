@@ -230,6 +230,8 @@ def test_facade_and_async_are_one_job(
     root = etree.fromstring(requests.get(job_url, timeout=30).content)
     assert root.findtext(f"{UWS}runId") == f"oda:{response['job_monitor']['job_id']}"
     assert [p.get("id") for p in root.iter(f"{JI}product")] == [facade_id]
+    links = response["products"]["datalink"][0]["links"]
+    assert [p.get("links") for p in root.iter(f"{JI}product")] == [links]
 
     # The same request through /async: same product, same files.
     created = requests.post(
