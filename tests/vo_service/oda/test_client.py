@@ -321,3 +321,17 @@ def test_a_job_that_fails_is_failed_with_its_error(
     assert "no catalog source" in caught.value.message
     job = requests.get(disp.response_json["job_monitor"]["uws_job"], timeout=30).content
     assert etree.fromstring(job).findtext(f"{UWS}phase") == "ERROR"
+
+
+def test_get_and_post_repeated_and_comma_lists_are_one_request(
+    image: tuple[Any, dict[str, Any]], live_service: str
+) -> None:
+    _, response = image
+    scws = response["products"]["input_prod_list"]
+    common = {"instrument": "isgri", "product_type": "isgri_image", "query_type": "Real"}
+    url = f"{live_service}/oda/run_analysis"
+    by_get = requests.get(url, params={**common, "scw_list": ",".join(scws)}, timeout=60).json()
+    form = [*common.items(), *(("scw_list", s) for s in scws), ("T1", "\x00")]
+    by_post = requests.post(url, data=form, timeout=60).json()
+    assert by_get["query_status"] in {"submitted", "progress", "done"}
+    assert by_post["job_monitor"]["job_id"] == by_get["job_monitor"]["job_id"]
