@@ -1,6 +1,6 @@
 """The service's edges against a hostile client and a failing database (issue 17, defects 5
 and 15): bodies over the limit, unknown paths and odd methods, an unreachable database, and
-request lines as long as gunicorn allows, each answered with the protocol's own document."""
+request lines as long as the front server allows, each answered with the protocol's own document."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.uws._helpers import error_message
 from tests.uws._xsd import validate
 from vo_service._context import ServiceContext
 from vo_service.app import create_app
-from vo_service.cli._gunicorn import LIMIT_REQUEST_LINE
+from vo_service.cli._asgi import LIMIT_REQUEST_LINE
 from vo_service.settings import Settings
 
 VOTABLE = "application/x-votable+xml"
@@ -124,7 +124,7 @@ def test_database_down_is_503_everywhere_it_is_asked(
     assert soda.headers["Retry-After"].isdigit()
 
 
-# Through gunicorn (vo-service serve) ---
+# Through the front server of vo-service serve ---
 def _raw_request(base: str, target: str) -> tuple[int, dict[str, str], bytes]:
     """Send one GET with a request line of any length; (status, headers, body)."""
     host, port = base.removeprefix("http://").split(":")
@@ -140,7 +140,7 @@ def _raw_request(base: str, target: str) -> tuple[int, dict[str, str], bytes]:
 
 
 def test_long_get_requests_are_served_and_longer_ones_get_a_dali_414(live_service: str) -> None:
-    # A GET near gunicorn's own default limit (4094) is served: the serve command raised it.
+    # A GET longer than common server defaults (4094) is served.
     padding = "x" * 6000
     status, _, body = _raw_request(live_service, f"/async?LAST=1&padding={padding}")
     assert status == 200, body[:300]
@@ -153,7 +153,7 @@ def test_long_get_requests_are_served_and_longer_ones_get_a_dali_414(live_servic
     assert "POST" in error_message(body)
 
 
-def test_encoded_slashes_through_gunicorn_are_dali_404(live_service: str) -> None:
+def test_encoded_slashes_through_the_front_server_are_dali_404(live_service: str) -> None:
     for path in ("/async/a%2Fb", "/async/a%2F..%2F..%2Fcapabilities", "/soda/async/%2F"):
         response = requests.get(live_service + path, timeout=30)
         assert response.status_code == 404, path

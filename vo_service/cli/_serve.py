@@ -1,8 +1,9 @@
-"""``vo-service serve``: the web application under gunicorn, with the embedded defaults."""
+"""``vo-service serve``: the web application behind uvicorn's event loop (requests run in a
+thread pool), with the job runner embedded and the embedded defaults."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,7 +19,13 @@ __all__ = ["serve"]
 @main.command()
 @click.option("--host", default=None, help="Interface to listen on (default from settings).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default from settings).")
-@click.option("--threads", type=int, default=8, show_default=True, help="Request threads.")
+@click.option(
+    "--threads",
+    type=int,
+    default=32,
+    show_default=True,
+    help="Threads running requests (idle and slow connections take none).",
+)
 @click.option(
     "--runner/--no-runner",
     default=True,
@@ -41,7 +48,7 @@ def serve(host: str | None, port: int | None, threads: int, runner: bool, demo: 
     from vo_service._engine import start_engine
     from vo_service._jobs import UWS_EXTENSION, build_runner, job_kinds
     from vo_service.app import create_app
-    from vo_service.cli._gunicorn import LIMIT_REQUEST_LINE, DaliErrorWorker, GunicornServer
+    from vo_service.cli._asgi import serve_wsgi
 
     settings = load_settings(host=host, port=port)
     context = ServiceContext.build(settings)
@@ -52,11 +59,8 @@ def serve(host: str | None, port: int | None, threads: int, runner: bool, demo: 
     embedded: list[Runner] = []
     engines: list[DaskExecutor] = []
 
-    def post_worker_init(_worker: Any) -> None:
-        # Runs in the forked worker: threads and pooled connections of the master
-        # do not carry over, so the runner starts here, on fresh connections.
+    def start_runner() -> None:
         store: JobStore = app.extensions[UWS_EXTENSION]
-        store.engine.dispose(close=False)
         if runner and job_kinds(settings).names():
             run_settings, engine = start_engine(settings)
             if engine is not None:
@@ -64,23 +68,17 @@ def serve(host: str | None, port: int | None, threads: int, runner: bool, demo: 
             embedded.append(build_runner(run_settings, store))
             embedded[0].start()
 
-    def worker_exit(_server: Any, _worker: Any) -> None:
+    def stop_runner() -> None:
         for started in embedded:
             started.stop()
         for engine in engines:
             engine.close()
 
-    GunicornServer(
+    serve_wsgi(
         app,
-        {
-            "post_worker_init": post_worker_init,
-            "worker_exit": worker_exit,
-            "bind": f"{settings.host}:{settings.port}",
-            "workers": 1,
-            "threads": threads,
-            "worker_class": DaliErrorWorker,  # gthread, with DALI answers to 414 and 431
-            "limit_request_line": LIMIT_REQUEST_LINE,
-            "timeout": 120,
-            "accesslog": "-",
-        },
-    ).run()
+        host=settings.host,
+        port=settings.port,
+        threads=threads,
+        on_start=start_runner,
+        on_stop=stop_runner,
+    )
