@@ -10,12 +10,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
+from flask.testing import FlaskClient
 
 from processing.simulator import SimulationResult
+
+if TYPE_CHECKING:
+    from vo_service._context import ServiceContext
 
 
 def start_server(
@@ -74,3 +80,34 @@ def live_service(
     finally:
         server.terminate()
         server.wait(30)
+
+
+@contextmanager
+def service_with_runner(
+    root: Path, archive: SimulationResult
+) -> Iterator[tuple[FlaskClient, ServiceContext]]:
+    """The application over a copy of ``archive`` in ``root``, with a job runner in this
+    process: a Flask test client and the service context."""
+    from vo_service._context import ServiceContext
+    from vo_service._jobs import UWS_EXTENSION, build_runner
+    from vo_service.app import create_app
+    from vo_service.settings import Settings
+
+    shutil.copytree(archive.root, root / "archive")
+    settings = Settings.load(
+        data_dir=root / "var",
+        archive_path=root / "archive",
+        executor="inline",
+        network_resolvers=False,
+        uws_identity="none",
+        runner_poll_interval=0.05,
+    )
+    context = ServiceContext.build(settings)
+    context.archive.ingest()
+    app = create_app(settings, context)
+    runner = build_runner(settings, app.extensions[UWS_EXTENSION])
+    runner.start()
+    try:
+        yield app.test_client(), context
+    finally:
+        runner.stop()

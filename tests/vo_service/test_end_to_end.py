@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +15,8 @@ from flask.testing import FlaskClient
 from lxml import etree
 
 from processing.simulator import SimulationResult
+from tests.vo_service.conftest import service_with_runner
 from vo_service._context import ServiceContext
-from vo_service._jobs import UWS_EXTENSION, build_runner
-from vo_service.app import create_app
-from vo_service.settings import Settings
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 XLINK = "{http://www.w3.org/1999/xlink}"
@@ -30,25 +27,8 @@ CRAB = (83.63308, 22.01450)
 def service(
     tmp_path_factory: pytest.TempPathFactory, tiny_archive: SimulationResult
 ) -> Iterator[tuple[FlaskClient, ServiceContext]]:
-    root = tmp_path_factory.mktemp("service")
-    shutil.copytree(tiny_archive.root, root / "archive")
-    settings = Settings.load(
-        data_dir=root / "var",
-        archive_path=root / "archive",
-        executor="inline",
-        network_resolvers=False,
-        uws_identity="none",
-        runner_poll_interval=0.05,
-    )
-    context = ServiceContext.build(settings)
-    context.archive.ingest()
-    app = create_app(settings, context)
-    runner = build_runner(settings, app.extensions[UWS_EXTENSION])
-    runner.start()
-    try:
-        yield app.test_client(), context
-    finally:
-        runner.stop()
+    with service_with_runner(tmp_path_factory.mktemp("service"), tiny_archive) as service:
+        yield service
 
 
 def _run(client: FlaskClient, **params: str) -> etree._Element:

@@ -110,8 +110,7 @@ def test_the_analysis_units_accept_every_value_the_model_accepts(
     instrument = load_instrument(root)
     specs = {p.name: p for p in PARAMETERS}
     pick = {
-        name: getattr(specs[name], edge)
-        for name in ("radius", "detection_threshold", "E2_keV")
+        name: getattr(specs[name], edge) for name in ("radius", "detection_threshold", "E2_keV")
     }
     request = parse_request(
         [

@@ -16,12 +16,10 @@ from lxml import etree
 
 from processing.products import ProductDescriptor, ProductFile
 from processing.simulator import SimulationResult
+from tests.vo_service.conftest import service_with_runner
 from vo_service import _store
 from vo_service._context import ServiceContext
-from vo_service._jobs import UWS_EXTENSION, build_runner
 from vo_service._store import StoreFull
-from vo_service.app import create_app
-from vo_service.settings import Settings
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 XLINK = "{http://www.w3.org/1999/xlink}"
@@ -32,25 +30,8 @@ REQUEST = {"src_name": "Crab", "radius": "20", "E1_keV": "30", "E2_keV": "50"}
 def service(
     tmp_path_factory: pytest.TempPathFactory, tiny_archive: SimulationResult
 ) -> Iterator[tuple[FlaskClient, ServiceContext]]:
-    root = tmp_path_factory.mktemp("integrity")
-    shutil.copytree(tiny_archive.root, root / "archive")
-    settings = Settings.load(
-        data_dir=root / "var",
-        archive_path=root / "archive",
-        executor="inline",
-        network_resolvers=False,
-        uws_identity="none",
-        runner_poll_interval=0.05,
-    )
-    context = ServiceContext.build(settings)
-    context.archive.ingest()
-    app = create_app(settings, context)
-    runner = build_runner(settings, app.extensions[UWS_EXTENSION])
-    runner.start()
-    try:
-        yield app.test_client(), context
-    finally:
-        runner.stop()
+    with service_with_runner(tmp_path_factory.mktemp("integrity"), tiny_archive) as service:
+        yield service
 
 
 def _run(client: FlaskClient) -> tuple[etree._Element, dict[str, str]]:
