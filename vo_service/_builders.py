@@ -7,9 +7,11 @@ product descriptors, primary first, by calling the processing API; no science ha
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -244,11 +246,21 @@ def _convert(
         ),
     )
     return ProductDescriptor(
-        provenance_hash=product.provenance_hash,
+        provenance_hash=_presentation_hash(product.provenance_hash, product_type, files),
         product_type=product_type,
         files=tuple(ProductFile(f.path, f.content_type, *_semantics(f.name)) for f in files),
         metadata={**request_extent(env), **product.metadata},
     )
+
+
+def _presentation_hash(node_hash: str, product_type: str, files: Sequence[Any]) -> str:
+    """The stored product's hash: its analysis node's, with the product type and the order of
+    its files. One fit serves several products (a spectrum and its spectral_fit, the light
+    curves of each source of one sky model, a transient search), each with its own primary
+    file and request metadata; keyed by the node alone, the first one stored would stand for
+    all of them."""
+    text = json.dumps([node_hash, product_type, [f.name for f in files]])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _fitted(

@@ -216,3 +216,23 @@ def test_spectrum_and_light_curve_jobs_with_the_image_catalog(
     first = next(iter(results))
     assert first.startswith(primary), list(results)
     assert results[first][0].startswith(content_type)
+
+
+def test_products_sharing_one_fit_are_stored_apart(
+    service: tuple[FlaskClient, ServiceContext],
+) -> None:
+    """A spectral_fit and a spectrum of the same request come from one fit, but each is its
+    own stored product with its own primary file (the first stored stood for both before)."""
+    client, context = service
+    stored = {}
+    for product_type, primary in (("spectral_fit", "fits.vot"), ("spectrum", "Crab.pha")):
+        doc = _run(client, product_type=product_type, src_name="Crab", radius="19")
+        assert doc.findtext(f"{UWS}phase") == "COMPLETED", etree.tostring(doc)
+        href = next(r.get(f"{XLINK}href") for r in doc.iter(f"{UWS}result"))
+        product_hash = href.split("/products/")[1].split("/")[0]
+        product = context.store.get(product_hash)
+        assert product is not None
+        assert product.product_type == product_type
+        assert product.primary.name == primary
+        stored[product_type] = product_hash
+    assert stored["spectral_fit"] != stored["spectrum"]
