@@ -14,67 +14,15 @@ import argparse
 import contextlib
 import os
 import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
 from benchmarks.bench_uws_support import postgres_database, summary_ms, write_result
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _server(database_url: str, data_dir: Path, threads: int) -> Iterator[str]:
-    port = _port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "VO_SERVICE_DATA_DIR": str(data_dir),
-        "VO_SERVICE_DATABASE_URL": database_url,
-        "VO_SERVICE_PORT": str(port),
-        "VO_SERVICE_PUBLIC_BASE_URL": base,
-        "VO_SERVICE_UWS_DEMO_KINDS": "true",
-        "VO_SERVICE_NETWORK_RESOLVERS": "false",
-    }
-    log = (data_dir / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "vo-service"),
-            "serve",
-            "--no-demo",
-            "--threads",
-            str(threads),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.3)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
+from vo_service.testing import serving
 
 
 def _hold(base: str, idle: int, slow: int) -> list[socket.socket]:
@@ -118,7 +66,18 @@ def main() -> None:
             if args.sqlite
             else stack.enter_context(postgres_database())
         )
-        base = stack.enter_context(_server(url, data, args.threads))
+        base = stack.enter_context(
+            serving(
+                data,
+                "--no-demo",
+                "--threads",
+                str(args.threads),
+                env={
+                    "VO_SERVICE_DATABASE_URL": url,
+                    "VO_SERVICE_UWS_DEMO_KINDS": "true",
+                },
+            )
+        )
         held = _hold(base, args.idle, args.slow)
         try:
             time.sleep(0.5)

@@ -21,13 +21,8 @@ import contextlib
 import io
 import logging
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +31,7 @@ from oda_api.api import DispatcherAPI
 
 from benchmarks.bench_uws_support import summary_ms, write_result
 from processing.simulator import Scenario, simulate_archive
+from vo_service.testing import serving
 
 CRAB = {"RA": 83.63308, "DEC": 22.0145, "radius": 20.0}
 REQUESTS: dict[str, dict[str, Any]] = {
@@ -43,45 +39,6 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "isgri_spectrum": {"src_name": "Crab", **CRAB},
     "isgri_lc": {"src_name": "Crab", "time_bin": 300, **CRAB},
 }
-
-
-@contextmanager
-def serving(data_dir: Path, *extra: str) -> Iterator[str]:
-    """``vo-service serve`` on a free port over ``data_dir``; its base URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "VO_SERVICE_DATA_DIR": str(data_dir),
-        "VO_SERVICE_PORT": str(port),
-        "VO_SERVICE_PUBLIC_BASE_URL": base,
-        "VO_SERVICE_EXECUTOR": "inline",
-        "VO_SERVICE_NETWORK_RESOLVERS": "false",
-    }
-    with (data_dir / "server.log").open("ab") as log:
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "vo-service"), "serve", "--threads", "4", *extra],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"{base}/health", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the service did not start; see server.log")
-            time.sleep(0.3)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def _get_product(base: str, product: str) -> tuple[float, int]:
@@ -176,9 +133,9 @@ def main() -> None:
         simulate_archive(scenario, data_dir / "archive")
         os.environ["HOME"] = tmp  # no ODA token discovered from the user's files
         result: dict[str, Any] = {"n_scw": args.scw, "load_average_before": os.getloadavg()}
-        with serving(data_dir) as base:
+        with serving(data_dir, "--threads", "4") as base:
             result["cached_repeat"] = cached_repeats(base, args.n)
-        with serving(data_dir, "--no-runner") as base:
+        with serving(data_dir, "--threads", "4", "--no-runner") as base:
             result["poll"] = poll_overhead(base, max(args.n, 20))
         result["load_average_after"] = os.getloadavg()
     write_result("bench_oda", result)

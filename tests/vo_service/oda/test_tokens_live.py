@@ -14,8 +14,8 @@ import requests
 from oda_api.api import DispatcherAPI, Unauthorized
 
 from processing.simulator import SimulationResult
-from tests.vo_service.conftest import start_server
 from tests.vo_service.oda.conftest import CRAB
+from vo_service.testing import serving
 
 SECRET = "a-shared-secret-of-32-bytes-or-more"
 
@@ -26,12 +26,8 @@ def token_service(
 ) -> Iterator[str]:
     root = tmp_path_factory.mktemp("oda_tokens")
     shutil.copytree(tiny_archive.root, root / "var" / "archive")
-    base, server = start_server(root / "var", {"VO_SERVICE_ODA_TOKEN_SECRET": SECRET})
-    try:
+    with serving(root / "var", env={"VO_SERVICE_ODA_TOKEN_SECRET": SECRET}) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def _token(secret: str, **claims: object) -> str:
