@@ -121,6 +121,7 @@ class ProductStore:
         self.root = Path(root)
         self._verified: OrderedDict[tuple[str, int, int, int], None] = OrderedDict()
         self._lock = threading.Lock()
+        self._sweep_tmp()  # what a writer killed mid-copy left behind
 
     def folder(self, product_hash: str) -> Path:
         """Folder of a product's files."""

@@ -145,3 +145,20 @@ def test_a_full_disk_leaves_no_partial_product(
     stored = store.put(product)  # space again: stored whole
     assert [f.name for f in stored.files] == ["a.fits", "b.vot"]
     assert all(f.sha256 for f in stored.files) and store.damaged(stored) == []
+
+
+def test_a_store_sweeps_what_a_killed_writer_left(
+    service: tuple[FlaskClient, ServiceContext],
+) -> None:
+    _, context = service
+    tmp = context.store.root / "tmp"
+    stale, fresh = tmp / "stale-writer", tmp / "live-writer"
+    for folder in (stale, fresh):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "half.fits").write_bytes(b"half")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    _store.ProductStore(context.store.engine, context.store.root)
+    assert not stale.exists()
+    assert fresh.exists()  # a writer may still be copying into it
+    shutil.rmtree(fresh)
