@@ -37,3 +37,19 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   touch "$stamp"
 fi
+# The web front end's browser libraries (Aladin Lite, Plotly) from npm through the lock file;
+# the service serves them itself (vo_service/web/_assets.py), no CDN.
+web="vo_service/web"
+if [ ! -f "$web/node_modules/.package-lock.json" ] \
+  || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  if command -v npm >/dev/null 2>&1; then
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+  else
+    echo "warning: npm is missing: the web pages run without the sky view and plots" >&2
+  fi
+fi
+if [ "$extra" = "test" ]; then
+  # The web front end's browser tests: headless Chromium driven by Selenium.
+  apt_install chromium chromium-driver
+fi

@@ -14,6 +14,7 @@ from vo_service._jobs import register_uws
 from vo_service._pages import pages
 from vo_service._publishing import install_publishing
 from vo_service.settings import Settings
+from vo_service.web import install_web
 
 __all__ = ["create_app"]
 
@@ -47,4 +48,5 @@ def create_app(settings: Settings | None = None, context: ServiceContext | None 
         async_path="/soda/async",
     )
     install_publishing(app, context)
+    install_web(app, settings, context)  # the pages for people, at /
     return app

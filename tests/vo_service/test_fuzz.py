@@ -147,8 +147,17 @@ _ODA = [
 _REQUEST = [p.name for p in PARAMETERS]
 
 
+def _is_web_page(rule: str) -> bool:
+    """Whether ``rule`` is a page of the web front end (``/`` and ``/web/...``)."""
+    return rule == "/" or rule.startswith("/web/")
+
+
 def _parameters(rule: str, method: str) -> list[str]:
     """The parameter names an endpoint reads (plus one it does not know)."""
+    if rule in ("/web/jobs", "/web/check") and method == "POST":
+        return [*_REQUEST, "action", "unknown_name"]
+    if rule.startswith("/web/products/") and rule.endswith("/soda"):
+        return ["ra", "dec", "radius", "e1", "e2", "t1", "t2"]
     if rule in ("/async", "/sync", "/soda/async"):
         names = _JOB_LIST if method == "GET" and rule != "/sync" else _CONTROL
         request = _SODA if rule.startswith("/soda") else _REQUEST
@@ -173,6 +182,8 @@ def _parameters(rule: str, method: str) -> list[str]:
 #: Valid parameters each endpoint gets besides the hostile one, so that the hostile value is
 #: what the deepest layer sees.
 def _base(rule: str, method: str, product_id: str) -> dict[str, str]:
+    if rule in ("/web/jobs", "/web/check") and method == "POST":
+        return {"product_type": "image", "src_name": "Crab", "radius": "10", "action": "check"}
     if rule in ("/async", "/sync") and (method == "POST" or rule == "/sync"):
         return {"product_type": "image", "src_name": "Crab", "radius": "10"}
     if rule in ("/async", "/soda/async") and method == "GET":
@@ -388,7 +399,8 @@ class Fuzzer:
         if 300 <= status < 400:  # a redirect's body is Werkzeug's note for humans
             return
         if "html" in mimetype:
-            if status >= 400 or probe.target.rule != "/":
+            # The web front end (vo_service.web) answers people in HTML, its errors too.
+            if not _is_web_page(probe.target.rule):
                 tally.not_protocol.append(f"{where}: HTML")
             return
         if "xml" in mimetype:
