@@ -19,6 +19,7 @@ __all__ = [
     "OAI",
     "OAI_DC",
     "RI",
+    "TR",
     "VG",
     "VOSI_CAPABILITIES",
     "VOSI_TABLES",
@@ -36,6 +37,8 @@ VR = "http://www.ivoa.net/xml/VOResource/v1.0"
 VS = "http://www.ivoa.net/xml/VODataService/v1.1"
 VG = "http://www.ivoa.net/xml/VORegistry/v1.0"
 RI = "http://www.ivoa.net/xml/RegistryInterface/v1.0"
+#: TAPRegExt 1.0 (the ``tr:TableAccess`` capability of TAP services).
+TR = "http://www.ivoa.net/xml/TAPRegExt/v1.0"
 VOSI_CAPABILITIES = "http://www.ivoa.net/xml/VOSICapabilities/v1.0"
 VOSI_TABLES = "http://www.ivoa.net/xml/VOSITables/v1.0"
 OAI = "http://www.openarchives.org/OAI/2.0/"
@@ -43,7 +46,7 @@ OAI_DC = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC = "http://purl.org/dc/elements/1.1/"
 
 #: Prefixes used in ``xsi:type`` values must be declared on the root of every document.
-NSMAP: Mapping[str, str] = {"xsi": XSI, "vr": VR, "vs": VS, "vg": VG}
+NSMAP: Mapping[str, str] = {"xsi": XSI, "vr": VR, "vs": VS, "vg": VG, "tr": TR}
 
 
 def xsi_type(element: etree._Element, value: str) -> None:

@@ -26,6 +26,12 @@ if [ "$extra" = "test" ]; then
   # Before pip: Sherpa (a test dependency) builds from source with bison, flex, byacc and FFTW;
   # STILTS (votlint, datalinklint) and python3-gavo (the official IVOA XSDs) serve the tests.
   apt_install stilts python3-gavo bison flex byacc libfftw3-dev
+  # TAP on PostgreSQL: pgsphere for ADQL geometry, with its install script corrected.
+  if [ -d /usr/lib/postgresql/15 ]; then
+    apt_install postgresql-15-pgsphere
+    source "$root/scripts/_pgsphere.sh"
+    if [ "$(id -u)" = 0 ]; then pgsphere_fix; fi
+  fi
 fi
 stamp=".venv/.installed-${extra:-base}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then

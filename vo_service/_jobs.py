@@ -39,6 +39,7 @@ __all__ = [
     "job_kinds",
     "register_uws",
     "soda_kinds",
+    "tap_kinds",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,13 @@ def soda_kinds(settings: Settings) -> KindRegistry:
     return KindRegistry(
         [soda_job_kind(StoreProductSource(settings), public_url=settings.public_base_url)]
     )
+
+
+def tap_kinds(settings: Settings) -> KindRegistry:
+    """The TAP async job kind (the /tap/async endpoint)."""
+    from vo_service._tap_jobs import tap_job_kind
+
+    return KindRegistry([tap_job_kind(settings)])
 
 
 def build_identity(settings: Settings) -> IdentityPolicy:
@@ -177,13 +185,16 @@ def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
             public_url=settings.public_base_url,
         )
     )
+    from vo_service._tap_http import install_tap
+
+    install_tap(app, settings, engine, store, identity)  # /tap/async: the tap job kind
 
 
 def build_runner(settings: Settings, store: JobStore) -> Runner:
     """A runner for every registered kind, configured from the settings."""
     return Runner(
         store,
-        job_kinds(settings).merged(soda_kinds(settings)),
+        job_kinds(settings).merged(soda_kinds(settings)).merged(tap_kinds(settings)),
         RunnerConfig(
             work_root=settings.resolved_uws_work_path,
             slots=settings.runner_slots,

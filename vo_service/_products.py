@@ -198,11 +198,15 @@ def build_products(
         )
         products = builder(env)
     try:
-        return [(product, context.store.put(product)) for product in products]
+        stored = [(product, context.store.put(product)) for product in products]
     except StoreError as exc:
         raise JobFailure(
             exc.strerror or "the product store failed", error_type="transient"
         ) from exc
+    from vo_service._tap_publish import publish_stored
+
+    publish_stored(context, [s for _, s in stored])  # ivoa.obscore, isgri.detections
+    return stored
 
 
 def handle_product_job(settings_json: str, job: JobContext) -> list[JobResult]:

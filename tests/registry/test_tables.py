@@ -1,4 +1,4 @@
-"""VOSI /tables describes the product and detection catalogs with units and UCDs."""
+"""VOSI /tables describes the published tables (the ones /tap serves) with units and UCDs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pyvo.io.vosi import parse_tables
 
 from registry import Column, Table
 from tests.registry.xsd import assert_valid
-from vo_service._tables import DETECTION_TABLE, PRODUCT_TABLE
+from vo_service._tables import DETECTION_TABLE, OBSCORE_TABLE, SCW_TABLE
 
 
 def test_tables_document_validates_and_lists_both_catalogs(service_app: Flask) -> None:
@@ -19,7 +19,12 @@ def test_tables_document_validates_and_lists_both_catalogs(service_app: Flask) -
     assert response.status_code == 200
     root = assert_valid(response.data)
     assert root.tag == "{http://www.ivoa.net/xml/VOSITables/v1.0}tableset"
-    assert root.xpath("schema/table/name/text()") == ["isgri.products", "isgri.detections"]
+    assert root.xpath("schema/table/name/text()")[:3] == [
+        "ivoa.obscore",
+        "isgri.scw",
+        "isgri.detections",
+    ]
+    assert "TAP_SCHEMA.columns" in root.xpath("schema/table/name/text()")
 
 
 def test_pyvo_reads_units_and_ucds(service_app: Flask) -> None:
@@ -33,21 +38,23 @@ def test_pyvo_reads_units_and_ucds(service_app: Flask) -> None:
     assert detections["ra"].ucd == "pos.eq.ra;meta.main"
     assert detections["rate"].unit == "ct/s"
     assert detections["significance"].ucd == "stat.snr"
-    products = {c.name: c for c in tables["isgri.products"].columns}
-    assert products["e_min"].unit == "keV"
-    assert products["t_min"].ucd == "time.start;obs.exposure"
-    assert products["created"].datatype.content == "char"
+    obscore = {c.name: c for c in tables["ivoa.obscore"].columns}
+    assert obscore["em_min"].unit == "m"
+    assert obscore["t_min"].ucd == "time.start;obs.exposure"
+    assert obscore["s_region"].datatype.content == "char"
     # pyvo 1.9 drops dataType/@extendedType when parsing; read the DALI xtype from the XML.
     root = assert_valid(data)
-    created = root.xpath("//table[name='isgri.products']/column[name='created']/dataType")[0]
-    assert created.get("extendedType") == "timestamp"
+    region = root.xpath("//table[name='ivoa.obscore']/column[name='s_region']/dataType")[0]
+    assert region.get("extendedType") == "adql:REGION"
 
 
-@pytest.mark.parametrize("table", [PRODUCT_TABLE, DETECTION_TABLE], ids=lambda t: t.name)
-def test_every_column_is_described_with_position_and_band(table: Table) -> None:
+@pytest.mark.parametrize(
+    "table", [OBSCORE_TABLE, SCW_TABLE, DETECTION_TABLE], ids=lambda t: t.name
+)
+def test_every_column_is_described_with_position(table: Table) -> None:
     assert all(column.description and column.ucd for column in table.columns)
-    assert table.column("ra").unit == table.column("dec").unit == "deg"
-    assert table.column("e_min").unit == table.column("e_max").unit == "keV"
+    ra, dec = ("s_ra", "s_dec") if table is OBSCORE_TABLE else ("ra", "dec")
+    assert table.column(ra).unit == table.column(dec).unit == "deg"
     with pytest.raises(KeyError):
         table.column("nonexistent")
 

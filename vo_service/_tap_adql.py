@@ -1,0 +1,126 @@
+"""ADQL 2.1 to SQL, by queryparser-python3 (a maintained ANTLR grammar of ADQL).
+
+PostgreSQL gets queryparser's pgsphere translation as is (``spoint``, ``scircle``, ``@``,
+``&&``, ``<->``), which the GiST indexes of :mod:`vo_service._tap_db` serve.
+
+SQLite gets queryparser's other translation, whose geometry is plain function calls
+(``srcontainsl(spoint(...), scircle(...))``, ``soverlaps``, ``sdist``): SQLite runs them as
+user functions registered on the connection (:mod:`vo_service._tap_sphere`). Infix
+operators such as pgsphere's could not be given to SQLite, so one parser serves both back
+ends with the same semantics and no hand-written grammar.
+
+Before translating, the parse tree is checked: only published tables (and this request's
+``TAP_UPLOAD`` tables) may be named, and no user-defined function may be called.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+
+import queryparser.adql.adqltranslator as _translator
+from antlr4.tree.Tree import ParseTree
+from queryparser.adql import ADQLQueryTranslator
+from queryparser.adql.ADQLParser import ADQLParser
+from queryparser.exceptions import QueryError, QuerySyntaxError
+
+__all__ = ["AdqlError", "Translation", "translate"]
+
+
+def _no_eval(_expression: str) -> object:
+    # queryparser evaluates geometry arguments with eval() to fold constant arithmetic; user
+    # text must never reach eval. Refusing makes it keep the argument as SQL text instead.
+    raise NameError("eval is disabled")
+
+
+_translator.eval = _no_eval  # type: ignore[attr-defined]
+
+#: Schemas of the tables a query may name.
+SCHEMAS = ("ivoa", "isgri", "tap_schema", "tap_upload")
+_QUALIFIED = re.compile(r"`(" + "|".join(SCHEMAS) + r")`\s*\.\s*`(\w+)`", re.IGNORECASE)
+#: ADQL functions the grammar parses as user-defined ones; both back ends provide them.
+_FUNCTIONS = frozenset({"coord1", "coord2"})
+_UPLOAD_PG = re.compile(r"\btap_upload\s*\.\s*(\w+)", re.IGNORECASE)
+
+
+class AdqlError(ValueError):
+    """The query cannot be run; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A translated query and the published tables it reads (lower-case qualified names)."""
+
+    sql: str
+    tables: frozenset[str]
+
+
+def _nodes(tree: ParseTree) -> Iterator[ParseTree]:
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(getattr(node, "children", None) or ())
+
+
+def _plain(name: str) -> str:
+    return ".".join(part.strip('"') for part in name.split(".")).lower()
+
+
+def _check(tree: ParseTree, allowed: Collection[str]) -> frozenset[str]:
+    """The tables the query names; refuses unknown tables and user-defined functions."""
+    ctes = {
+        _plain(n.getText()) for n in _nodes(tree) if isinstance(n, ADQLParser.Query_nameContext)
+    }
+    tables = set()
+    for node in _nodes(tree):
+        if isinstance(node, ADQLParser.User_defined_functionContext):
+            name = node.getChild(0).getText()
+            if name.lower() in _FUNCTIONS:
+                continue
+            raise AdqlError(f"unknown function {name!r}: this service defines no extra functions")
+        if isinstance(node, ADQLParser.Table_nameContext):
+            name = _plain(node.getText())
+            if name in ctes:
+                continue
+            if name not in allowed:
+                raise AdqlError(f"table {node.getText()!r} does not exist (see /tap/tables)")
+            tables.add(name)
+    return frozenset(tables)
+
+
+def translate(adql: str, *, postgres: bool, allowed: Collection[str]) -> Translation:
+    """Translate ``adql`` for PostgreSQL (pgsphere) or SQLite (user functions).
+
+    Parameters
+    ----------
+    allowed
+        Lower-case qualified names of the tables the query may read.
+
+    Raises
+    ------
+    AdqlError
+        For a syntax error, an unknown table or function, or a construct the translator
+        does not support.
+    """
+    try:
+        translator = ADQLQueryTranslator(adql)
+        tables = _check(translator.tree, allowed)
+        sql = translator.to_postgresql() if postgres else translator.to_mysql()
+    except AdqlError:
+        raise
+    except QuerySyntaxError as exc:
+        line, column, near = exc.syntax_errors[0]
+        raise AdqlError(f"syntax error at line {line}, column {column + 1} near {near!r}") from exc
+    except QueryError as exc:
+        raise AdqlError(str(exc)) from exc
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        # The translator fails this way on constructs it does not handle.
+        raise AdqlError("this query uses a construct the ADQL translator cannot handle") from exc
+    sql = sql.strip().rstrip(";")
+    if postgres:
+        sql = _UPLOAD_PG.sub(lambda m: f"tap_upload_{m.group(1).lower()}", sql)
+    else:
+        sql = _QUALIFIED.sub(lambda m: f'"{m.group(1).lower()}.{m.group(2).lower()}"', sql)
+    return Translation(sql, tables)

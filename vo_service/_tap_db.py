@@ -1,0 +1,302 @@
+"""Database objects of the published tables, built from their declarations.
+
+On PostgreSQL the tables live in the schemas ``ivoa``, ``isgri`` and ``tap_schema`` and
+positions are indexed with pgsphere (GiST over ``spoint(radians(ra), radians(dec))``, the
+expression the ADQL translation produces, so a cone search uses the index). SQLite has no
+schemas: a table is named by its qualified name (``"isgri.detections"``), which the ADQL
+translation produces for it (:mod:`vo_service._tap_adql`).
+
+``isgri.scw`` and the science-window half of ``ivoa.obscore`` are views over the archive
+index; published products go into ``tap_product_obscore`` (the other half of the view) and
+their sources into ``isgri.detections`` (:mod:`vo_service._tap_publish`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.types import TypeEngine
+
+from registry import Table as TableDecl
+from vo_service._tap_tables import (
+    DETECTIONS,
+    IJD_TO_MJD,
+    OBSCORE,
+    PUBLISHED_SCHEMAS,
+    SCW,
+    TAP_SCHEMA,
+    TAP_SCHEMA_TABLES,
+)
+
+__all__ = [
+    "PRODUCT_OBSCORE",
+    "create_tap_objects",
+    "drop_tap_objects",
+    "fill_tap_schema",
+    "is_postgres",
+    "set_service_info",
+    "sql_table",
+    "sql_table_name",
+    "tap_tables",
+]
+
+#: Products' ObsCore rows (the view ``ivoa.obscore`` adds the science windows).
+PRODUCT_OBSCORE = "tap_product_obscore"
+#: One row: the service's IVOA identifier and public URL (for the science windows' rows).
+SERVICE_INFO = "tap_service_info"
+#: ISGRI partially coded field of view: 29 x 29 deg; the region is the circle around it.
+SCW_FOV_DEG = 29.0
+_SCHEMAS = ("ivoa", "isgri", "tap_schema")
+_TYPES: dict[str, type[TypeEngine[object]]] = {
+    "double": Float,
+    "float": Float,
+    "int": Integer,
+    "short": Integer,
+    "long": BigInteger,
+    "char": Text,
+    "unicodeChar": Text,
+    "boolean": Boolean,
+}
+
+
+def is_postgres(connection: Connection) -> bool:
+    """Whether the connection is to PostgreSQL (else SQLite)."""
+    return connection.dialect.name == "postgresql"
+
+
+def sql_table_name(qualified: str, postgres: bool) -> str:
+    """How SQL names a published table: ``isgri.scw`` or ``"isgri.scw"`` (SQLite)."""
+    schema, _, name = qualified.lower().partition(".")
+    return f"{schema}.{name}" if postgres else f'"{schema}.{name}"'
+
+
+def _column_type(datatype: str) -> TypeEngine[object]:
+    kind = _TYPES[datatype]
+    return kind(53) if kind is Float else kind()  # type: ignore[call-arg]
+
+
+def sql_table(declaration: TableDecl, metadata: MetaData, postgres: bool) -> Table:
+    """A SQLAlchemy table with the declared columns."""
+    schema, _, name = declaration.name.lower().partition(".")
+    columns = [
+        Column(c.name, _column_type(c.datatype), primary_key="primary" in c.flags)
+        for c in declaration.columns
+    ]
+    if postgres:
+        return Table(name, metadata, *columns, schema=schema)
+    return Table(f"{schema}.{name}", metadata, *columns)
+
+
+def tap_tables(postgres: bool) -> dict[str, Table]:
+    """The real tables (not the views): detections, product ObsCore rows, TAP_SCHEMA."""
+    metadata = MetaData()
+    tables = {DETECTIONS.name: sql_table(DETECTIONS, metadata, postgres)}
+    for declaration in TAP_SCHEMA_TABLES:
+        tables[declaration.name] = sql_table(declaration, metadata, postgres)
+    obscore = [
+        Column(c.name, _column_type(c.datatype), primary_key="primary" in c.flags)
+        for c in OBSCORE.columns
+    ]
+    tables[PRODUCT_OBSCORE] = Table(PRODUCT_OBSCORE, metadata, *obscore)
+    tables[SERVICE_INFO] = Table(
+        SERVICE_INFO,
+        metadata,
+        Column("ivoid", Text, primary_key=True),
+        Column("base_url", Text, nullable=False),
+    )
+    return tables
+
+
+def _scw_view(postgres: bool) -> str:
+    mjd = f"{IJD_TO_MJD!r}"
+    return (
+        f"CREATE VIEW {sql_table_name(SCW.name, postgres)} AS SELECT "
+        "scw_id, revolution, ra_x AS ra, dec_x AS dec, "
+        f"tstart + {mjd} AS t_min, tstop + {mjd} AS t_max, ontime, deadc, "
+        "CAST(n_events AS BIGINT) AS n_events, CAST(file_size AS BIGINT) AS file_size "
+        "FROM archive_scw"
+    )
+
+
+def _obscore_view(postgres: bool) -> str:
+    """ObsCore rows of the science windows (event lists), then the published products'."""
+    mjd = f"{IJD_TO_MJD!r}"
+    radius = SCW_FOV_DEG / 2
+    # 15 keV - 1 MeV as wavelengths (m): lambda = hc / E.
+    em_min, em_max = 1.2398419843320026e-12, 8.265613228880017e-11
+    scw_values = {
+        "dataproduct_type": "CAST('event' AS TEXT)",
+        "calib_level": "1",
+        "obs_collection": "CAST('INTEGRAL/ISGRI' AS TEXT)",
+        "obs_id": "scw_id",
+        "obs_publisher_did": "i.ivoid || '/scw?' || scw_id",
+        "access_url": "i.base_url || '/archive/scw/' || scw_id || '/isgri_events.fits.gz'",
+        "access_format": "CAST('application/fits' AS TEXT)",
+        "access_estsize": "CAST(file_size / 1024 AS BIGINT)",
+        "target_name": "CAST('ScW ' AS TEXT) || scw_id",
+        "s_ra": "ra_x",
+        "s_dec": "dec_x",
+        "s_fov": f"{SCW_FOV_DEG!r}",
+        "s_region": (
+            "CAST('CIRCLE ICRS ' AS TEXT) || CAST(ra_x AS TEXT) || ' ' || CAST(dec_x AS TEXT) "
+            f"|| ' {radius!r}'"
+        ),
+        "s_resolution": "720.0",
+        "s_xel1": "CAST(NULL AS BIGINT)",
+        "s_xel2": "CAST(NULL AS BIGINT)",
+        "t_xel": "CAST(n_events AS BIGINT)",
+        "t_min": f"tstart + {mjd}",
+        "t_max": f"tstop + {mjd}",
+        "t_exptime": "ontime * deadc",
+        "t_resolution": "6.1e-05",
+        "em_xel": "CAST(2048 AS BIGINT)",
+        "em_min": f"{em_min!r}",
+        "em_max": f"{em_max!r}",
+        "em_res_power": "CAST(NULL AS DOUBLE PRECISION)",
+        "o_ucd": "CAST('phot.count' AS TEXT)",
+        "pol_states": "CAST(NULL AS TEXT)",
+        "pol_xel": "CAST(NULL AS BIGINT)",
+        "facility_name": "CAST('INTEGRAL' AS TEXT)",
+        "instrument_name": "CAST('IBIS/ISGRI' AS TEXT)",
+    }
+    names = [c.name for c in OBSCORE.columns]
+    scw = ", ".join(f"{scw_values[n]} AS {n}" for n in names)
+    products = ", ".join(names)
+    return (
+        f"CREATE VIEW {sql_table_name(OBSCORE.name, postgres)} AS "
+        f"SELECT {scw} FROM archive_scw CROSS JOIN {SERVICE_INFO} AS i "
+        f"UNION ALL SELECT {products} FROM {PRODUCT_OBSCORE}"
+    )
+
+
+def create_tap_objects(connection: Connection) -> None:
+    """Create schemas, tables, views and indexes (PostgreSQL: pgsphere first)."""
+    postgres = is_postgres(connection)
+    if postgres:
+        connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_sphere"))
+        for schema in _SCHEMAS:
+            connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+        for axis, fn in (("1", "long"), ("2", "lat")):
+            connection.execute(
+                text(
+                    f"CREATE OR REPLACE FUNCTION public.coord{axis}(spoint) RETURNS double "
+                    f"precision AS 'SELECT degrees({fn}($1))' LANGUAGE SQL IMMUTABLE STRICT"
+                )
+            )
+    tables = tap_tables(postgres)
+    for table in tables.values():
+        table.create(connection, checkfirst=True)
+    connection.execute(text(_scw_view(postgres)))
+    connection.execute(text(_obscore_view(postgres)))
+    detections = sql_table_name(DETECTIONS.name, postgres)
+    connection.execute(text(f"CREATE INDEX ix_detections_product ON {detections} (product_id)"))
+    connection.execute(
+        text(f"CREATE INDEX ix_product_obscore_t ON {PRODUCT_OBSCORE} (t_min, t_max)")
+    )
+    if postgres:
+        for name, table, ra, dec in (
+            ("ix_detections_pos", detections, "ra", "dec"),
+            ("ix_product_obscore_pos", PRODUCT_OBSCORE, "s_ra", "s_dec"),
+            ("ix_archive_scw_pos", "archive_scw", "ra_x", "dec_x"),
+        ):
+            connection.execute(
+                text(
+                    f"CREATE INDEX {name} ON {table} USING gist "
+                    f"(spoint(radians({ra}), radians({dec})))"
+                )
+            )
+    else:
+        connection.execute(text(f"CREATE INDEX ix_detections_dec ON {detections} (dec)"))
+    fill_tap_schema(connection)
+
+
+def set_service_info(connection: Connection, ivoid: str, base_url: str) -> None:
+    """Record the identifier and public URL the science windows' ObsCore rows are built with."""
+    table = tap_tables(is_postgres(connection))[SERVICE_INFO]
+    row = connection.execute(table.select()).first()
+    if row is not None and (row.ivoid, row.base_url) == (ivoid, base_url):
+        return
+    connection.execute(table.delete())
+    connection.execute(table.insert(), {"ivoid": ivoid, "base_url": base_url.rstrip("/")})
+
+
+def drop_tap_objects(connection: Connection) -> None:
+    """Undo :func:`create_tap_objects` (the extension stays)."""
+    postgres = is_postgres(connection)
+    for view in (OBSCORE, SCW):
+        connection.execute(text(f"DROP VIEW IF EXISTS {sql_table_name(view.name, postgres)}"))
+    if postgres:
+        connection.execute(text("DROP INDEX IF EXISTS ix_archive_scw_pos"))
+    for table in tap_tables(postgres).values():
+        table.drop(connection, checkfirst=True)
+
+
+def _rows(tables: Iterable[TableDecl]) -> Iterable[tuple[int, TableDecl]]:
+    return enumerate(tables)
+
+
+def fill_tap_schema(connection: Connection) -> None:
+    """Write ``TAP_SCHEMA`` from the declarations (replacing what was there)."""
+    postgres = is_postgres(connection)
+    tables = tap_tables(postgres)
+    for name in ("TAP_SCHEMA.key_columns", "TAP_SCHEMA.keys", "TAP_SCHEMA.columns"):
+        connection.execute(tables[name].delete())
+    connection.execute(tables["TAP_SCHEMA.tables"].delete())
+    connection.execute(tables["TAP_SCHEMA.schemas"].delete())
+    schemas = (*PUBLISHED_SCHEMAS, TAP_SCHEMA)
+    schema_rows, table_rows, column_rows = [], [], []
+    for s_index, schema in enumerate(schemas):
+        schema_rows.append(
+            {
+                "schema_name": schema.name,
+                "utype": None,
+                "description": schema.description,
+                "schema_index": s_index,
+            }
+        )
+        for t_index, table in _rows(schema.tables):
+            table_rows.append(
+                {
+                    "schema_name": schema.name,
+                    "table_name": table.name,
+                    "table_type": "view" if table.table_type == "view" else "table",
+                    "utype": table.utype,
+                    "description": table.description,
+                    "table_index": 10 * s_index + t_index,
+                }
+            )
+            std = table is OBSCORE or schema is TAP_SCHEMA
+            for c_index, column in enumerate(table.columns):
+                column_rows.append(
+                    {
+                        "table_name": table.name,
+                        "column_name": column.name,
+                        "datatype": column.datatype,
+                        "arraysize": column.arraysize,
+                        "xtype": column.xtype,
+                        "size": None,
+                        "description": column.description,
+                        "utype": column.utype,
+                        "unit": column.unit,
+                        "ucd": column.ucd,
+                        "indexed": int("indexed" in column.flags or "primary" in column.flags),
+                        "principal": 1,
+                        "std": int(std),
+                        "column_index": c_index,
+                    }
+                )
+    connection.execute(tables["TAP_SCHEMA.schemas"].insert(), schema_rows)
+    connection.execute(tables["TAP_SCHEMA.tables"].insert(), table_rows)
+    connection.execute(tables["TAP_SCHEMA.columns"].insert(), column_rows)

@@ -1,0 +1,174 @@
+"""TAP 1.1 at ``/tap``: ``sync``, ``async`` (a UWS job list), ``tables``, ``capabilities``,
+``examples``; and the TAP capability (TAPRegExt) in the one capability registry."""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+
+from astropy.io.votable import parse_single_table
+from astropy.table import Table as AstropyTable
+from flask import Blueprint, Flask, Response, request
+from sqlalchemy import Engine
+
+from registry import (
+    Capability,
+    StandardID,
+    capabilities_document,
+    capabilities_of,
+    document_bytes,
+    tables_document,
+)
+from uws import (
+    IdentityPolicy,
+    JobStore,
+    ParameterError,
+    ParameterSet,
+    create_uws_blueprint,
+    render_error_votable,
+)
+from vo_service._tap_adql import AdqlError
+from vo_service._tap_capability import tap_capability
+from vo_service._tap_db import set_service_info
+from vo_service._tap_examples import examples_document
+from vo_service._tap_jobs import LIMITS, parse_tap_request
+from vo_service._tap_output import output_format, render_result
+from vo_service._tap_query import run_query, upload_name
+from vo_service._tap_tables import PUBLISHED_SCHEMAS, TAP_SCHEMA
+from vo_service.settings import Settings
+
+__all__ = ["install_tap", "tap_blueprint"]
+
+log = logging.getLogger(__name__)
+_VOTABLE = "application/x-votable+xml"
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(render_error_votable(message), status=status, mimetype=_VOTABLE)
+
+
+def _params() -> ParameterSet:
+    pairs = list(request.args.items(multi=True))
+    if request.method == "POST":
+        pairs += list(request.form.items(multi=True))
+    return ParameterSet(pairs)
+
+
+def _read_upload(name: str, source: str) -> AstropyTable:
+    if not source.startswith("param:"):
+        raise ParameterError("UPLOAD", f"{name}: only inline uploads (param:<part>) are accepted")
+    part = request.files.get(source.removeprefix("param:"))
+    if part is None:
+        raise ParameterError("UPLOAD", f"{name}: no multipart part {source[6:]!r} in the request")
+    data = part.stream.read(LIMITS.upload_max_bytes + 1)
+    if len(data) > LIMITS.upload_max_bytes:
+        raise ParameterError("UPLOAD", f"{name}: larger than {LIMITS.upload_max_bytes} bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = parse_single_table(io.BytesIO(data)).to_table()
+    except Exception as exc:  # astropy raises many types for a bad VOTable
+        raise ParameterError("UPLOAD", f"{name}: not a readable VOTable") from exc
+    if len(table) > LIMITS.upload_max_rows:
+        raise ParameterError("UPLOAD", f"{name}: more than {LIMITS.upload_max_rows} rows")
+    return table
+
+
+def _uploads(params: ParameterSet) -> dict[str, AstropyTable]:
+    tables: dict[str, AstropyTable] = {}
+    for value in params.getall("UPLOAD"):
+        for item in value.split(";"):
+            if not item.strip():
+                continue
+            name, sep, source = item.strip().partition(",")
+            if not sep:
+                raise ParameterError("UPLOAD", f"{item!r}: expected table-name,URI")
+            try:
+                key = upload_name(name.strip())
+            except AdqlError as exc:
+                raise ParameterError("UPLOAD", str(exc)) from exc
+            tables[key] = _read_upload(key, source.strip())
+    return tables
+
+
+def tap_blueprint(engine: Engine, base_url: str) -> Blueprint:
+    """The ``/tap`` endpoints (``/tap/async`` is mounted by :func:`install_tap`)."""
+    bp = Blueprint("tap", __name__, url_prefix="/tap")
+
+    @bp.route("/sync", methods=["GET", "POST"])
+    def sync() -> Response:
+        try:
+            params = _params()
+            tap = parse_tap_request(params)
+            uploads = _uploads(params)
+            result = run_query(
+                engine, tap["query"], maxrec=tap["maxrec"], limits=LIMITS, uploads=uploads
+            )
+        except ParameterError as exc:
+            return _error(400, f"UsageError: {exc}")
+        except AdqlError as exc:
+            return _error(400, f"UsageError: QUERY: {exc}")
+        fmt = output_format(tap["format"])
+        return Response(render_result(result, fmt, base_url), mimetype=fmt.mime)
+
+    @bp.get("/tables")
+    def tables() -> Response:
+        document = tables_document((*PUBLISHED_SCHEMAS, TAP_SCHEMA))
+        return Response(document_bytes(document), mimetype="application/xml")
+
+    @bp.get("/capabilities")
+    def capabilities() -> Response:
+        listed = [
+            tap_capability("/tap"),
+            Capability(StandardID.VOSI_CAPABILITIES, "/tap/capabilities"),
+            Capability(StandardID.VOSI_TABLES, "/tap/tables", version="1.1"),
+            Capability(StandardID.VOSI_AVAILABILITY, "/availability"),
+            Capability(
+                "ivo://ivoa.net/std/DALI#examples",
+                "/tap/examples",
+                interface_type="vr:WebBrowser",
+                role=None,
+            ),
+        ]
+        document = capabilities_document(listed, base_url)
+        return Response(document_bytes(document), mimetype="application/xml")
+
+    @bp.get("/examples")
+    def examples() -> Response:
+        return Response(examples_document(), mimetype="application/xhtml+xml")
+
+    @bp.get("")
+    def home() -> Response:
+        return Response(
+            "TAP 1.1 service: /tap/sync, /tap/async, /tap/tables, /tap/capabilities, "
+            "/tap/examples\n",
+            mimetype="text/plain",
+        )
+
+    return bp
+
+
+def install_tap(
+    app: Flask, settings: Settings, engine: Engine, store: JobStore, identity: IdentityPolicy
+) -> None:
+    """Mount ``/tap`` (``async`` as a UWS job list of kind ``tap``) and register its capability
+    (VOSI ``/capabilities`` and the registry record)."""
+    from vo_service._jobs import build_service, tap_kinds
+
+    base_url = settings.public_base_url
+    with engine.begin() as connection:
+        set_service_info(connection, settings.ivoid, base_url)
+    app.register_blueprint(tap_blueprint(engine, base_url))
+    service = build_service(settings, store, tap_kinds(settings))
+    app.register_blueprint(
+        create_uws_blueprint(
+            service,
+            identity,
+            name="tap_async",
+            url_prefix="/tap/async",
+            sync_path=None,
+            public_url=base_url,
+        )
+    )
+    capabilities_of(app).add(tap_capability("/tap"))

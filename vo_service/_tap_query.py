@@ -1,0 +1,196 @@
+"""Running a translated ADQL query: read-only, bounded in time and rows, with uploads.
+
+PostgreSQL runs the query in a read-only transaction with a statement timeout; uploaded
+tables are temporary tables of that transaction. SQLite gets the geometry functions, an
+authorizer that lets the statement read only the published tables (and the uploads), and a
+progress handler that stops it at the time limit.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from astropy.table import Table as AstropyTable
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from registry import Column as ColumnDecl
+from vo_service._tap_adql import AdqlError, translate
+from vo_service._tap_db import is_postgres, sql_table_name
+from vo_service._tap_sphere import register_sphere_functions
+from vo_service._tap_tables import PUBLISHED_TABLES, TAP_SCHEMA_TABLES
+
+__all__ = ["QueryResult", "TapLimits", "run_query", "upload_name"]
+
+_ALLOWED = {t.name.lower(): t for t in (*PUBLISHED_TABLES, *TAP_SCHEMA_TABLES)}
+_SQLITE_OK = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+
+
+@dataclass(frozen=True)
+class TapLimits:
+    """Row and time limits of the TAP service (advertised in TAPRegExt)."""
+
+    default_maxrec: int = 10_000
+    hard_maxrec: int = 1_000_000
+    timeout_s: float = 60.0
+    upload_max_rows: int = 100_000
+    upload_max_bytes: int = 16 * 1024**2
+
+
+@dataclass
+class QueryResult:
+    """Rows of a query with the declared metadata of its columns."""
+
+    names: list[str]
+    rows: list[tuple[Any, ...]]
+    overflow: bool
+    columns: list[ColumnDecl | None] = field(default_factory=list)
+
+
+def upload_name(name: str) -> str:
+    """Check a ``TAP_UPLOAD`` table name (an ADQL regular identifier)."""
+    if not name or not (name[0].isascii() and name[0].isalpha()):
+        raise AdqlError(f"upload table name {name!r} must start with a letter")
+    if not all(c.isascii() and (c.isalnum() or c == "_") for c in name) or len(name) > 64:
+        raise AdqlError(f"upload table name {name!r}: letters, digits and _ only (64 at most)")
+    return name.lower()
+
+
+def _sql_type(column: Any) -> str:
+    kind = column.dtype.kind
+    if kind == "b":
+        return "BOOLEAN"
+    if kind in "iu":
+        return "BIGINT"
+    if kind == "f":
+        return "DOUBLE PRECISION"
+    return "TEXT"
+
+
+def _python(value: Any) -> Any:
+    if value is np.ma.masked or value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _create_upload(connection: Connection, name: str, table: AstropyTable, postgres: bool) -> None:
+    target = f"tap_upload_{name}" if postgres else f'"tap_upload.{name}"'
+    columns = []
+    for colname in table.colnames:
+        if not colname.replace("_", "").isalnum() or not colname.isascii():
+            raise AdqlError(f"upload {name}: column name {colname!r} is not an ADQL identifier")
+        columns.append(f'"{colname.lower()}" {_sql_type(table[colname])}')
+    temp = "TEMPORARY TABLE" if postgres else "TEMP TABLE"
+    connection.execute(text(f"CREATE {temp} {target} ({', '.join(columns)})"))
+    marks = ", ".join(f":c{i}" for i in range(len(table.colnames)))
+    rows = [{f"c{i}": _python(row[c]) for i, c in enumerate(table.colnames)} for row in table]
+    if rows:
+        connection.execute(text(f"INSERT INTO {target} VALUES ({marks})"), rows)
+
+
+def _column_metadata(
+    names: Sequence[str], tables: Sequence[str], uploads: Mapping[str, AstropyTable]
+) -> list[ColumnDecl | None]:
+    known: dict[str, ColumnDecl] = {}
+    for table in tables:
+        declaration = _ALLOWED.get(table)
+        if declaration is not None:
+            for column in declaration.columns:
+                known.setdefault(column.name.lower(), column)
+    del uploads
+    return [known.get(n.lower()) for n in names]
+
+
+def _sqlite_guard(raw: sqlite3.Connection, allowed: set[str], deadline: float) -> None:
+    def authorize(
+        action: int, arg1: str | None, _arg2: str | None, _db: str | None, view: str | None
+    ) -> int:
+        if action in _SQLITE_OK:
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_READ and (
+            (arg1 or "").lower() in allowed or (view or "").lower() in allowed
+        ):
+            return sqlite3.SQLITE_OK
+        return sqlite3.SQLITE_DENY
+
+    raw.set_authorizer(authorize)
+    raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+
+
+def run_query(
+    engine: Engine,
+    adql: str,
+    *,
+    maxrec: int,
+    limits: TapLimits,
+    uploads: Mapping[str, AstropyTable] | None = None,
+) -> QueryResult:
+    """Translate and run ``adql``; at most ``maxrec`` rows (``overflow`` when there were more).
+
+    Raises
+    ------
+    AdqlError
+        For a query the parser or the database refuses, or one over the time limit.
+    """
+    uploads = dict(uploads or {})
+    allowed = set(_ALLOWED) | {f"tap_upload.{n}" for n in uploads}
+    with engine.connect() as connection:
+        postgres = is_postgres(connection)
+        translation = translate(adql, postgres=postgres, allowed=allowed)
+        raw: sqlite3.Connection | None = None
+        try:
+            for name, table in uploads.items():
+                _create_upload(connection, name, table, postgres)
+            if postgres:
+                timeout_ms = int(limits.timeout_s * 1000)
+                connection.execute(text(f"SET LOCAL statement_timeout = {timeout_ms}"))
+                connection.execute(text("SET LOCAL transaction_read_only = on"))
+            else:
+                raw = connection.connection.dbapi_connection  # type: ignore[assignment]
+                assert raw is not None
+                register_sphere_functions(raw)
+                names = {sql_table_name(t, False).strip('"') for t in allowed}
+                _sqlite_guard(raw, names, time.monotonic() + limits.timeout_s)
+            result = connection.execution_options(stream_results=postgres).execute(
+                text(translation.sql.replace(":", r"\:"))
+            )
+            names = list(result.keys())
+            rows = [tuple(r) for r in result.fetchmany(maxrec + 1)]
+            result.close()
+        except DBAPIError as exc:
+            reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "query failed"
+            if "interrupted" in reason or "statement timeout" in reason:
+                reason = f"the query ran longer than {limits.timeout_s:g} s"
+            elif "not authorized" in reason:
+                reason = "the query reads something that is not a published table"
+            raise AdqlError(reason) from exc
+        except SQLAlchemyError as exc:
+            raise AdqlError("the query could not be run") from exc
+        finally:
+            if raw is not None:
+                raw.set_authorizer(None)
+                raw.set_progress_handler(None, 0)
+            connection.rollback()
+            if raw is not None:
+                for name in uploads:  # SQLite's temporary tables outlive the transaction
+                    raw.execute(f'DROP TABLE IF EXISTS temp."tap_upload.{name}"')
+                raw.commit()
+    overflow = len(rows) > maxrec
+    return QueryResult(
+        names,
+        rows[:maxrec],
+        overflow,
+        _column_metadata(names, sorted(translation.tables), uploads),
+    )
