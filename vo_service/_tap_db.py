@@ -187,7 +187,10 @@ def create_tap_objects(connection: Connection) -> None:
     if postgres:
         connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_sphere"))
         for schema in _SCHEMAS:
-            connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+            # Left over when the database lost only its public schema (the migration is not
+            # recorded there any more): start again from the declarations.
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
         for axis, fn in (("1", "long"), ("2", "lat")):
             connection.execute(
                 text(

@@ -116,8 +116,7 @@ def _votable(result: QueryResult, base_url: str, binary2: bool) -> bytes:
     vot_table = resource.tables[0]
     has_pos = has_time = False
     ids: list[str] = []
-    for i, (fld, decl) in enumerate(zip(vot_table.fields, result.columns, strict=True)):
-        fld.ID = f"col{i}"
+    for fld, decl in zip(vot_table.fields, result.columns, strict=True):
         if decl is None:
             continue
         fld.ucd = decl.ucd
@@ -132,7 +131,8 @@ def _votable(result: QueryResult, base_url: str, binary2: bool) -> bytes:
         elif decl.unit == "d" and decl.ucd and decl.ucd.startswith("time."):
             fld.ref = "mjd_tt"
             has_time = True
-        if decl.name in ID_COLUMNS:
+        if decl.name in ID_COLUMNS and fld.name == decl.name:
+            fld.ID = fld.name  # the DataLink descriptor's ID parameter refers to it
             ids.append(fld.ID)
     if has_pos:
         resource.coordinate_systems.append(CooSys(ID="icrs", system="ICRS"))
