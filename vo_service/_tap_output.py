@@ -117,6 +117,8 @@ def _votable(result: QueryResult, base_url: str, binary2: bool) -> bytes:
     has_pos = has_time = False
     ids: list[str] = []
     for fld, decl in zip(vot_table.fields, result.columns, strict=True):
+        if fld.datatype == "unicodeChar" and (decl is None or decl.datatype == "char"):
+            fld.datatype = "char"  # as declared in TAP_SCHEMA (astropy writes str as unicode)
         if decl is None:
             continue
         fld.ucd = decl.ucd

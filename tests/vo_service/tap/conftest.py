@@ -3,8 +3,8 @@ with synthetic detections in ``isgri.detections`` next to the ones of a real ima
 
 from __future__ import annotations
 
-import socket
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
