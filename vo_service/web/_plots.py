@@ -8,6 +8,7 @@ bin with errors and the Bayesian blocks of ``transients.json``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
@@ -36,10 +37,10 @@ def _response(folder: Path, stem: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
         n_chan = len(rmf["EBOUNDS"].data)
         dense = np.zeros((len(matrix), n_chan))
         first = int(rmf["EBOUNDS"].data["CHANNEL"][0])
-        for i, row in enumerate(matrix):
-            start = int(np.atleast_1d(row["F_CHAN"])[0]) - first
-            values = np.asarray(row["MATRIX"], dtype=float)
-            dense[i, start : start + len(values)] = values
+        starts = np.asarray(matrix["F_CHAN"]).reshape(len(matrix), -1)[:, 0] - first
+        for i, (start, row) in enumerate(zip(starts, matrix["MATRIX"], strict=True)):
+            values = np.asarray(row, dtype=float)
+            dense[i, int(start) : int(start) + len(values)] = values
         lo = np.asarray(matrix["ENERG_LO"], dtype=float)
         hi = np.asarray(matrix["ENERG_HI"], dtype=float)
     with fits.open(folder / f"{stem}.arf", memmap=False) as arf:
@@ -70,7 +71,7 @@ def _spectra(folder: Path, names: list[str]) -> list[dict[str, Any]]:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("fits of %s unreadable: %s", folder.name, exc)
     plots = []
-    for name in sorted(n for n in names if n.endswith("_spectrum.vot")):
+    for name in [n for n in names if n.endswith("_spectrum.vot")]:  # the named source first
         stem = name[: -len("_spectrum.vot")]
         table = Table.read(folder / name, format="votable")
         e_min = np.asarray(table["e_min"], dtype=float)
@@ -108,7 +109,7 @@ def _light_curves(folder: Path, names: list[str]) -> list[dict[str, Any]]:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("transients of %s unreadable: %s", folder.name, exc)
     plots = []
-    for name in sorted(n for n in names if n.endswith("_lc.vot")):
+    for name in [n for n in names if n.endswith("_lc.vot")]:
         table = Table.read(folder / name, format="votable")
         description = str(table.meta.get("description", name))
         source = description.split(" of ", 1)[-1].split(", ")[0]
@@ -136,13 +137,20 @@ def _light_curves(folder: Path, names: list[str]) -> list[dict[str, Any]]:
 
 
 def plot_data(stored: StoredProduct, folder: Path) -> dict[str, Any]:
-    """``{"spectra": [...], "light_curves": [...]}`` of a product (empty lists when none)."""
-    names = [f.name for f in stored.files]
+    """``{"spectra": [...], "light_curves": [...]}`` of a product (empty lists when none).
+
+    A stored product never changes, so its plot data are computed once per process."""
+    return _plot_data(stored.hash, str(folder), tuple(f.name for f in stored.files))
+
+
+@functools.lru_cache(maxsize=64)
+def _plot_data(product_hash: str, where: str, files: tuple[str, ...]) -> dict[str, Any]:
+    folder, names = Path(where), list(files)
     try:
         return {
             "spectra": _spectra(folder, names),
             "light_curves": _light_curves(folder, names),
         }
     except (OSError, ValueError, KeyError) as exc:
-        log.warning("plot data of %s unreadable: %s", stored.hash, exc)
+        log.warning("plot data of %s unreadable: %s", product_hash, exc)
         return {"spectra": [], "light_curves": []}

@@ -79,7 +79,9 @@ async function skyView(holder) {
           holder.dataset.catalogCount = String(catalog.getSources().length);
           holder.dataset.state = "ready";
         },
-        () => fail("the catalog did not load"),
+        // Aladin also reports the VOTable's DataLink service block (a RESOURCE without a
+        // table) as a failure: only a catalog that never loaded is one.
+        () => { if (!holder.dataset.catalogCount) fail("the catalog did not load"); },
         false,  // never through a remote proxy
       );
       aladin.addCatalog(catalog);
@@ -119,7 +121,7 @@ function spectrumPlot(Plotly, box, s) {
   }];
   const layout = {
     title: { text: s.source + (s.fit ? " — " + s.fit : "") },
-    xaxis: { type: "log", title: { text: "energy (keV)" } },
+    xaxis: { type: "log", title: { text: "energy (keV)" }, anchor: s.model ? "y2" : "y" },
     yaxis: { title: { text: "rate (ct/s)" }, domain: s.model ? [0.32, 1] : [0, 1] },
     margin: { t: 40, r: 10, l: 60, b: 50 }, showlegend: !!s.model, legend: { x: 1, xanchor: "right" },
   };
