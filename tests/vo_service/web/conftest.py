@@ -25,7 +25,7 @@ from vo_service.testing import serving
 _LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def web_service(
     tmp_path_factory: pytest.TempPathFactory, tiny_archive: SimulationResult
 ) -> Iterator[str]:
@@ -61,7 +61,7 @@ def _binaries() -> tuple[str, str] | None:
     return None if browser is None or driver is None else (browser, driver)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Headless Chromium (1280 × 900) that reaches only this machine."""
     webdriver = pytest.importorskip("selenium.webdriver")
