@@ -137,7 +137,7 @@ def job_view(job: JobRecord, now: dt.datetime | None = None) -> JobView:
         progress_note=note,
         error="" if job.error is None else job.error.message,
         error_advice="" if job.error is None else _ERROR_WORDS.get(job.error.error_type, ""),
-        product_type=values.get("product_type", "image"),
+        product_type=values.get("product_type", "image") if job.kind == "product" else job.kind,
         target=_target(job.parameters),
         parameters=tuple(job.parameters),
         products=tuple(product_hashes([r.href for r in job.results])),

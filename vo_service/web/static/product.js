@@ -178,7 +178,13 @@ async function plots(holder) {
 
 const table = document.getElementById("sources");
 if (table) sortable(table);
-const sky = document.getElementById("aladin");
-if (sky) skyView(sky);
-const plotHolder = document.getElementById("plots");
-if (plotHolder) plots(plotHolder);
+// The libraries (MBs of JavaScript and WebAssembly) load after the page itself: the page is
+// readable at once and the sky view and plots follow.
+function drawAll() {
+  const sky = document.getElementById("aladin");
+  if (sky) skyView(sky);
+  const plotHolder = document.getElementById("plots");
+  if (plotHolder) plots(plotHolder);
+}
+if (document.readyState === "complete") drawAll();
+else window.addEventListener("load", () => setTimeout(drawAll, 0));
