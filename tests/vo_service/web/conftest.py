@@ -38,21 +38,25 @@ def web_service(
         yield base
 
 
+#: Where this run's screenshots went (named in the terminal summary).
+_SHOTS: list[Path] = []
+
+
 @pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folder the browser tests write their screenshots to (reported at the end)."""
     given = os.environ.get("VO_SERVICE_WEB_SCREENSHOTS")
     folder = Path(given) if given else tmp_path_factory.mktemp("web_screenshots")
     folder.mkdir(parents=True, exist_ok=True)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-
-    def report() -> None:
-        shots = sorted(p.name for p in folder.glob("*.png"))
-        if reporter is not None and shots:
-            reporter.write_line(f"web front end screenshots ({len(shots)}): {folder}")
-
-    request.addfinalizer(report)
+    _SHOTS.append(folder)
     return folder
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for folder in _SHOTS:
+        count = len(list(folder.glob("*.png")))
+        if count:
+            terminalreporter.write_line(f"web front end: {count} screenshots in {folder}")
 
 
 def _binaries() -> tuple[str, str] | None:
