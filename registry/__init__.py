@@ -100,7 +100,14 @@ from registry._record import (
     vo_datetime,
 )
 from registry._stamps import FileStamps, MemoryStamps, RecordStamps, Stamp
-from registry._tables import Column, Table, TableSchema, tables_document, tableset_element
+from registry._tables import (
+    Column,
+    ForeignKey,
+    Table,
+    TableSchema,
+    tables_document,
+    tableset_element,
+)
 from registry._xml import document_bytes
 
 __all__ = [
@@ -125,6 +132,7 @@ __all__ = [
     "Coverage",
     "CoverageProvider",
     "FileStamps",
+    "ForeignKey",
     "IdDoesNotExist",
     "InputParam",
     "MemoryStamps",

@@ -14,7 +14,7 @@ from lxml import etree
 
 from registry._xml import NSMAP, VOSI_TABLES, sub, xsi_type
 
-__all__ = ["Column", "Table", "TableSchema", "tables_document", "tableset_element"]
+__all__ = ["Column", "ForeignKey", "Table", "TableSchema", "tables_document", "tableset_element"]
 
 _VOTABLE_TYPES = frozenset(
     {
@@ -99,6 +99,27 @@ class Column:
 
 
 @dataclass(frozen=True)
+class ForeignKey:
+    """A foreign key of a table: the target table and (from, target) column pairs."""
+
+    target_table: str
+    columns: tuple[tuple[str, str], ...]
+    description: str | None = None
+
+    def element(self) -> etree._Element:
+        """The VODataService ``foreignKey`` element."""
+        key = etree.Element("foreignKey", nsmap=dict(NSMAP))
+        sub(key, "targetTable", self.target_table)
+        for from_column, target_column in self.columns:
+            pair = sub(key, "fkColumn")
+            sub(pair, "fromColumn", from_column)
+            sub(pair, "targetColumn", target_column)
+        if self.description:
+            sub(key, "description", self.description)
+        return key
+
+
+@dataclass(frozen=True)
 class Table:
     """A queryable table: fully qualified name, description and columns."""
 
@@ -108,6 +129,7 @@ class Table:
     title: str | None = None
     utype: str | None = None
     table_type: str = "base_table"
+    foreign_keys: tuple[ForeignKey, ...] = ()
 
     def column(self, name: str) -> Column:
         """The column called ``name``."""
@@ -128,6 +150,8 @@ class Table:
             sub(table, "utype", self.utype)
         for column in self.columns:
             table.append(column.element())
+        for key in self.foreign_keys:
+            table.append(key.element())
         return table
 
 

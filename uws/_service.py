@@ -427,6 +427,10 @@ class UWSService:
         """
         job = self.get(owner, job_id)
         updates = checked_pairs(pairs)
+        # runId is the client's label, not a job parameter: clients (STILTS taplint, DaCHS's)
+        # also set it through the parameter list, so it is taken here as well.
+        run_ids = [v for k, v in updates if k.lower() == "runid"]
+        updates = [(k, v) for k, v in updates if k.lower() != "runid"]
         control = [k for k, _ in updates if k.lower() in CONTROL_PARAMETERS]
         if control:
             raise ParameterError(control[0], "is not a job parameter; use its own resource")
@@ -434,6 +438,12 @@ class UWSService:
             raise InvalidTransitionError(
                 f"parameters can only change while PENDING, not {job.phase.value}"
             )
+        if run_ids and not self.store.update_fields(
+            job_id, [ExecutionPhase.PENDING], run_id=run_ids[-1]
+        ):
+            raise InvalidTransitionError("parameters can only change while PENDING")
+        if not updates:
+            return self.get(owner, job_id)
         merged = ParameterSet(job.parameters).replaced(updates)
         spec = self.kinds.validate(job.kind, merged)
         if not self.store.replace_parameters(job_id, [ExecutionPhase.PENDING], merged.pairs, spec):

@@ -53,7 +53,8 @@ def _extra() -> tuple[etree._Element, ...]:
         _el(output, "mime", fmt.mime)
         for alias in fmt.aliases:
             _el(output, "alias", alias)
-    _el(holder, "uploadMethod", **{"ivo-id": f"{_TR}#upload-inline"})
+    for method in ("inline", "http", "https"):
+        _el(holder, "uploadMethod", **{"ivo-id": f"{_TR}#upload-{method}"})
     retention = _el(holder, "retentionPeriod")
     _el(retention, "default", str(7 * 86400))
     duration = _el(holder, "executionDuration")

@@ -29,9 +29,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
+from registry import Column as ColumnDecl
 from registry import Table as TableDecl
 from vo_service._tap_tables import (
     DETECTIONS,
+    FOREIGN_KEYS,
     IJD_TO_MJD,
     OBSCORE,
     PUBLISHED_SCHEMAS,
@@ -43,6 +45,7 @@ from vo_service._tap_tables import (
 __all__ = [
     "PRODUCT_OBSCORE",
     "create_tap_objects",
+    "db_name",
     "drop_tap_objects",
     "fill_tap_schema",
     "is_postgres",
@@ -87,11 +90,17 @@ def _column_type(datatype: str) -> TypeEngine[object]:
     return kind(53) if kind is Float else kind()  # type: ignore[call-arg]
 
 
+def db_name(column: ColumnDecl) -> str:
+    """The database name of a column (a delimited ADQL name such as ``"size"`` loses its
+    quotes)."""
+    return column.name.strip('"')
+
+
 def sql_table(declaration: TableDecl, metadata: MetaData, postgres: bool) -> Table:
     """A SQLAlchemy table with the declared columns."""
     schema, _, name = declaration.name.lower().partition(".")
     columns = [
-        Column(c.name, _column_type(c.datatype), primary_key="primary" in c.flags)
+        Column(db_name(c), _column_type(c.datatype), primary_key="primary" in c.flags)
         for c in declaration.columns
     ]
     if postgres:
@@ -289,12 +298,12 @@ def fill_tap_schema(connection: Connection) -> None:
                         "datatype": column.datatype,
                         "arraysize": column.arraysize,
                         "xtype": column.xtype,
-                        "size": None,
+                        "size": None,  # deprecated by TAP 1.1
                         "description": column.description,
                         "utype": column.utype,
                         "unit": column.unit,
                         "ucd": column.ucd,
-                        "indexed": int("indexed" in column.flags or "primary" in column.flags),
+                        "indexed": int("indexed" in column.flags),
                         "principal": 1,
                         "std": int(std),
                         "column_index": c_index,
@@ -303,3 +312,14 @@ def fill_tap_schema(connection: Connection) -> None:
     connection.execute(tables["TAP_SCHEMA.schemas"].insert(), schema_rows)
     connection.execute(tables["TAP_SCHEMA.tables"].insert(), table_rows)
     connection.execute(tables["TAP_SCHEMA.columns"].insert(), column_rows)
+    connection.execute(
+        tables["TAP_SCHEMA.keys"].insert(),
+        [
+            {"key_id": k, "from_table": f, "target_table": t, "description": None, "utype": None}
+            for k, f, t, _, _ in FOREIGN_KEYS
+        ],
+    )
+    connection.execute(
+        tables["TAP_SCHEMA.key_columns"].insert(),
+        [{"key_id": k, "from_column": fc, "target_column": tc} for k, _, _, fc, tc in FOREIGN_KEYS],
+    )

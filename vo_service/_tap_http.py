@@ -3,12 +3,8 @@
 
 from __future__ import annotations
 
-import io
 import logging
-import warnings
 
-from astropy.io.votable import parse_single_table
-from astropy.table import Table as AstropyTable
 from flask import Blueprint, Flask, Response, request
 from sqlalchemy import Engine
 
@@ -32,10 +28,11 @@ from vo_service._tap_adql import AdqlError
 from vo_service._tap_capability import tap_capability
 from vo_service._tap_db import set_service_info
 from vo_service._tap_examples import examples_document
-from vo_service._tap_jobs import LIMITS, parse_tap_request
+from vo_service._tap_jobs import LIMITS, check_query, parse_tap_options, upload_folder
 from vo_service._tap_output import output_format, render_result
-from vo_service._tap_query import run_query, upload_name
+from vo_service._tap_query import run_query
 from vo_service._tap_tables import PUBLISHED_SCHEMAS, TAP_SCHEMA
+from vo_service._tap_upload import keep_request_uploads, request_uploads
 from vo_service.settings import Settings
 
 __all__ = ["install_tap", "tap_blueprint"]
@@ -55,43 +52,6 @@ def _params() -> ParameterSet:
     return ParameterSet(pairs)
 
 
-def _read_upload(name: str, source: str) -> AstropyTable:
-    if not source.startswith("param:"):
-        raise ParameterError("UPLOAD", f"{name}: only inline uploads (param:<part>) are accepted")
-    part = request.files.get(source.removeprefix("param:"))
-    if part is None:
-        raise ParameterError("UPLOAD", f"{name}: no multipart part {source[6:]!r} in the request")
-    data = part.stream.read(LIMITS.upload_max_bytes + 1)
-    if len(data) > LIMITS.upload_max_bytes:
-        raise ParameterError("UPLOAD", f"{name}: larger than {LIMITS.upload_max_bytes} bytes")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            table = parse_single_table(io.BytesIO(data)).to_table()
-    except Exception as exc:  # astropy raises many types for a bad VOTable
-        raise ParameterError("UPLOAD", f"{name}: not a readable VOTable") from exc
-    if len(table) > LIMITS.upload_max_rows:
-        raise ParameterError("UPLOAD", f"{name}: more than {LIMITS.upload_max_rows} rows")
-    return table
-
-
-def _uploads(params: ParameterSet) -> dict[str, AstropyTable]:
-    tables: dict[str, AstropyTable] = {}
-    for value in params.getall("UPLOAD"):
-        for item in value.split(";"):
-            if not item.strip():
-                continue
-            name, sep, source = item.strip().partition(",")
-            if not sep:
-                raise ParameterError("UPLOAD", f"{item!r}: expected table-name,URI")
-            try:
-                key = upload_name(name.strip())
-            except AdqlError as exc:
-                raise ParameterError("UPLOAD", str(exc)) from exc
-            tables[key] = _read_upload(key, source.strip())
-    return tables
-
-
 def tap_blueprint(engine: Engine, base_url: str) -> Blueprint:
     """The ``/tap`` endpoints (``/tap/async`` is mounted by :func:`install_tap`)."""
     bp = Blueprint("tap", __name__, url_prefix="/tap")
@@ -100,11 +60,10 @@ def tap_blueprint(engine: Engine, base_url: str) -> Blueprint:
     def sync() -> Response:
         try:
             params = _params()
-            tap = parse_tap_request(params)
-            uploads = _uploads(params)
-            result = run_query(
-                engine, tap["query"], maxrec=tap["maxrec"], limits=LIMITS, uploads=uploads
-            )
+            tap = parse_tap_options(params)
+            query = check_query(tap["lang"], tap["query"])
+            uploads = request_uploads(params, LIMITS)
+            result = run_query(engine, query, maxrec=tap["maxrec"], limits=LIMITS, uploads=uploads)
         except ParameterError as exc:
             return _error(400, f"UsageError: {exc}")
         except AdqlError as exc:
@@ -161,14 +120,15 @@ def install_tap(
         set_service_info(connection, settings.ivoid, base_url)
     app.register_blueprint(tap_blueprint(engine, base_url))
     service = build_service(settings, store, tap_kinds(settings))
-    app.register_blueprint(
-        create_uws_blueprint(
-            service,
-            identity,
-            name="tap_async",
-            url_prefix="/tap/async",
-            sync_path=None,
-            public_url=base_url,
-        )
+    async_bp = create_uws_blueprint(
+        service,
+        identity,
+        name="tap_async",
+        url_prefix="/tap/async",
+        sync_path=None,
+        public_url=base_url,
     )
+    folder = upload_folder(settings)
+    async_bp.before_request(lambda: keep_request_uploads(folder, LIMITS))
+    app.register_blueprint(async_bp)
     capabilities_of(app).add(tap_capability("/tap"))

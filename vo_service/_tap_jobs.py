@@ -1,4 +1,9 @@
-"""TAP parameters (DALI, TAP 1.1) and the ``tap`` job kind of our UWS service (``/tap/async``)."""
+"""TAP parameters (DALI, TAP 1.1) and the ``tap`` job kind of our UWS service (``/tap/async``).
+
+Sync requests are checked whole before they run. An async job is created from any LANG and
+QUERY (TAP 1.1: a bad query is a job that ends in ERROR, and QUERY may be set after the job
+is created); MAXREC, RESPONSEFORMAT and UPLOAD are checked at creation.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +17,24 @@ from uws import JobContext, JobFailure, JobKind, JobResult, ParameterError, Para
 from vo_service._tap_adql import AdqlError
 from vo_service._tap_output import output_format, render_result
 from vo_service._tap_query import TapLimits, run_query
+from vo_service._tap_upload import stored_names, stored_uploads
 from vo_service.db import make_engine
 from vo_service.settings import Settings
 
-__all__ = ["LIMITS", "TapRequest", "handle_tap_job", "parse_tap_request", "tap_job_kind"]
+__all__ = [
+    "LIMITS",
+    "check_query",
+    "handle_tap_job",
+    "parse_tap_options",
+    "tap_job_kind",
+    "upload_folder",
+    "validate_tap_job",
+]
 
 LIMITS = TapLimits()
 #: The longest ADQL text accepted.
 MAX_QUERY_CHARS = 100_000
+_LANGUAGES = ("ADQL", "ADQL-2.0", "ADQL-2.1")
 
 
 @functools.lru_cache(maxsize=4)
@@ -27,8 +42,9 @@ def _engine(url: str) -> Engine:
     return make_engine(url)
 
 
-class TapRequest(dict[str, Any]):
-    """Validated TAP parameters: ``query``, ``maxrec``, ``format`` (a MIME type), ``uploads``."""
+def upload_folder(settings: Settings) -> Path:
+    """Where async jobs' uploads are kept."""
+    return settings.data_dir.resolve() / "tap" / "uploads"
 
 
 def _maxrec(params: ParameterSet) -> int:
@@ -44,40 +60,53 @@ def _maxrec(params: ParameterSet) -> int:
     return min(value, LIMITS.hard_maxrec)
 
 
-def parse_tap_request(params: ParameterSet) -> TapRequest:
-    """Check the DALI/TAP parameters; the ADQL is parsed (not run) to report errors early.
+def parse_tap_options(params: ParameterSet) -> dict[str, Any]:
+    """REQUEST, MAXREC and RESPONSEFORMAT (or FORMAT), checked; LANG and QUERY as given.
 
     Raises
     ------
     uws.ParameterError
-        Naming the parameter (LANG, QUERY, MAXREC, RESPONSEFORMAT, REQUEST).
+        Naming the parameter.
     """
     if "REQUEST" in params and params["REQUEST"].strip().lower() != "doquery":
         raise ParameterError(params.given_name("REQUEST"), "only doQuery is supported")
-    lang = params.get("LANG", "ADQL").strip()
-    if lang.upper() not in ("ADQL", "ADQL-2.0", "ADQL-2.1"):
-        raise ParameterError(params.given_name("LANG"), f"unsupported language {lang!r}; ADQL")
-    query = params.get("QUERY")
-    if query is None or not query.strip():
-        raise ParameterError("QUERY", "missing: an ADQL query is required")
-    if len(query) > MAX_QUERY_CHARS:
-        raise ParameterError("QUERY", f"longer than {MAX_QUERY_CHARS} characters")
     name = "RESPONSEFORMAT" if "RESPONSEFORMAT" in params else "FORMAT"
     try:
         fmt = output_format(params.get(name))
     except ValueError as exc:
         raise ParameterError(params.given_name(name), str(exc)) from exc
-    return TapRequest(query=query, maxrec=_maxrec(params), format=fmt.mime)
+    return {
+        "lang": params.get("LANG"),
+        "query": params.get("QUERY"),
+        "maxrec": _maxrec(params),
+        "format": fmt.mime,
+    }
 
 
-def validate_tap_job(params: ParameterSet) -> dict[str, Any]:
-    """Validator of the async job kind (uploads are taken by ``/tap/sync`` only)."""
-    if "UPLOAD" in params:
-        raise ParameterError(
-            params.given_name("UPLOAD"), "table uploads are accepted by /tap/sync only"
-        )
-    # The ADQL is checked when the job runs: TAP 1.1 creates the job and ends it in ERROR.
-    return dict(parse_tap_request(params))
+def check_query(lang: str | None, query: str | None) -> str:
+    """The query text, once LANG and QUERY are usable.
+
+    Raises
+    ------
+    uws.ParameterError
+        Naming LANG or QUERY.
+    """
+    if lang is None or lang.strip().upper() not in _LANGUAGES:
+        shown = "missing" if lang is None else f"unsupported language {lang.strip()!r}"
+        raise ParameterError("LANG", f"{shown}; this service runs ADQL")
+    if query is None or not query.strip():
+        raise ParameterError("QUERY", "missing: an ADQL query is required")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ParameterError("QUERY", f"longer than {MAX_QUERY_CHARS} characters")
+    return query
+
+
+def validate_tap_job(settings_json: str, params: ParameterSet) -> dict[str, Any]:
+    """Validator of the async job kind; uploads are kept for the runner."""
+    options = parse_tap_options(params)
+    options["uploads"] = stored_names(params)
+    del settings_json
+    return options
 
 
 def handle_tap_job(settings_json: str, job: JobContext) -> list[JobResult]:
@@ -86,14 +115,19 @@ def handle_tap_job(settings_json: str, job: JobContext) -> list[JobResult]:
     params = job.parameters
     fmt = output_format(params["format"])
     try:
+        query = check_query(params.get("lang"), params.get("query"))
+        uploads = stored_uploads(params.get("uploads") or {}, upload_folder(settings), LIMITS)
         result = run_query(
             _engine(settings.resolved_database_url),
-            params["query"],
+            query,
             maxrec=int(params["maxrec"]),
             limits=LIMITS,
+            uploads=uploads,
         )
-    except AdqlError as exc:
+    except (AdqlError, ParameterError) as exc:
         raise JobFailure(str(exc)) from exc
+    except OSError as exc:
+        raise JobFailure("an uploaded table is no longer available; submit it again") from exc
     data = render_result(result, fmt, settings.public_base_url)
     path = Path(job.work_dir) / f"result.{fmt.extension}"
     path.write_bytes(data)
@@ -102,9 +136,10 @@ def handle_tap_job(settings_json: str, job: JobContext) -> list[JobResult]:
 
 def tap_job_kind(settings: Settings) -> JobKind:
     """The ``tap`` job kind bound to these settings (picklable for worker processes)."""
+    settings_json = settings.model_dump_json()
     return JobKind(
         name="tap",
-        validate=validate_tap_job,
-        handler=functools.partial(handle_tap_job, settings.model_dump_json()),
+        validate=functools.partial(validate_tap_job, settings_json),
+        handler=functools.partial(handle_tap_job, settings_json),
         description="ADQL queries of the published tables (TAP 1.1 async)",
     )

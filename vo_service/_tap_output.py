@@ -106,6 +106,10 @@ def _unique(names: Sequence[str]) -> list[str]:
     return out
 
 
+def _ascii(result: QueryResult, index: int) -> bool:
+    return all(row[index] is None or str(row[index]).isascii() for row in result.rows)
+
+
 def _votable(result: QueryResult, base_url: str, binary2: bool) -> bytes:
     table = result_table(result)
     vot = votable.from_table(table)
@@ -116,12 +120,18 @@ def _votable(result: QueryResult, base_url: str, binary2: bool) -> bytes:
     vot_table = resource.tables[0]
     has_pos = has_time = False
     ids: list[str] = []
-    for fld, decl in zip(vot_table.fields, result.columns, strict=True):
-        if fld.datatype == "unicodeChar" and (decl is None or decl.datatype == "char"):
-            fld.datatype = "char"  # as declared in TAP_SCHEMA (astropy writes str as unicode)
+    for index, (fld, decl) in enumerate(zip(vot_table.fields, result.columns, strict=True)):
+        if fld.datatype in ("char", "unicodeChar"):
+            # Variable width, and char (as TAP_SCHEMA declares) unless a value needs unicode.
+            fld.arraysize = "*"
+            fld.datatype = "char" if _ascii(result, index) else "unicodeChar"
         if decl is None:
             continue
+        if decl.datatype == "boolean":
+            fld.datatype = "boolean"  # astropy writes masked booleans as bit
         fld.ucd = decl.ucd
+        if decl.unit:
+            fld.unit = decl.unit  # as declared, not astropy's rendering of it
         fld.utype = decl.utype
         if decl.xtype:
             fld.xtype = decl.xtype

@@ -111,8 +111,10 @@ def _column_metadata(
         declaration = _ALLOWED.get(table)
         if declaration is not None:
             for column in declaration.columns:
-                known.setdefault(column.name.lower(), column)
-    del uploads
+                known.setdefault(column.name.strip('"').lower(), column)
+    for table in uploads.values():
+        for key, column in table.meta.get("tap_upload_columns", {}).items():
+            known.setdefault(key, column)
     return [known.get(n.lower()) for n in names]
 
 

@@ -12,10 +12,13 @@ Times are MJD (TT); the archive keeps IJD (MJD - 51544).
 
 from __future__ import annotations
 
-from registry import Column, Table, TableSchema
+from dataclasses import replace
+
+from registry import Column, ForeignKey, Table, TableSchema
 
 __all__ = [
     "DETECTIONS",
+    "FOREIGN_KEYS",
     "IJD_TO_MJD",
     "OBSCORE",
     "PUBLISHED_SCHEMAS",
@@ -399,9 +402,28 @@ DETECTIONS = Table(
 )
 
 
+#: Foreign keys (TAP_SCHEMA.keys): id, from table, target table, from column, target column.
+FOREIGN_KEYS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("tables_schema", "TAP_SCHEMA.tables", "TAP_SCHEMA.schemas", "schema_name", "schema_name"),
+    ("columns_table", "TAP_SCHEMA.columns", "TAP_SCHEMA.tables", "table_name", "table_name"),
+    ("keys_from", "TAP_SCHEMA.keys", "TAP_SCHEMA.tables", "from_table", "table_name"),
+    ("keys_target", "TAP_SCHEMA.keys", "TAP_SCHEMA.tables", "target_table", "table_name"),
+    ("key_columns_key", "TAP_SCHEMA.key_columns", "TAP_SCHEMA.keys", "key_id", "key_id"),
+)
+
+
+def _with_keys(table: Table) -> Table:
+    keys = tuple(
+        ForeignKey(target, ((from_column, target_column),))
+        for _, source, target, from_column, target_column in FOREIGN_KEYS
+        if source == table.name
+    )
+    return replace(table, foreign_keys=keys)
+
+
 def _tap_schema_tables() -> tuple[Table, ...]:
     text, i = "char", "int"
-    return (
+    tables = (
         Table(
             "TAP_SCHEMA.schemas",
             "Schemas of this TAP service",
@@ -433,7 +455,7 @@ def _tap_schema_tables() -> tuple[Table, ...]:
                 _c("datatype", text, "VOTable datatype", ucd="meta.code"),
                 _c("arraysize", text, "VOTable arraysize", ucd="meta.code"),
                 _c("xtype", text, "DALI xtype", ucd="meta.code"),
-                _c("size", i, "deprecated length", ucd="meta.number"),
+                _c('"size"', i, "deprecated length", ucd="meta.number"),
                 _c("description", text, "description", ucd="meta.note"),
                 _c("utype", text, "utype", ucd="meta.ref"),
                 _c("unit", text, "VOUnit", ucd="meta.unit"),
@@ -465,6 +487,7 @@ def _tap_schema_tables() -> tuple[Table, ...]:
             ),
         ),
     )
+    return tuple(_with_keys(t) for t in tables)
 
 
 TAP_SCHEMA_TABLES = _tap_schema_tables()
