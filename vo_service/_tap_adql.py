@@ -34,7 +34,7 @@ def _no_eval(_expression: str) -> object:
     raise NameError("eval is disabled")
 
 
-_translator.eval = _no_eval  # type: ignore[attr-defined]
+_translator.eval = _no_eval
 
 #: Schemas of the tables a query may name.
 SCHEMAS = ("ivoa", "isgri", "tap_schema", "tap_upload")

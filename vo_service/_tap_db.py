@@ -14,6 +14,7 @@ their sources into ``isgri.detections`` (:mod:`vo_service._tap_publish`).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -62,7 +63,7 @@ SERVICE_INFO = "tap_service_info"
 #: ISGRI partially coded field of view: 29 x 29 deg; the region is the circle around it.
 SCW_FOV_DEG = 29.0
 _SCHEMAS = ("ivoa", "isgri", "tap_schema")
-_TYPES: dict[str, type[TypeEngine[object]]] = {
+_TYPES: dict[str, type[TypeEngine[Any]]] = {
     "double": Float,
     "float": Float,
     "int": Integer,
@@ -85,7 +86,7 @@ def sql_table_name(qualified: str, postgres: bool) -> str:
     return f"{schema}.{name}" if postgres else f'"{schema}.{name}"'
 
 
-def _column_type(datatype: str) -> TypeEngine[object]:
+def _column_type(datatype: str) -> TypeEngine[Any]:
     kind = _TYPES[datatype]
     return kind(53) if kind is Float else kind()  # type: ignore[call-arg]
 
@@ -218,14 +219,14 @@ def create_tap_objects(connection: Connection) -> None:
         text(f"CREATE INDEX ix_product_obscore_t ON {PRODUCT_OBSCORE} (t_min, t_max)")
     )
     if postgres:
-        for name, table, ra, dec in (
+        for name, indexed, ra, dec in (
             ("ix_detections_pos", detections, "ra", "dec"),
             ("ix_product_obscore_pos", PRODUCT_OBSCORE, "s_ra", "s_dec"),
             ("ix_archive_scw_pos", "archive_scw", "ra_x", "dec_x"),
         ):
             connection.execute(
                 text(
-                    f"CREATE INDEX {name} ON {table} USING gist "
+                    f"CREATE INDEX {name} ON {indexed} USING gist "
                     f"(spoint(radians({ra}), radians({dec})))"
                 )
             )

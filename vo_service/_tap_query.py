@@ -166,8 +166,8 @@ def run_query(
                 raw = connection.connection.dbapi_connection  # type: ignore[assignment]
                 assert raw is not None
                 register_sphere_functions(raw)
-                names = {sql_table_name(t, False).strip('"') for t in allowed} | _VIEW_SOURCES
-                _sqlite_guard(raw, names, time.monotonic() + limits.timeout_s)
+                readable = {sql_table_name(t, False).strip('"') for t in allowed} | _VIEW_SOURCES
+                _sqlite_guard(raw, readable, time.monotonic() + limits.timeout_s)
             result = connection.execution_options(stream_results=postgres).execute(
                 text(translation.sql.replace(":", r"\:"))
             )

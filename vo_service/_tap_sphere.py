@@ -119,8 +119,11 @@ def _overlaps(a: Geometry, b: Geometry) -> bool:
     return any(_in_polygon(r, d, pb) for r, d in pa) or any(_in_polygon(r, d, pa) for r, d in pb)
 
 
-def _null_safe(function: Callable[..., object]) -> Callable[..., object]:
-    def wrapped(*args: object) -> object:
+SqlValue = str | int | float | None
+
+
+def _null_safe(function: Callable[..., SqlValue]) -> Callable[..., SqlValue]:
+    def wrapped(*args: object) -> SqlValue:
         if any(a is None for a in args):
             return None
         return function(*args)
@@ -137,7 +140,7 @@ def _spoly(text: str) -> str:
     return _encode("y", tuple(values))
 
 
-_FUNCTIONS: dict[str, tuple[int, Callable[..., object]]] = {
+_FUNCTIONS: dict[str, tuple[int, Callable[..., SqlValue]]] = {
     "spoint": (2, lambda ra, dec: _encode("p", (float(ra), float(dec)))),
     "scircle": (2, lambda p, r: _encode("c", (*_decode(p)[1][:2], float(r)))),
     "sbox": (2, lambda p, q: _encode("b", (*_decode(p)[1][:2], *_decode(q)[1][:2]))),

@@ -80,7 +80,7 @@ def _public_host(host: str | None) -> bool:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
     except OSError:
         return False
-    return all(ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses)
+    return all(ipaddress.ip_address(str(a).split("%")[0]).is_global for a in addresses)
 
 
 #: Tests serve uploads from this machine; the service itself never fetches from private hosts.
@@ -188,8 +188,8 @@ def keep_request_uploads(folder: Path, limits: TapLimits) -> None:
         if k.upper() != "UPLOAD" and k not in parts
     )
     form.add("UPLOAD", ";".join(rewritten))
-    request.form = ImmutableMultiDict(form)  # type: ignore[misc]
-    request.args = ImmutableMultiDict(  # type: ignore[misc]
+    request.form = ImmutableMultiDict(form)
+    request.args = ImmutableMultiDict(
         (k, v) for k, v in request.args.items(multi=True) if k.upper() != "UPLOAD"
     )
 
