@@ -41,6 +41,8 @@ class Check:
     #: The selection radius in SVG units (``None`` for an explicit list).
     radius_svg: float | None = None
     pointings: tuple[Pointing, ...] = field(default_factory=tuple)
+    #: Science windows in the cone and time range before ``max_pointings`` caps them.
+    matching: int = 0
 
     @property
     def ok(self) -> bool:
@@ -89,7 +91,19 @@ class WebFront:
         for s in scws:
             east, north = _offset(s.ra_x, s.dec_x, ra, dec)
             points.append(Pointing(s.scw_id, _HALF - east * scale, _HALF - north * scale))
+        matching = len(scws)
+        if not request.get("scw_list"):
+            matching = len(
+                self.context.archive.query(
+                    ra=ra,
+                    dec=dec,
+                    radius_deg=radius,
+                    t1=request.get("t1_ijd"),
+                    t2=request.get("t2_ijd"),
+                )
+            )
         return Check(
+            matching=matching,
             ra=float(ra),
             dec=float(dec),
             resolver=spec.get("resolver"),

@@ -121,6 +121,14 @@ def test_check_previews_the_selection(client: FlaskClient) -> None:
     assert page.get_element_by_id("preview-count").text == "4"
     assert len(page.xpath("//svg//circle[@class='scw']")) == 4
     assert abs(float(page.get_element_by_id("preview-ra").text) - 83.633) < 0.01
+    capped = _page(
+        client.post(
+            "/web/jobs",
+            data={"src_name": "Crab", "radius": "10", "max_pointings": "3", "action": "check"},
+        ).data
+    )
+    assert capped.get_element_by_id("preview-count").text == "3"
+    assert capped.get_element_by_id("preview-matching").text == "4"
 
 
 def test_each_user_sees_only_their_own_jobs(client: FlaskClient) -> None:
@@ -212,5 +220,13 @@ def test_product_page_without_javascript(product_client: tuple[FlaskClient, str]
     assert moved.status_code == 303 and moved.headers["Location"].endswith(product_hash)
     soda = client.get(f"/web/products/{product_hash}/soda", query_string={"e1": "30", "e2": "60"})
     assert soda.status_code == 303 and "BAND=" in soda.headers["Location"]
+    cut = client.get(
+        f"/web/products/{product_hash}/soda",
+        query_string={"ra": "83.63", "dec": "22.01", "radius": "2"},
+        follow_redirects=True,
+    )
+    assert cut.status_code == 200 and cut.mimetype == "application/fits"
+    with fits.open(io.BytesIO(cut.data)) as hdus:
+        assert any(h.data is not None and h.data.shape[0] < 245 for h in hdus)
     assert client.get(f"/web/products/{product_hash}/soda").status_code == 400
     assert client.get(f"/web/products/{'0' * 64}").status_code == 404
