@@ -111,11 +111,12 @@ def _light_curves(folder: Path, names: list[str]) -> list[dict[str, Any]]:
     plots = []
     for name in [n for n in names if n.endswith("_lc.vot")]:
         table = Table.read(folder / name, format="votable")
-        description = str(table.meta.get("description", name))
-        source = description.split(" of ", 1)[-1].split(", ")[0]
+        # "ISGRI light curve of <source>, <band>, by PIF fitting"
+        parts = str(table.meta.get("description", name)).split(" of ", 1)[-1].split(", ")
+        source = parts[0]
         plot: dict[str, Any] = {
             "source": source,
-            "band": description.split(", ")[-1].split(" by ")[0],
+            "band": parts[1] if len(parts) > 2 else "",
             "time": _finite(table["time"]),
             "halfwidth": _finite(np.asarray(table["timedel"], dtype=float) / 2),
             "rate": _finite(table["rate"]),

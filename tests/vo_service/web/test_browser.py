@@ -238,10 +238,14 @@ def test_spectrum_and_light_curve_plots(
         t.get_attribute("data-unformatted")
         for t in driver.find_elements(By.CSS_SELECTOR, "#plots .legendtext")
     ]
+    titles = [t.text for t in driver.find_elements(By.CSS_SELECTOR, "#plots .gtitle")]
+    assert titles[0].startswith("Crab"), titles  # the requested source first
     if product_type == "spectral_fit":
         assert "model" in names and "residuals (σ)" in names
+        assert "χ²" in titles[0]
     else:
         assert "Bayesian blocks" in names
+        assert titles[0] == "Crab 20-40 keV", titles
     driver.execute_script("document.getElementById('plots').scrollIntoView()")
     shoot(driver, screenshots, f"product-{product_type}")
     assert not foreign(requested_urls(driver))

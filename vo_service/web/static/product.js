@@ -149,7 +149,8 @@ function lightCurvePlot(Plotly, box, lc) {
   }
   const layout = {
     title: { text: lc.source + " " + lc.band },
-    xaxis: { title: { text: "time (MJD, TT)" } }, yaxis: { title: { text: "rate (ct/s)" } },
+    xaxis: { title: { text: "time (MJD, TT)" }, tickformat: ".4f", exponentformat: "none" },
+    yaxis: { title: { text: "rate (ct/s)" } },
     margin: { t: 40, r: 10, l: 60, b: 50 }, legend: { x: 1, xanchor: "right" },
   };
   return Plotly.newPlot(box, traces, layout, { responsive: true, displaylogo: false });
