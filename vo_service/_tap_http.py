@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from flask import Blueprint, Flask, Response, request
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from registry import (
     Capability,
@@ -116,9 +118,24 @@ def install_tap(
     from vo_service._jobs import build_service, tap_kinds
 
     base_url = settings.public_base_url
-    with engine.begin() as connection:
-        set_service_info(connection, settings.ivoid, base_url)
-    app.register_blueprint(tap_blueprint(engine, base_url))
+    recorded = threading.Event()
+
+    def record_service_info() -> None:
+        # The science windows' ObsCore rows are built with the identifier and public URL.
+        if recorded.is_set():
+            return
+        try:
+            with engine.begin() as connection:
+                set_service_info(connection, settings.ivoid, base_url)
+        except SQLAlchemyError as exc:  # the database is down: the next request tries again
+            log.warning("TAP: cannot record the service identity yet: %s", exc)
+            return
+        recorded.set()
+
+    record_service_info()
+    bp = tap_blueprint(engine, base_url)
+    bp.before_request(record_service_info)
+    app.register_blueprint(bp)
     service = build_service(settings, store, tap_kinds(settings))
     async_bp = create_uws_blueprint(
         service,
