@@ -208,6 +208,8 @@ def test_product_page_without_javascript(product_client: tuple[FlaskClient, str]
     assert "AsyncTAPJob" in page.get_element_by_id("snippet-pyvo").text_content()
     oda = page.get_element_by_id("snippet-oda").text_content()
     assert "product='isgri_image'" in oda and "/oda'" in oda
+    for element in page.iter("input", "select", "textarea"):  # the SODA form's fields
+        assert page.xpath(f"//label[@for='{element.get('id')}']"), element.get("name")
     rows = page.xpath("//table[@id='sources']/tbody/tr")
     assert rows and rows[0].xpath("td/a")[0].text == "Crab"
     # The sky view's FITS: the significance map alone, with its WCS.

@@ -50,7 +50,11 @@ async function skyView(holder) {
     const image = A.image(holder.dataset.fits, {
       name: "significance",
       colormap: "viridis",
-      successCallback: () => { holder.dataset.image = "loaded"; },
+      successCallback: () => {
+        // Significance in σ: the noise dark, sources from 5σ up bright.
+        image.setCuts(-3, 15);
+        holder.dataset.image = "loaded";
+      },
       errorCallback: () => fail("the image did not load"),
     });
     const aladin = A.aladin(holder, {
