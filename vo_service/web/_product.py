@@ -205,6 +205,18 @@ def _sources(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _map_centre(path: Path) -> tuple[float, float]:
+    """The sky position of the centre pixel of an image product's map."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    header = fits.getheader(path, 1)
+    centre = WCS(header).pixel_to_world_values(
+        (header["NAXIS1"] - 1) / 2, (header["NAXIS2"] - 1) / 2
+    )
+    return float(centre[0]), float(centre[1])
+
+
 def product_page(
     front: WebFront, stored: StoredProduct, urls: DataLinkURLs, base: str
 ) -> ProductPage:
@@ -246,11 +258,14 @@ def product_page(
     )
     if stored.product_type == "image" and "image.fits" in names:
         meta = stored.metadata
+        ra, dec = meta.get("ra"), meta.get("dec")
+        if ra is None or dec is None:  # a science-window list: the map's own centre
+            ra, dec = _map_centre(folder / "image.fits")
         page.sky = {
             "fits": f"/web/products/{stored.hash}/sky.fits",
             "catalog": f"/products/{stored.hash}/catalog.vot" if "catalog.vot" in names else "",
-            "ra": meta.get("ra"),
-            "dec": meta.get("dec"),
+            "ra": ra,
+            "dec": dec,
             "fov": 2.0 * float(meta.get("radius_deg") or 10.0),
         }
         if "catalog.vot" in names:

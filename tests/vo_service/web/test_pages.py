@@ -232,3 +232,24 @@ def test_product_page_without_javascript(product_client: tuple[FlaskClient, str]
         assert any(h.data is not None and h.data.shape[0] < 245 for h in hdus)
     assert client.get(f"/web/products/{product_hash}/soda").status_code == 400
     assert client.get(f"/web/products/{'0' * 64}").status_code == 404
+
+
+def test_an_image_of_listed_science_windows_is_centred_on_its_map(
+    product_client: tuple[FlaskClient, str],
+) -> None:
+    client, product_hash = product_client
+    scws = client.get(f"/products/{product_hash}").get_json()["metadata"]["scw_ids"]
+    created = client.post("/web/jobs", data={"scw_list": ",".join(scws), "action": "run"})
+    assert created.status_code == 303, created.data[:500]
+    state_url = created.headers["Location"] + "/state"
+    for _ in range(600):
+        state = client.get(state_url).get_json()
+        if not state["active"]:
+            break
+        time.sleep(0.1)
+    assert state["phase"] == "COMPLETED", state
+    page = _page(client.get(state["products"][0]).data)
+    sky = page.get_element_by_id("aladin")
+    # the mean pointing of the dithered science windows, a few degrees from the Crab
+    assert abs(float(sky.get("data-ra")) - 83.6) < 6 and abs(float(sky.get("data-dec")) - 22) < 6
+    assert page.get_element_by_id("s-ra").get("value") == sky.get("data-ra")
