@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from astropy.io.votable import parse_single_table
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from processing.archive import ArchiveIndex
 from vo_service._detections import CATALOG_FILE, detection_id
@@ -186,4 +187,9 @@ def publish_stored(context: ServiceContext, products: Iterable[StoredProduct]) -
         context.engine, context.archive, settings.ivoid, settings.public_base_url
     )
     for stored in products:
-        publisher.publish(stored, context.store.folder(stored.hash))
+        try:
+            publisher.publish(stored, context.store.folder(stored.hash))
+        except (SQLAlchemyError, OSError, ValueError, KeyError) as exc:
+            # The product is built and stored; the job delivers it. Only discovery misses it
+            # until it is published again (vo-service tap publish).
+            log.error("product %s not published in the TAP tables: %s", stored.hash, exc)

@@ -11,6 +11,7 @@ from vo_service.cli import (  # noqa: F401  (registers the sub-commands)
     _cache,
     _registry,
     _serve,
+    _tap,
     _worker,
 )
 from vo_service.cli._main import main

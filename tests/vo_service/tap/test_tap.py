@@ -14,6 +14,7 @@ import requests
 from astropy.io import fits
 from astropy.io.votable import parse_single_table
 from astropy.table import Table
+from click.testing import CliRunner
 from pyvo.dal import DALQueryError, TAPService
 from pyvo.dal.adhoc import DatalinkResults
 
@@ -22,6 +23,7 @@ from tests.registry.xsd import assert_valid
 from tests.uws._xsd import validate
 from tests.vo_service.tap.conftest import N_SYNTHETIC, TapLive
 from vo_service._tap_examples import EXAMPLES
+from vo_service.cli import main
 
 CONE = (
     "SELECT detection_id, ra, dec FROM isgri.detections "
@@ -195,6 +197,22 @@ def test_a_published_product_is_in_obscore_and_detections_at_once(tap_live: TapL
         f"SELECT COUNT(*) AS n FROM isgri.detections WHERE product_id = '{product_id}'"
     ).to_table()
     assert int(gone["n"][0]) == 0
+    # vo-service tap publish puts every stored product back.
+    result = CliRunner().invoke(
+        main,
+        ["tap", "publish"],
+        env={
+            "VO_SERVICE_DATA_DIR": str(settings.data_dir),
+            "VO_SERVICE_ARCHIVE_PATH": str(settings.archive_path),
+            "VO_SERVICE_DATABASE_URL": settings.resolved_database_url,
+            "VO_SERVICE_PUBLIC_BASE_URL": settings.public_base_url,
+        },
+    )
+    assert result.exit_code == 0, result.output
+    back = service.run_sync(
+        f"SELECT COUNT(*) AS n FROM isgri.detections WHERE product_id = '{product_id}'"
+    ).to_table()
+    assert int(back["n"][0]) == len(detections)
 
 
 def test_taplint_reports_no_errors(tap_live: TapLive) -> None:
