@@ -72,6 +72,8 @@ class JobView:
     phase_words: str
     active: bool
     abortable: bool
+    #: Whether the request form can take it (product jobs; not the demo kinds).
+    cloneable: bool
     created: str
     duration: str
     fraction: float | None
@@ -131,6 +133,7 @@ def job_view(job: JobRecord, now: dt.datetime | None = None) -> JobView:
         phase_words=PHASE_WORDS.get(job.phase, job.phase.value.lower()),
         active=job.phase in ACTIVE_PHASES,
         abortable=job.phase in _ABORTABLE,
+        cloneable=job.kind == "product",
         created=job.creation_time.strftime("%Y-%m-%d %H:%M:%S UTC"),
         duration=duration_text(seconds),
         fraction=fraction,

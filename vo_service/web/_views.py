@@ -212,6 +212,8 @@ def delete_job(job_id: str) -> ResponseReturnValue:
 def clone_job(job_id: str) -> ResponseReturnValue:
     """The form filled with the job's parameters, to change and submit as a new job."""
     found = _front().service.get(_owner(), job_id)
+    if found.kind != _front().kind:
+        abort(404, description="only product jobs can be cloned into the request form")
     note = f"A copy of job {found.id}: change what you need and submit it as a new job."
     return _form_page(values_of(found.parameters), note=note)
 

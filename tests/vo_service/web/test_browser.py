@@ -178,6 +178,7 @@ def test_abort_and_clone(browser: Any, web_service: str, screenshots: Path) -> N
         lambda: driver.find_element(By.CSS_SELECTOR, phase).text == "running",
         what="the job to run",
     )
+    assert not driver.find_elements(By.ID, f"clone-{sleeper}")  # not a product request
     shoot(driver, screenshots, "jobs")
     driver.find_element(By.ID, f"abort-{sleeper}").click()
     wait_for(lambda: driver.current_url.endswith(f"/web/jobs/{sleeper}"), what="the job page")
