@@ -8,7 +8,10 @@ field (400), never a 500; another user's job is a 404, as on ``/async``.
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import logging
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -60,13 +63,38 @@ WEB_EXTENSION = "web_front"
 #: Jobs listed on the jobs page (newest first).
 _LIST_LENGTH = 40
 
-web = Blueprint(
+
+class _PagesBlueprint(Blueprint):
+    """Our static files are cached a day by browsers: their URLs carry :func:`asset_version`,
+    so a changed file is a new URL (a returning user's page loads without revalidations)."""
+
+    def get_send_file_max_age(self, filename: str | None) -> int | None:
+        return 86400
+
+
+@functools.cache
+def asset_version() -> str:
+    """A short hash of the static files' names, sizes and times (changes when they do)."""
+    digest = hashlib.sha256()
+    for path in sorted((Path(__file__).parent / "static").iterdir()):
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:12]
+
+
+web = _PagesBlueprint(
     "web",
     __name__,
     template_folder="templates",
     static_folder="static",
     static_url_path="/web/static",
 )
+
+
+@web.app_template_global()
+def asset(filename: str) -> str:
+    """URL of one of our static files, versioned (see :class:`_PagesBlueprint`)."""
+    return url_for("web.static", filename=filename, v=asset_version())
 
 
 def web_blueprint() -> Blueprint:
