@@ -8,7 +8,7 @@ Simulates a small archive (four science windows around the Crab), starts ``vo-se
 * **browser** (when Chromium, chromedriver and Selenium are installed): headless Chromium
   loading each page again with its HTTP cache warm, as a returning user does; the figures are
   the Navigation Timing load event (``loadEventEnd``), and, on product pages, when the sky view
-  or the plots are drawn (``ready``).
+  or the plots are drawn (``ready``); each load starts from a blank tab.
 
 Issue 16's goal: every page loads in <= 300 ms from a warm cache. Writes
 ``benchmarks/results/bench_web.json`` and prints a summary.
@@ -102,6 +102,9 @@ def _browser(base: str, pages: dict[str, str], repeats: int) -> dict[str, Any] |
         for name, path in pages.items():
             loads, readies = [], []
             for attempt in range(repeats + 1):
+                # From a blank tab, as when arriving from another page: the previous page's
+                # unload (Aladin's WebGL context and WebAssembly) is not this page's load.
+                driver.get("about:blank")
                 driver.get(base + path)
                 deadline = time.monotonic() + 30
                 while not driver.execute_script(_READY) and time.monotonic() < deadline:
