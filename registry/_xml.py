@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from lxml import etree
 
 __all__ = [
+    "CS",
     "DC",
     "NSMAP",
     "OAI",
@@ -37,6 +38,8 @@ VR = "http://www.ivoa.net/xml/VOResource/v1.0"
 VS = "http://www.ivoa.net/xml/VODataService/v1.1"
 VG = "http://www.ivoa.net/xml/VORegistry/v1.0"
 RI = "http://www.ivoa.net/xml/RegistryInterface/v1.0"
+#: SCS 1.03 registration (the ``cs:ConeSearch`` capability).
+CS = "http://www.ivoa.net/xml/ConeSearch/v1.0"
 #: TAPRegExt 1.0 (the ``tr:TableAccess`` capability of TAP services).
 TR = "http://www.ivoa.net/xml/TAPRegExt/v1.0"
 VOSI_CAPABILITIES = "http://www.ivoa.net/xml/VOSICapabilities/v1.0"
@@ -46,7 +49,7 @@ OAI_DC = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC = "http://purl.org/dc/elements/1.1/"
 
 #: Prefixes used in ``xsi:type`` values must be declared on the root of every document.
-NSMAP: Mapping[str, str] = {"xsi": XSI, "vr": VR, "vs": VS, "vg": VG, "tr": TR}
+NSMAP: Mapping[str, str] = {"xsi": XSI, "vr": VR, "vs": VS, "vg": VG, "tr": TR, "cs": CS}
 
 
 def xsi_type(element: etree._Element, value: str) -> None:

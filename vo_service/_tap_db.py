@@ -201,6 +201,15 @@ def create_tap_objects(connection: Connection) -> None:
             # recorded there any more): start again from the declarations.
             connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
             connection.execute(text(f"CREATE SCHEMA {schema}"))
+        # queryparser writes DISTANCE(...) < r as spoint_dwithin, which pgsphere has only
+        # from 1.3 on; as an inlined containment it uses the GiST indexes.
+        connection.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION public.spoint_dwithin(spoint, spoint, double "
+                "precision) RETURNS boolean AS 'SELECT $1 @ scircle($2, $3)' "
+                "LANGUAGE SQL IMMUTABLE STRICT"
+            )
+        )
         for axis, fn in (("1", "long"), ("2", "lat")):
             connection.execute(
                 text(

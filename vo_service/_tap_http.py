@@ -113,8 +113,8 @@ def tap_blueprint(engine: Engine, base_url: str) -> Blueprint:
 def install_tap(
     app: Flask, settings: Settings, engine: Engine, store: JobStore, identity: IdentityPolicy
 ) -> None:
-    """Mount ``/tap`` (``async`` as a UWS job list of kind ``tap``) and register its capability
-    (VOSI ``/capabilities`` and the registry record)."""
+    """Mount ``/tap`` (``async`` as a UWS job list of kind ``tap``), ``/scs`` and ``/sia`` and
+    register their capabilities (VOSI ``/capabilities`` and the registry record)."""
     from vo_service._jobs import build_service, tap_kinds
 
     base_url = settings.public_base_url
@@ -149,3 +149,9 @@ def install_tap(
     async_bp.before_request(lambda: keep_request_uploads(folder, LIMITS))
     app.register_blueprint(async_bp)
     capabilities_of(app).add(tap_capability("/tap"))
+    from vo_service._scs import install_scs
+    from vo_service._sia import install_sia
+
+    # The simple protocols query the same tables through the same translation.
+    install_scs(app, engine, base_url)
+    install_sia(app, engine, base_url)

@@ -31,6 +31,7 @@ CATALOG: dict[str, Path] = {
     "http://www.ivoa.net/xml/RegistryInterface/v1.0": GAVO_SCHEMATA / "RegistryInterface.xsd",
     "http://www.ivoa.net/xml/VOSICapabilities/v1.0": GAVO_SCHEMATA / "VOSICapabilities.xsd",
     "http://www.ivoa.net/xml/TAPRegExt/v1.0": GAVO_SCHEMATA / "TAPRegExt.xsd",
+    "http://www.ivoa.net/xml/ConeSearch/v1.0": GAVO_SCHEMATA / "ConeSearch.xsd",
     "http://www.ivoa.net/xml/VOSIAvailability/v1.0": GAVO_SCHEMATA / "VOSIAvailability.xsd",
     "http://www.ivoa.net/xml/VOSITables/v1.0": GAVO_SCHEMATA / "VOSITables.xsd",
     "http://purl.org/dc/elements/1.1/": GAVO_SCHEMATA / "simpledc20021212.xsd",

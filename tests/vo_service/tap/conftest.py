@@ -85,12 +85,13 @@ def _synthetic(context: ServiceContext) -> np.ndarray:
     ]
     with context.engine.begin() as connection:
         table = tap_tables(is_postgres(connection))[DETECTIONS.name]
+        connection.execute(table.delete().where(table.c.product_id == SYNTHETIC_PRODUCT))
         connection.execute(table.insert(), rows)
     return np.column_stack([ra, dec])
 
 
 @pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+    scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
 def tap_live(
     request: pytest.FixtureRequest,

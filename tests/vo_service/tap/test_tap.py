@@ -65,6 +65,11 @@ def test_sync_cone_matches_the_truth_and_votlints(tap_live: TapLive, tmp_path: P
     expected = int(np.sum(_separation(ra, dec, 83.0, 22.0) <= 2))
     synthetic = [i for i in table["detection_id"] if "synthetic" in str(i)]
     assert len(synthetic) == expected > 0
+    by_distance = TAPService(tap_live.tap).run_sync(
+        "SELECT detection_id FROM isgri.detections "
+        "WHERE DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', 83.0, 22.0)) < 2"
+    )
+    assert sorted(map(str, by_distance["detection_id"])) == sorted(map(str, table["detection_id"]))
     assert table["ra"].unit == "deg"
     body = response.text
     assert 'system="ICRS"' in body and 'name="QUERY_STATUS" value="OK"' in body
