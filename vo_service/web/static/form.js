@@ -57,7 +57,10 @@
   }
 
   typeSelect.addEventListener("change", function () { showUsage(); later(); });
-  form.addEventListener("input", later);
+  // A name is resolved (perhaps by Sesame) once it is typed, not at every keystroke.
+  form.addEventListener("input", function (event) {
+    if (event.target.name !== "src_name") later();
+  });
   form.addEventListener("change", later);
   showUsage();
 })();
