@@ -44,6 +44,20 @@ _FUNCTIONS = frozenset({"coord1", "coord2"})
 _UPLOAD_PG = re.compile(r"\btap_upload\s*\.\s*(\w+)", re.IGNORECASE)
 
 
+#: ADQL's approximate numeric literal ``6E-11``: queryparser's grammar reads only ``6.0E-11``.
+_EXPONENT = re.compile(r"(?<![\w.])(\d+)([eE][+-]?\d+)\b")
+#: String literals and delimited identifiers, which are left alone.
+_QUOTED = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")")
+
+
+def _exponents(adql: str) -> str:
+    """Give every integer mantissa with an exponent a decimal point (``6e-11`` -> ``6.0e-11``)."""
+    parts = _QUOTED.split(adql)
+    for i in range(0, len(parts), 2):  # the even parts are outside quotes
+        parts[i] = _EXPONENT.sub(r"\1.0\2", parts[i])
+    return "".join(parts)
+
+
 class AdqlError(ValueError):
     """The query cannot be run; the message is for the user."""
 
@@ -105,7 +119,7 @@ def translate(adql: str, *, postgres: bool, allowed: Collection[str]) -> Transla
         does not support.
     """
     try:
-        translator = ADQLQueryTranslator(adql)
+        translator = ADQLQueryTranslator(_exponents(adql))
         tables = _check(translator.tree, allowed)
         sql = translator.to_postgresql() if postgres else translator.to_mysql()
     except AdqlError:
