@@ -15,6 +15,7 @@ Before translating, the parse tree is checked: only published tables (and this r
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -56,6 +57,14 @@ def _exponents(adql: str) -> str:
     for i in range(0, len(parts), 2):  # the even parts are outside quotes
         parts[i] = _EXPONENT.sub(r"\1.0\2", parts[i])
     return "".join(parts)
+
+
+#: Decimal literals (with a point), outside identifiers: the numbers a query's shape leaves out.
+_DECIMAL = re.compile(r"(?<![\w.])(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?(?![\w.])")
+_SLOT_NAME = "adqlnum"
+#: A placeholder in the translation (queryparser back-quotes unknown names for SQLite, a
+#: negated one with its sign inside).
+_SLOT = re.compile(r"`?(-?)" + _SLOT_NAME + r"(\d+)x`?")
 
 
 class AdqlError(ValueError):
@@ -104,23 +113,12 @@ def _check(tree: ParseTree, allowed: Collection[str]) -> frozenset[str]:
     return frozenset(tables)
 
 
-def translate(adql: str, *, postgres: bool, allowed: Collection[str]) -> Translation:
-    """Translate ``adql`` for PostgreSQL (pgsphere) or SQLite (user functions).
-
-    Parameters
-    ----------
-    allowed
-        Lower-case qualified names of the tables the query may read.
-
-    Raises
-    ------
-    AdqlError
-        For a syntax error, an unknown table or function, or a construct the translator
-        does not support.
-    """
+def _translate(adql: str, postgres: bool, allowed: frozenset[str]) -> Translation:
     try:
-        translator = ADQLQueryTranslator(_exponents(adql))
+        translator = ADQLQueryTranslator(adql)
         tables = _check(translator.tree, allowed)
+        # to_postgresql() and to_mysql() parse the text again; the tree is already there.
+        translator.parse = lambda: None
         sql = translator.to_postgresql() if postgres else translator.to_mysql()
     except AdqlError:
         raise
@@ -138,3 +136,59 @@ def translate(adql: str, *, postgres: bool, allowed: Collection[str]) -> Transla
     else:
         sql = _QUALIFIED.sub(lambda m: f'"{m.group(1).lower()}.{m.group(2).lower()}"', sql)
     return Translation(sql, tables)
+
+
+@functools.lru_cache(maxsize=512)
+def _translate_shape(shape: str, postgres: bool, allowed: frozenset[str]) -> Translation:
+    return _translate(shape, postgres, allowed)
+
+
+def _shape(adql: str) -> tuple[str, list[str]] | None:
+    """The query with its decimal literals replaced by placeholders, and the literals."""
+    if _SLOT_NAME in adql.lower():
+        return None
+    values: list[str] = []
+
+    def slot(match: re.Match[str]) -> str:
+        values.append(match.group(0))
+        return f"{_SLOT_NAME}{len(values) - 1}x"
+
+    parts = _QUOTED.split(adql)
+    for i in range(0, len(parts), 2):
+        parts[i] = _DECIMAL.sub(slot, parts[i])
+    return "".join(parts), values
+
+
+def translate(adql: str, *, postgres: bool, allowed: Collection[str]) -> Translation:
+    """Translate ``adql`` for PostgreSQL (pgsphere) or SQLite (user functions).
+
+    Parsing costs tens of milliseconds in the ANTLR Python runtime, so translations are
+    cached by the query's shape: its text with decimal literals (positions, radii, bounds)
+    as placeholders, which the translator carries through as names. Queries that differ
+    only in those numbers (a client's repeated cones) are parsed once. A shape the
+    translator cannot carry placeholders through is translated as it is.
+
+    Parameters
+    ----------
+    allowed
+        Lower-case qualified names of the tables the query may read.
+
+    Raises
+    ------
+    AdqlError
+        For a syntax error, an unknown table or function, or a construct the translator
+        does not support.
+    """
+    adql = _exponents(adql)
+    allowed = frozenset(allowed)
+    shaped = _shape(adql)
+    if shaped is not None and shaped[1]:
+        shape, values = shaped
+        try:
+            cached = _translate_shape(shape, postgres, allowed)
+        except AdqlError:
+            pass  # reported from the query itself, below
+        else:
+            sql = _SLOT.sub(lambda m: m.group(1) + values[int(m.group(2))], cached.sql)
+            return Translation(sql, cached.tables)
+    return _translate(adql, postgres, allowed)
