@@ -146,7 +146,9 @@ def install_tap(
         public_url=base_url,
     )
     folder = upload_folder(settings)
-    async_bp.before_request(lambda: keep_request_uploads(folder, LIMITS))
+    # Kept uploads outlive the longest a job may wait (its destruction time at most).
+    max_age_s = settings.max_destruction_days * 86400.0
+    async_bp.before_request(lambda: keep_request_uploads(folder, LIMITS, max_age_s))
     app.register_blueprint(async_bp)
     capabilities_of(app).add(tap_capability("/tap"))
     from vo_service._scs import install_scs

@@ -18,6 +18,7 @@ import ipaddress
 import os
 import re
 import socket
+import time
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -156,6 +157,17 @@ def request_uploads(params: ParameterSet, limits: TapLimits) -> dict[str, Astrop
     }
 
 
+def _sweep(folder: Path, max_age_s: float) -> None:
+    """Remove kept uploads older than any job that may still read them."""
+    limit = time.time() - max_age_s
+    for path in folder.glob("*.vot"):
+        try:
+            if path.stat().st_mtime < limit:
+                path.unlink()
+        except OSError:
+            continue  # removed by another process meanwhile
+
+
 def _keep(data: bytes, folder: Path) -> str:
     digest = hashlib.sha256(data).hexdigest()
     folder.mkdir(parents=True, exist_ok=True)
@@ -164,16 +176,19 @@ def _keep(data: bytes, folder: Path) -> str:
         tmp = folder / f".{digest}.{os.getpid()}.tmp"
         tmp.write_bytes(data)
         tmp.rename(target)
+    else:
+        os.utime(target)  # a new job reads it: it lives as long as that job
     return digest
 
 
-def keep_request_uploads(folder: Path, limits: TapLimits) -> None:
+def keep_request_uploads(folder: Path, limits: TapLimits, max_age_s: float) -> None:
     """Before an async job is created (or its parameters change): keep the request's uploads
     and name them ``stored:<sha256>`` in its ``UPLOAD``, so that the job's parameters hold no
     table and the runner finds the files. Used as a ``before_request`` hook."""
     if request.method != "POST" or "UPLOAD" not in {k.upper() for k in request.values}:
         return
     params = ParameterSet([*request.args.items(multi=True), *request.form.items(multi=True)])
+    _sweep(folder, max_age_s)
     parts: set[str] = set()
     rewritten = []
     for name, source in parse_upload(params):

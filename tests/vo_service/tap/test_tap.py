@@ -252,3 +252,45 @@ def test_uploads_by_url_come_from_public_hosts_only(
     sync = service.run_sync(query, uploads={"t": source}).to_table()
     asynchronous = service.run_async(query, uploads={"t": source}).to_table()
     assert int(sync["n"][0]) == int(asynchronous["n"][0]) == 3
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        ({"UPLOAD": "t,param:missing"}, "UPLOAD"),
+        ({"UPLOAD": "9t,param:x"}, "UPLOAD"),
+        ({"MAXREC": "-5"}, "MAXREC"),
+        ({"RESPONSEFORMAT": "image/png"}, "RESPONSEFORMAT"),
+    ],
+)
+def test_async_creation_refuses_bad_options_naming_them(
+    tap_live: TapLive, data: dict[str, str], named: str
+) -> None:
+    response = requests.post(
+        f"{tap_live.tap}/async",
+        data={"LANG": "ADQL", "QUERY": "SELECT TOP 1 * FROM isgri.scw", **data},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert response.status_code == 400
+    info = validate(response.content).xpath("//*[local-name()='INFO'][@name='QUERY_STATUS']")[0]
+    assert named in info.text
+
+
+def test_an_async_job_with_a_bad_query_ends_in_error(tap_live: TapLive) -> None:
+    created = requests.post(
+        f"{tap_live.tap}/async",
+        data={"LANG": "ADQL", "QUERY": "SELECT * FROM nowhere", "PHASE": "RUN"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert created.status_code == 303
+    job = created.headers["Location"]
+    for _ in range(20):
+        phase = requests.get(f"{job}/phase", timeout=30).text.strip()
+        if phase in ("COMPLETED", "ERROR"):
+            break
+        requests.get(job, params={"WAIT": "5", "PHASE": phase}, timeout=30)
+    assert phase == "ERROR"
+    summary = requests.get(f"{job}/error", timeout=30).text
+    assert "nowhere" in summary
