@@ -48,9 +48,7 @@ def test_pyvo_reads_units_and_ucds(service_app: Flask) -> None:
     assert region.get("extendedType") == "adql:REGION"
 
 
-@pytest.mark.parametrize(
-    "table", [OBSCORE_TABLE, SCW_TABLE, DETECTION_TABLE], ids=lambda t: t.name
-)
+@pytest.mark.parametrize("table", [OBSCORE_TABLE, SCW_TABLE, DETECTION_TABLE], ids=lambda t: t.name)
 def test_every_column_is_described_with_position(table: Table) -> None:
     assert all(column.description and column.ucd for column in table.columns)
     ra, dec = ("s_ra", "s_dec") if table is OBSCORE_TABLE else ("ra", "dec")
