@@ -34,6 +34,25 @@ def test_capabilities_list_scs_and_sia(tap_live: TapLive) -> None:
     assert_valid(requests.get(f"{tap_live.url}/sia/capabilities", timeout=30).content)
 
 
+def test_the_registry_record_over_oai_pmh_lists_tap_scs_and_sia(tap_live: TapLive) -> None:
+    ivoid = tap_live.context.settings.ivoid
+    response = requests.get(
+        f"{tap_live.url}/oai",
+        params={"verb": "GetRecord", "identifier": ivoid, "metadataPrefix": "ivo_vor"},
+        timeout=30,
+    )
+    root = assert_valid(response.content)
+    ids = set(root.xpath("//capability/@standardID"))
+    assert {
+        "ivo://ivoa.net/std/TAP",
+        "ivo://ivoa.net/std/ConeSearch",
+        "ivo://ivoa.net/std/SIA#query-2.0",
+    } <= ids
+    tables = root.xpath("//tableset/schema/table/name/text()")
+    assert {"ivoa.obscore", "isgri.scw", "isgri.detections"} <= set(tables)
+    assert root.xpath("//coverage/moc/text()") or root.xpath("//coverage/*")
+
+
 def test_cone_search_returns_the_detections_in_the_cone(tap_live: TapLive, tmp_path: Path) -> None:
     results = SCSService(f"{tap_live.url}/scs").search(pos=(83.0, 22.0), radius=2.0, verbosity=3)
     ra, dec = tap_live.positions.T

@@ -115,9 +115,11 @@ def test_maxrec_overflow_and_formats(tap_live: TapLive) -> None:
         rb"</TABLE>\s*<INFO name=\"QUERY_STATUS\" value=\"OVERFLOW\"", response.content
     )
     assert len(parse_single_table(io.BytesIO(response.content)).array) == 5
+    validate(response.content)
     for fmt, check in (
         ("csv", lambda b: b.decode().splitlines()[0] == "detection_id,ra,dec"),
         ("fits", lambda b: len(fits.open(io.BytesIO(b))[1].data) == 3),
+        ("votable/b2", lambda b: validate(b) is not None),
         ("votable/b2", lambda b: len(parse_single_table(io.BytesIO(b)).array) == 3),
     ):
         response = requests.get(
