@@ -48,6 +48,7 @@ __all__ = [
     "create_tap_objects",
     "db_name",
     "drop_tap_objects",
+    "ensure_tap_schema",
     "fill_tap_schema",
     "is_postgres",
     "set_service_info",
@@ -269,14 +270,8 @@ def _rows(tables: Iterable[TableDecl]) -> Iterable[tuple[int, TableDecl]]:
     return enumerate(tables)
 
 
-def fill_tap_schema(connection: Connection) -> None:
-    """Write ``TAP_SCHEMA`` from the declarations (replacing what was there)."""
-    postgres = is_postgres(connection)
-    tables = tap_tables(postgres)
-    for name in ("TAP_SCHEMA.key_columns", "TAP_SCHEMA.keys", "TAP_SCHEMA.columns"):
-        connection.execute(tables[name].delete())
-    connection.execute(tables["TAP_SCHEMA.tables"].delete())
-    connection.execute(tables["TAP_SCHEMA.schemas"].delete())
+def tap_schema_rows() -> dict[str, list[dict[str, Any]]]:
+    """The rows of every ``TAP_SCHEMA`` table, from the declarations."""
     schemas = (*PUBLISHED_SCHEMAS, TAP_SCHEMA)
     schema_rows, table_rows, column_rows = [], [], []
     for s_index, schema in enumerate(schemas):
@@ -319,17 +314,54 @@ def fill_tap_schema(connection: Connection) -> None:
                         "column_index": c_index,
                     }
                 )
-    connection.execute(tables["TAP_SCHEMA.schemas"].insert(), schema_rows)
-    connection.execute(tables["TAP_SCHEMA.tables"].insert(), table_rows)
-    connection.execute(tables["TAP_SCHEMA.columns"].insert(), column_rows)
-    connection.execute(
-        tables["TAP_SCHEMA.keys"].insert(),
-        [
+    return {
+        "TAP_SCHEMA.schemas": schema_rows,
+        "TAP_SCHEMA.tables": table_rows,
+        "TAP_SCHEMA.columns": column_rows,
+        "TAP_SCHEMA.keys": [
             {"key_id": k, "from_table": f, "target_table": t, "description": None, "utype": None}
             for k, f, t, _, _ in FOREIGN_KEYS
         ],
-    )
-    connection.execute(
-        tables["TAP_SCHEMA.key_columns"].insert(),
-        [{"key_id": k, "from_column": fc, "target_column": tc} for k, _, _, fc, tc in FOREIGN_KEYS],
-    )
+        "TAP_SCHEMA.key_columns": [
+            {"key_id": k, "from_column": fc, "target_column": tc}
+            for k, _, _, fc, tc in FOREIGN_KEYS
+        ],
+    }
+
+
+_FILL_ORDER = (
+    "TAP_SCHEMA.schemas",
+    "TAP_SCHEMA.tables",
+    "TAP_SCHEMA.columns",
+    "TAP_SCHEMA.keys",
+    "TAP_SCHEMA.key_columns",
+)
+
+
+def fill_tap_schema(connection: Connection) -> None:
+    """Write ``TAP_SCHEMA`` from the declarations (replacing what was there)."""
+    tables = tap_tables(is_postgres(connection))
+    for name in reversed(_FILL_ORDER):
+        connection.execute(tables[name].delete())
+    for name, rows in tap_schema_rows().items():
+        connection.execute(tables[name].insert(), rows)
+
+
+def _as_set(rows: Iterable[Any]) -> set[tuple[tuple[str, Any], ...]]:
+    return {tuple(sorted(dict(row).items())) for row in rows}
+
+
+def ensure_tap_schema(connection: Connection) -> bool:
+    """Rewrite ``TAP_SCHEMA`` when it differs from the declarations (a service upgraded
+    without a migration of its own); whether it was rewritten."""
+    postgres = is_postgres(connection)
+    tables = tap_tables(postgres)
+    if postgres:  # one process rewrites; the others wait, then find it current
+        connection.execute(text("LOCK TABLE tap_schema.schemas IN SHARE ROW EXCLUSIVE MODE"))
+    expected = tap_schema_rows()
+    for name, rows in expected.items():
+        current = connection.execute(tables[name].select()).mappings()
+        if _as_set(current) != _as_set(rows):
+            fill_tap_schema(connection)
+            return True
+    return False

@@ -28,7 +28,7 @@ from uws import (
 )
 from vo_service._tap_adql import AdqlError
 from vo_service._tap_capability import tap_capability
-from vo_service._tap_db import set_service_info
+from vo_service._tap_db import ensure_tap_schema, set_service_info
 from vo_service._tap_examples import examples_document
 from vo_service._tap_jobs import LIMITS, check_query, parse_tap_options, upload_folder
 from vo_service._tap_output import output_format, render_result
@@ -121,12 +121,15 @@ def install_tap(
     recorded = threading.Event()
 
     def record_service_info() -> None:
-        # The science windows' ObsCore rows are built with the identifier and public URL.
+        # The science windows' ObsCore rows are built with the identifier and public URL, and
+        # TAP_SCHEMA follows the declarations of this version.
         if recorded.is_set():
             return
         try:
             with engine.begin() as connection:
                 set_service_info(connection, settings.ivoid, base_url)
+                if ensure_tap_schema(connection):
+                    log.info("TAP_SCHEMA rewritten from the table declarations")
         except SQLAlchemyError as exc:  # the database is down: the next request tries again
             log.warning("TAP: cannot record the service identity yet: %s", exc)
             return

@@ -36,7 +36,7 @@ def test_pyvo_reads_units_and_ucds(service_app: Flask) -> None:
     detections = {c.name: c for c in tables["isgri.detections"].columns}
     assert detections["ra"].unit == "deg"
     assert detections["ra"].ucd == "pos.eq.ra;meta.main"
-    assert detections["rate"].unit == "ct/s"
+    assert detections["rate"].unit == "count/s"
     assert detections["significance"].ucd == "stat.snr"
     obscore = {c.name: c for c in tables["ivoa.obscore"].columns}
     assert obscore["em_min"].unit == "m"
