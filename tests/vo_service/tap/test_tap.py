@@ -296,3 +296,29 @@ def test_an_async_job_with_a_bad_query_ends_in_error(tap_live: TapLive) -> None:
     assert phase == "ERROR"
     summary = requests.get(f"{job}/error", timeout=30).text
     assert "nowhere" in summary
+
+
+@pytest.mark.parametrize(
+    ("table", "columns"),
+    [("isgri.detections", "ra, dec"), ("isgri.scw", "ra, dec"), ("ivoa.obscore", "s_ra, s_dec")],
+)
+def test_postgres_cones_can_use_the_spatial_indexes(
+    tap_live: TapLive, table: str, columns: str
+) -> None:
+    if tap_live.backend != "postgresql":
+        pytest.skip("SQLite scans (docs/tap.md)")
+    from sqlalchemy import text as sql_text
+
+    from vo_service._tap_adql import translate
+
+    for condition in (
+        f"1 = CONTAINS(POINT('ICRS', {columns}), CIRCLE('ICRS', 83.5, 22.5, 0.5))",
+        f"DISTANCE(POINT('ICRS', {columns}), POINT('ICRS', 83.5, 22.5)) < 0.5",
+    ):
+        sql = translate(
+            f"SELECT * FROM {table} WHERE {condition}", postgres=True, allowed={table}
+        ).sql
+        with tap_live.context.engine.begin() as connection:
+            connection.execute(sql_text("SET LOCAL enable_seqscan = off"))
+            plan = "\n".join(connection.execute(sql_text("EXPLAIN " + sql)).scalars())
+        assert "Index Scan" in plan or "Bitmap Index Scan" in plan, plan
