@@ -119,6 +119,9 @@ def test_pyvo_lists_the_capabilities(service_app: Flask) -> None:
         # ... except that it has no VORegistry types (vg:Harvest, vg:OAIHTTP) at all.
         # so it also calls vg:Harvest's maxRecords unknown. The XSD validation covers those.
         warnings.filterwarnings("ignore", message="Unknown xsi:type vg:")
+        # Nor the SCS registration type (cs:ConeSearch, with maxSR, verbosity, testQuery).
+        warnings.filterwarnings("ignore", message="Unknown xsi:type cs:")
+        warnings.filterwarnings("ignore", message=".*Unknown element (maxSR|verbosity|testQuery)")
         warnings.filterwarnings("ignore", message=".*Unknown element maxRecords")
         # pyvo 1.9 (W17) also flags the second queryType that VODataService allows
         # (maxOccurs=2: GET and POST); the XSD validation covers it.
@@ -139,7 +142,11 @@ def test_pyvo_lists_the_capabilities(service_app: Flask) -> None:
         StandardID.DATALINK,
         StandardID.SODA_SYNC,
         StandardID.SODA_ASYNC,
+        "ivo://ivoa.net/std/TAP",
+        "ivo://ivoa.net/std/ConeSearch",
+        "ivo://ivoa.net/std/SIA#query-2.0",
     }
+    assert [lang.name for lang in by_id["ivo://ivoa.net/std/TAP"].languages] == ["ADQL"]
     tables = by_id[StandardID.VOSI_TABLES]
     assert tables.interfaces[0].accessurls[0].content == "https://vo.example.org/isgri/tables"
 
