@@ -12,12 +12,15 @@ index of 10^5 science windows (``archive_scw``, seen through ``isgri.scw`` and
 * the round trip of a small TAP async query (create with PHASE=RUN, wait, fetch), p50.
 
 Targets (issue 14): the cones and the ObsCore query p50 <= 50 ms; async round trip p50 <=
-100 ms. Every centre is drawn at random, so no answer comes from a cache.
+100 ms. Every centre is drawn at random, so no answer comes from a cache. ``--backend sqlite``
+measures the embedded default instead (10^4 detections and 10^3 ScWs unless told otherwise:
+SQLite scans, see docs/tap.md), into ``bench_tap_sqlite.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import tempfile
@@ -55,71 +58,102 @@ def load(url: str, n_detections: int, n_scw: int) -> None:
 
     engine = make_engine(url)
     upgrade_database(engine)
-    rng = np.random.default_rng(14)
+    detections, scws = _rows(n_detections, n_scw)
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        ra, dec = _sky(rng, n_detections)
-        product = "ivo://bench.example/isgri?" + "f" * 64
         with cursor.copy(f"COPY isgri.detections ({_DETECTION_COLUMNS}) FROM STDIN") as copy:
-            for i in range(n_detections):
-                copy.write_row(
-                    (
-                        f"{product}/source/{i + 1}",
-                        product,
-                        f"SRC {i}",
-                        float(ra[i]),
-                        float(dec[i]),
-                        2.0,
-                        20.0,
-                        40.0,
-                        1.0,
-                        0.1,
-                        8.0,
-                        52700.0,
-                        52701.0,
-                        "mosaic",
-                        False,
-                    )
-                )
-        ra, dec = _sky(rng, n_scw)
-        start = rng.uniform(1000, 8000, n_scw)
-        unit = np.column_stack(
-            [
-                np.cos(np.radians(dec)) * np.cos(np.radians(ra)),
-                np.cos(np.radians(dec)) * np.sin(np.radians(ra)),
-                np.sin(np.radians(dec)),
-            ]
-        )
+            for row in detections:
+                copy.write_row(row)
         with cursor.copy(f"COPY archive_scw ({_SCW_COLUMNS}) FROM STDIN") as copy:
-            for i in range(n_scw):
-                copy.write_row(
-                    (
-                        f"{9000 + i // 9999:04d}{i % 9999:04d}0010",
-                        9000 + i // 9999,
-                        float(ra[i]),
-                        float(dec[i]),
-                        float(ra[i]),
-                        float(dec[i]) * 0.5,
-                        *map(float, unit[i]),
-                        float(start[i]),
-                        float(start[i]) + 0.02,
-                        1800.0,
-                        0.9,
-                        100_000,
-                        f"scw/bench/{i}",
-                        "0" * 64,
-                        5_000_000,
-                        1,
-                        "2026-01-01T00:00:00+00:00",
-                    )
-                )
+            for row in scws:
+                copy.write_row(row)
         raw.commit()
     finally:
         raw.close()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         for table in ("isgri.detections", "archive_scw"):
             connection.execute(text(f"VACUUM ANALYZE {table}"))
+    engine.dispose()
+
+
+def _rows(
+    n_detections: int, n_scw: int
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The synthetic detections and science windows, as rows in column order."""
+    rng = np.random.default_rng(14)
+    ra, dec = _sky(rng, n_detections)
+    product = "ivo://bench.example/isgri?" + "f" * 64
+    detections: list[tuple[object, ...]] = [
+        (
+            f"{product}/source/{i + 1}",
+            product,
+            f"SRC {i}",
+            float(ra[i]),
+            float(dec[i]),
+            2.0,
+            20.0,
+            40.0,
+            1.0,
+            0.1,
+            8.0,
+            52700.0,
+            52701.0,
+            "mosaic",
+            False,
+        )
+        for i in range(n_detections)
+    ]
+    ra, dec = _sky(rng, n_scw)
+    start = rng.uniform(1000, 8000, n_scw)
+    rad_ra, rad_dec = np.radians(ra), np.radians(dec)
+    unit = np.column_stack(
+        [np.cos(rad_dec) * np.cos(rad_ra), np.cos(rad_dec) * np.sin(rad_ra), np.sin(rad_dec)]
+    )
+    scws: list[tuple[object, ...]] = [
+        (
+            f"{9000 + i // 9999:04d}{i % 9999:04d}0010",
+            9000 + i // 9999,
+            float(ra[i]),
+            float(dec[i]),
+            float(ra[i]),
+            float(dec[i]) * 0.5,
+            *map(float, unit[i]),
+            float(start[i]),
+            float(start[i]) + 0.02,
+            1800.0,
+            0.9,
+            100_000,
+            f"scw/bench/{i}",
+            "0" * 64,
+            5_000_000,
+            1,
+            "2026-01-01T00:00:00+00:00",
+        )
+        for i in range(n_scw)
+    ]
+    return detections, scws
+
+
+def load_sqlite(url: str, n_detections: int, n_scw: int) -> None:
+    """Migrate the embedded database and insert the synthetic rows."""
+    from vo_service.db import make_engine, upgrade_database
+
+    engine = make_engine(url)
+    upgrade_database(engine)
+    detections, scws = _rows(n_detections, n_scw)
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        marks = ", ".join("?" * len(detections[0]))
+        cursor.executemany(
+            f'INSERT INTO "isgri.detections" ({_DETECTION_COLUMNS}) VALUES ({marks})', detections
+        )
+        marks = ", ".join("?" * len(scws[0]))
+        cursor.executemany(f"INSERT INTO archive_scw ({_SCW_COLUMNS}) VALUES ({marks})", scws)
+        raw.commit()
+    finally:
+        raw.close()
     engine.dispose()
 
 
@@ -189,10 +223,15 @@ def measure(base: str, repeats: int) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--detections", type=int, default=N_DETECTIONS)
-    parser.add_argument("--scws", type=int, default=N_SCW)
+    parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--detections", type=int, default=None)
+    parser.add_argument("--scws", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=40)
     args = parser.parse_args()
+    postgres = args.backend == "postgresql"
+    # The embedded default scans (docs/tap.md): it is measured at the embedded archive's size.
+    n_detections = args.detections or (N_DETECTIONS if postgres else 10_000)
+    n_scw = args.scws or (N_SCW if postgres else 1_000)
 
     from processing.simulator import simulate_archive
     from tests._archives import tiny_scenario
@@ -200,28 +239,33 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="bench_tap_"))
     try:
-        with postgres_database() as url:
+        with contextlib.ExitStack() as stack:
+            if postgres:
+                url = stack.enter_context(postgres_database())
+            else:
+                url = f"sqlite:///{root / 'var' / 'bench.sqlite'}"
             t0 = time.perf_counter()
             simulate_archive(tiny_scenario(), root / "var" / "archive")
-            load(url, args.detections, args.scws)
+            (load if postgres else load_sqlite)(url, n_detections, n_scw)
             load_s = time.perf_counter() - t0
             env = {"VO_SERVICE_DATABASE_URL": url, "VO_SERVICE_RUNNER_POLL_INTERVAL": "0.02"}
             with serving(root / "var", env=env, startup_timeout=300) as base:
                 results = measure(base, args.repeats)
         load_average = os.getloadavg()
+        backend = "postgresql+pgsphere" if postgres else "sqlite"
         result = {
-            "backend": "postgresql+pgsphere",
-            "detections": args.detections,
-            "science_windows": args.scws,
+            "backend": backend,
+            "detections": n_detections,
+            "science_windows": n_scw,
             "load_s": round(load_s, 1),
             "load_average": load_average,
             "targets_ms": {"sync_p50": 50, "async_round_trip_p50": 100},
             **results,
         }
-        path = write_result("bench_tap", result)
+        path = write_result("bench_tap" if postgres else "bench_tap_sqlite", result)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"TAP on PostgreSQL + pgsphere: {args.detections:,} detections, {args.scws:,} ScWs")
+    print(f"TAP on {backend}: {n_detections:,} detections, {n_scw:,} ScWs")
     for name, value in results.items():
         assert isinstance(value, dict)
         print(f"  {name:28s} p50 {value['p50_ms']:7.1f} ms   p90 {value['p90_ms']:7.1f} ms")
