@@ -13,7 +13,7 @@ import hashlib
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import (
     Blueprint,
@@ -125,6 +125,25 @@ def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnVal
         **context,
     )
     return Response(body, status=status, mimetype="text/html")
+
+
+@web.before_request
+def _same_site_posts() -> None:
+    """The pages' forms act on the user's jobs: a form of another site must not (CSRF).
+
+    The identity modes are a proxy's header or HTTP Basic, which a browser also sends with a
+    form another site makes it post; browsers name that form's site in ``Origin`` (and in
+    ``Sec-Fetch-Site``). A POST whose origin is neither this request's host nor the public
+    base URL's is refused; clients that send no ``Origin`` (scripts) are not browsers' forms.
+    """
+    if request.method != "POST":
+        return
+    origin = request.headers.get("Origin")
+    if request.headers.get("Sec-Fetch-Site") == "cross-site" or (
+        origin is not None
+        and urlsplit(origin).netloc not in {request.host, urlsplit(_base()).netloc}
+    ):
+        abort(403, description="a form of another site cannot act on your jobs")
 
 
 # The request form ----------------------------------------------------------------------------

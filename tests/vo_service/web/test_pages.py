@@ -157,6 +157,34 @@ def test_each_user_sees_only_their_own_jobs(client: FlaskClient) -> None:
     assert client.get(f"/web/jobs/{job_id}", headers=alice).status_code == 404
 
 
+def test_forms_of_other_sites_cannot_act_on_jobs(client: FlaskClient) -> None:
+    """A cross-site POST (CSRF: the browser sends the user's credentials with it) is refused
+    and changes nothing; the pages' own posts and clients without ``Origin`` work."""
+    alice = {"X-Remote-User": "alice"}
+    created = client.post(
+        "/web/jobs", data={"src_name": "Crab", "radius": "10", "action": "run"}, headers=alice
+    )
+    assert created.status_code == 303
+    job_id = created.headers["Location"].rsplit("/", 1)[-1]
+    for hostile in (
+        {"Origin": "https://elsewhere.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+    ):
+        for action in ("abort", "delete"):
+            refused = client.post(f"/web/jobs/{job_id}/{action}", headers={**alice, **hostile})
+            assert refused.status_code == 403, (action, hostile)
+            assert b"another site" in refused.data
+        refused = client.post(
+            "/web/jobs", data={"product_type": "image"}, headers={**alice, **hostile}
+        )
+        assert refused.status_code == 403
+    assert client.get(f"/web/jobs/{job_id}", headers=alice).status_code == 200
+    own = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
+    assert client.post(f"/web/jobs/{job_id}/delete", headers={**alice, **own}).status_code == 303
+    assert client.get(f"/web/jobs/{job_id}", headers=alice).status_code == 404
+
+
 def test_http_basic_asks_for_credentials(archive_root: Path) -> None:
     users = archive_root / "users"
     users.write_text(f"carol:{generate_password_hash('pw', method='pbkdf2:sha256:1000')}\n")
