@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -22,10 +22,9 @@ from uws import (
     IdentityPolicy,
     JobStore,
     ParameterError,
-    ParameterSet,
     create_uws_blueprint,
-    render_error_votable,
 )
+from vo_service._dal_params import dali_error, request_params
 from vo_service._tap_adql import AdqlError
 from vo_service._tap_capability import tap_capability
 from vo_service._tap_db import ensure_tap_schema, set_service_info
@@ -40,18 +39,6 @@ from vo_service.settings import Settings
 __all__ = ["install_tap", "tap_blueprint"]
 
 log = logging.getLogger(__name__)
-_VOTABLE = "application/x-votable+xml"
-
-
-def _error(status: int, message: str) -> Response:
-    return Response(render_error_votable(message), status=status, mimetype=_VOTABLE)
-
-
-def _params() -> ParameterSet:
-    pairs = list(request.args.items(multi=True))
-    if request.method == "POST":
-        pairs += list(request.form.items(multi=True))
-    return ParameterSet(pairs)
 
 
 def tap_blueprint(engine: Engine, base_url: str) -> Blueprint:
@@ -61,15 +48,15 @@ def tap_blueprint(engine: Engine, base_url: str) -> Blueprint:
     @bp.route("/sync", methods=["GET", "POST"])
     def sync() -> Response:
         try:
-            params = _params()
+            params = request_params()
             tap = parse_tap_options(params)
             query = check_query(tap["lang"], tap["query"])
             uploads = request_uploads(params, LIMITS)
             result = run_query(engine, query, maxrec=tap["maxrec"], limits=LIMITS, uploads=uploads)
         except ParameterError as exc:
-            return _error(400, f"UsageError: {exc}")
+            return dali_error(exc)
         except AdqlError as exc:
-            return _error(400, f"UsageError: QUERY: {exc}")
+            return dali_error(ParameterError("QUERY", str(exc)))
         fmt = output_format(tap["format"])
         return Response(render_result(result, fmt, base_url), mimetype=fmt.mime)
 

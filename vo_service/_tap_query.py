@@ -175,6 +175,8 @@ def run_query(
             rows = [tuple(r) for r in result.fetchmany(maxrec + 1)]
             result.close()
         except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise  # the database went away: a 503 (the application's handler), not the user
             reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "query failed"
             if "interrupted" in reason or "statement timeout" in reason:
                 reason = f"the query ran longer than {limits.timeout_s:g} s"
