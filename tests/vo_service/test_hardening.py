@@ -111,6 +111,10 @@ def test_database_down_is_503_everywhere_it_is_asked(
         ("POST", "/sync", {"src_name": "Crab"}),
         ("GET", "/soda/async", None),
         ("GET", "/datalink/links", {"ID": product}),
+        ("GET", "/tap/sync", {"LANG": "ADQL", "QUERY": "SELECT TOP 1 * FROM isgri.scw"}),
+        ("POST", "/tap/async", {"LANG": "ADQL", "QUERY": "SELECT TOP 1 * FROM isgri.scw"}),
+        ("GET", "/scs", {"RA": "83.6", "DEC": "22", "SR": "1"}),
+        ("GET", "/sia/query", {"POS": "CIRCLE 83.6 22 1"}),
     ]:
         kwargs = {"query_string": data} if method == "GET" else {"data": data}
         response = client.open(path, method=method, **kwargs)
