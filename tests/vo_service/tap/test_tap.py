@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
+import astropy.units as u
 import numpy as np
 import pytest
 import requests
@@ -322,3 +323,21 @@ def test_postgres_cones_can_use_the_spatial_indexes(
             connection.execute(sql_text("SET LOCAL enable_seqscan = off"))
             plan = "\n".join(connection.execute(sql_text("EXPLAIN " + sql)).scalars())
         assert "Index Scan" in plan or "Bitmap Index Scan" in plan, plan
+
+
+def test_detections_columns_agree_with_the_catalog_files(tap_live: TapLive) -> None:
+    """The catalogs' writer lives in processing/; what both name must mean the same."""
+    from vo_service._tap_tables import DETECTIONS
+
+    product = tap_live.run_image().rpartition("?")[2]
+    catalog = parse_single_table(str(tap_live.context.store.folder(product) / "catalog.vot"))
+    declared = {c.name: c for c in DETECTIONS.columns}
+    shared = [f for f in catalog.fields if f.name in declared]
+    assert {f.name for f in shared} >= {"ra", "dec", "r90", "rate", "rate_err", "significance"}
+    for field in shared:
+        column = declared[field.name]
+        assert field.ucd == column.ucd, field.name
+        if column.unit is None:
+            assert field.unit is None, field.name
+        else:
+            assert field.unit == u.Unit(column.unit, format="vounit"), field.name
