@@ -145,6 +145,17 @@ def test_parameter_update_while_pending(client) -> None:
     assert params["seconds"] == "2"
 
 
+def test_run_id_through_the_parameter_list(client) -> None:
+    # Clients such as STILTS taplint set runId with the other parameters; other control
+    # parameters keep their own resources.
+    job_id = create(client, KIND="sleep", SECONDS="1")
+    response = client.post(f"/async/{job_id}/parameters", data={"runId": "label-1"})
+    assert response.status_code == 303
+    assert text(job_doc(client, job_id), "runId") == "label-1"
+    bad = client.post(f"/async/{job_id}/parameters", data={"PHASE": "RUN"})
+    assert bad.status_code == 400 and "PHASE" in error_message(bad.get_data())
+
+
 # Illegal transitions ---
 @pytest.mark.parametrize("final", [P.COMPLETED, P.ERROR, P.ABORTED])
 def test_run_refused_in_final_phases(env, client, final) -> None:
