@@ -19,6 +19,7 @@ import functools
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import queryparser.adql.adqltranslator as _translator
 from antlr4.tree.Tree import ParseTree
@@ -30,12 +31,30 @@ __all__ = ["AdqlError", "Translation", "translate"]
 
 
 def _no_eval(_expression: str) -> object:
-    # queryparser evaluates geometry arguments with eval() to fold constant arithmetic; user
-    # text must never reach eval. Refusing makes it keep the argument as SQL text instead.
     raise NameError("eval is disabled")
 
 
-_translator.eval = _no_eval
+def _geometry_values(ctx: Any, cidx: int, _output_sql: str | None = None) -> list[Any]:
+    """The arguments of a geometry constructor: numbers, or SQL text as the user wrote it.
+
+    Replaces queryparser's own, which folds arithmetic with ``eval()`` (user text must never
+    reach eval) and, for its MySQL-style output, back-quotes any other argument as one name
+    (so ``2/60.0`` or ``m.ra + 1`` became unusable names on SQLite).
+    """
+    values: list[Any] = []
+    for item in ctx.children[cidx].getText().split(","):
+        try:
+            values.append(float(item))
+        except ValueError:
+            values.append(item)
+    return values
+
+
+_translator.eval = _no_eval  # belt and braces: nothing of ours calls it
+_translator._convert_values = _geometry_values
+_translator.ADQLGeometryTranslationVisitor._convert_values = lambda self, ctx, cidx: (
+    _geometry_values(ctx, cidx)
+)
 
 #: Schemas of the tables a query may name.
 SCHEMAS = ("ivoa", "isgri", "tap_schema", "tap_upload")
@@ -62,6 +81,7 @@ def _exponents(adql: str) -> str:
 #: Decimal literals (with a point), outside identifiers: the numbers a query's shape leaves out.
 _DECIMAL = re.compile(r"(?<![\w.])(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?(?![\w.])")
 _SLOT_NAME = "adqlnum"
+_COMMENT = re.compile(r"--|/\*")
 #: A placeholder in the translation (queryparser back-quotes unknown names for SQLite, a
 #: negated one with its sign inside).
 _SLOT = re.compile(r"`?(-?)" + _SLOT_NAME + r"(\d+)x`?")
@@ -131,6 +151,13 @@ def _translate(adql: str, postgres: bool, allowed: frozenset[str]) -> Translatio
         # The translator fails this way on constructs it does not handle.
         raise AdqlError("this query uses a construct the ADQL translator cannot handle") from exc
     sql = sql.strip().rstrip(";")
+    if _COMMENT.search(_QUOTED.sub("''", sql)):
+        # Argument text is joined without spaces ("ra - -1" -> "ra--1"), which SQL would read
+        # as a comment: refuse rather than run a query cut short.
+        raise AdqlError(
+            "two minus signs in a row inside a geometry function: put the second in "
+            "parentheses, as in ra - (-1)"
+        )
     if postgres:
         sql = _UPLOAD_PG.sub(lambda m: f"tap_upload_{m.group(1).lower()}", sql)
     else:

@@ -120,6 +120,7 @@ def test_every_example_is_tested() -> None:
         "transient_search.py",
         "cutout.py",
         "crossmatch.py",
+        "tap_discovery.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
@@ -222,3 +223,14 @@ def test_crossmatch_needs_the_other_service(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode != 0 and "CONE_SEARCH_URL" in done.stderr
+
+
+def test_tap_discovery(live_service: str, tmp_path: Path) -> None:
+    out = run_example("tap_discovery.py", live_service, cwd=tmp_path)
+    near = re.search(r"^(\d+) detections within 1 deg of the Crab$", out, re.MULTILINE)
+    assert near is not None and int(near[1]) >= 1, out
+    assert re.search(r"^cross-match: 1 pairs within 2 arcmin$", out, re.MULTILINE), out
+    assert re.search(r"^  crab\? = Crab \([\d.]+ arcmin\)$", out, re.MULTILINE), out
+    images = re.search(r"^SIA: (\d+) images cover the Crab$", out, re.MULTILINE)
+    assert images is not None and int(images[1]) >= 1, out
+    assert re.search(r"^first image ivo://\S+: http://\S+/products/\S+$", out, re.MULTILINE), out
