@@ -70,12 +70,17 @@ _EXPONENT = re.compile(r"(?<![\w.])(\d+)([eE][+-]?\d+)\b")
 _QUOTED = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")")
 
 
+def _outside_quotes(text: str, pattern: re.Pattern[str], replace: Any) -> str:
+    """``pattern.sub(replace, ...)`` applied outside string literals and quoted names."""
+    parts = _QUOTED.split(text)
+    for i in range(0, len(parts), 2):  # the even parts are outside quotes
+        parts[i] = pattern.sub(replace, parts[i])
+    return "".join(parts)
+
+
 def _exponents(adql: str) -> str:
     """Give every integer mantissa with an exponent a decimal point (``6e-11`` -> ``6.0e-11``)."""
-    parts = _QUOTED.split(adql)
-    for i in range(0, len(parts), 2):  # the even parts are outside quotes
-        parts[i] = _EXPONENT.sub(r"\1.0\2", parts[i])
-    return "".join(parts)
+    return _outside_quotes(adql, _EXPONENT, r"\1.0\2")
 
 
 #: Decimal literals (with a point), outside identifiers: the numbers a query's shape leaves out.
@@ -159,7 +164,7 @@ def _translate(adql: str, postgres: bool, allowed: frozenset[str]) -> Translatio
             "parentheses, as in ra - (-1)"
         )
     if postgres:
-        sql = _UPLOAD_PG.sub(lambda m: f"tap_upload_{m.group(1).lower()}", sql)
+        sql = _outside_quotes(sql, _UPLOAD_PG, lambda m: f"tap_upload_{m.group(1).lower()}")
     else:
         sql = _QUALIFIED.sub(lambda m: f'"{m.group(1).lower()}.{m.group(2).lower()}"', sql)
     return Translation(sql, tables)

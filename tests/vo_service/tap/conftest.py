@@ -130,4 +130,5 @@ def tap_live(
     finally:
         server.shutdown()
         runner.stop()
+        app.extensions[UWS_EXTENSION].close()  # its PostgreSQL listener, before the drop
         context.engine.dispose()
