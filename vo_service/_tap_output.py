@@ -72,11 +72,11 @@ def _column(name: str, values: list[Any], decl: ColumnDecl | None) -> Any:
     elif datatype in ("int", "long", "short") or (
         datatype is None and isinstance(present, int) and not isinstance(present, bool)
     ):
-        data = np.array([int(v) if v is not None else 0 for v in values], dtype=np.int64)
-        if datatype == "int":
-            data = data.astype(np.int32)
+        width = {"short": np.int16, "int": np.int32}.get(datatype or "", np.int64)
+        data = np.array([int(v) if v is not None else 0 for v in values], dtype=width)
     elif datatype in ("double", "float") or (datatype is None and isinstance(present, float)):
-        return np.array([float(v) if v is not None else np.nan for v in values], dtype=float)
+        floats = [float(v) if v is not None else np.nan for v in values]
+        return np.array(floats, dtype=np.float32 if datatype == "float" else np.float64)
     else:
         data = np.array(["" if v is None else str(v) for v in values], dtype=object).astype(str)
     if any(mask):
