@@ -9,6 +9,7 @@ circles are straight lines, so edges are exact for polygons smaller than a hemis
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import sqlite3
@@ -27,6 +28,15 @@ def _encode(kind: str, values: tuple[float, ...]) -> str:
 def _decode(value: object) -> Geometry:
     if not isinstance(value, str) or value[1:2] != ":":
         raise ValueError("not a geometry")
+    if value[0] == "p":  # one per row: the quick way
+        ra, dec = value[2:].split(",")
+        return "p", (float(ra), float(dec))
+    return _decode_shape(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _decode_shape(value: str) -> Geometry:
+    # Circles, boxes and polygons are mostly the query's constants: decoded once.
     return value[0], tuple(float(v) for v in value[2:].split(","))
 
 
@@ -124,7 +134,7 @@ SqlValue = str | int | float | None
 
 def _null_safe(function: Callable[..., SqlValue]) -> Callable[..., SqlValue]:
     def wrapped(*args: object) -> SqlValue:
-        if any(a is None for a in args):
+        if None in args:
             return None
         return function(*args)
 
@@ -155,7 +165,19 @@ _FUNCTIONS: dict[str, tuple[int, Callable[..., SqlValue]]] = {
 }
 
 
+@functools.cache
+def _has_math_functions() -> bool:
+    """Whether this SQLite has its math functions built in (3.35+, usually compiled in)."""
+    try:
+        sqlite3.connect(":memory:").execute("SELECT radians(1), degrees(1)").close()
+    except sqlite3.OperationalError:
+        return False
+    return True
+
+
 def register_sphere_functions(connection: sqlite3.Connection) -> None:
     """Give a SQLite connection the geometry functions of the ADQL translation."""
     for name, (n_args, function) in _FUNCTIONS.items():
+        if name in ("radians", "degrees") and _has_math_functions():
+            continue  # SQLite's own are several times faster than a Python call
         connection.create_function(name, n_args, _null_safe(function), deterministic=True)
