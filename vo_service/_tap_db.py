@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
 from registry import Column as ColumnDecl
@@ -196,7 +197,14 @@ def create_tap_objects(connection: Connection) -> None:
     """Create schemas, tables, views and indexes (PostgreSQL: pgsphere first)."""
     postgres = is_postgres(connection)
     if postgres:
-        connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_sphere"))
+        try:
+            connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_sphere"))
+        except DBAPIError as exc:
+            raise RuntimeError(
+                "TAP on PostgreSQL needs the pgsphere extension (Debian postgresql-15-pgsphere, "
+                "installed and corrected by scripts/_bootstrap.sh; see docs/tap.md) and a role "
+                f"that may create it: {str(exc.orig).splitlines()[0]}"
+            ) from exc
         for schema in _SCHEMAS:
             # Left over when the database lost only its public schema (the migration is not
             # recorded there any more): start again from the declarations.
