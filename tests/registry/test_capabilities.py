@@ -27,7 +27,8 @@ from tests.registry.conftest import BASE_URL, RegistryApp
 from tests.registry.xsd import assert_valid
 
 #: Endpoints that are pages for humans or infrastructure, not protocol endpoints.
-EXEMPT_BLUEPRINTS = {"pages"}
+#: Pages for people (the landing page, the web front end and its assets), not protocol roots.
+EXEMPT_BLUEPRINTS = {"pages", "web", "web_vendor"}
 EXEMPT_ENDPOINTS = {"static"}
 
 
