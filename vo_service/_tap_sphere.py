@@ -2,9 +2,15 @@
 
 Geometries travel between the functions as short strings holding radians:
 ``p:ra,dec`` (point), ``c:ra,dec,r`` (circle), ``b:ra1,dec1,ra2,dec2`` (box corners) and
-``y:ra1,dec1,ra2,dec2,...`` (polygon). Distances are great-circle (haversine); a point in a
-polygon is decided in the gnomonic projection about the polygon's centre, where great
-circles are straight lines, so edges are exact for polygons smaller than a hemisphere.
+``y:ra1,dec1,ra2,dec2,...`` (polygon). A column value in STC-S (``ivoa.obscore.s_region``:
+``CIRCLE ICRS ra dec r``, ``POLYGON ICRS ra1 dec1 ...``, degrees) is a geometry too, so
+``INTERSECTS(s_region, ...)`` and ``CONTAINS(POINT(...), s_region)`` work as on pgsphere.
+
+Everything is computed with unit vectors: distances are great-circle angles, polygon edges
+are great-circle arcs (arc crossings and point-to-arc distances are exact), and a point is
+in a polygon when it is in the polygon's gnomonic projection, where great circles are
+straight lines. RA = 0 and the poles need no special case. Polygons must be smaller than a
+hemisphere and circles at most 90 deg in radius, as in pgsphere.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from collections.abc import Callable
 __all__ = ["register_sphere_functions"]
 
 Geometry = tuple[str, tuple[float, ...]]
+Vec = tuple[float, float, float]
+#: 90 deg in radians, with room for rounding.
+_POLE = math.pi / 2 + 1e-12
 _POLY = re.compile(r"\(\s*([-+0-9.eE]+)d\s*,\s*([-+0-9.eE]+)d\s*\)")
 
 
@@ -26,8 +35,10 @@ def _encode(kind: str, values: tuple[float, ...]) -> str:
 
 
 def _decode(value: object) -> Geometry:
-    if not isinstance(value, str) or value[1:2] != ":":
+    if not isinstance(value, str):
         raise ValueError("not a geometry")
+    if value[1:2] != ":":
+        return _decode_stcs(value)
     if value[0] == "p":  # one per row: the quick way
         ra, dec = value[2:].split(",")
         return "p", (float(ra), float(dec))
@@ -40,6 +51,45 @@ def _decode_shape(value: str) -> Geometry:
     return value[0], tuple(float(v) for v in value[2:].split(","))
 
 
+_STCS_SHAPES = {"CIRCLE": "c", "POLYGON": "y", "POSITION": "p", "POINT": "p"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode_stcs(value: str) -> Geometry:
+    """An STC-S region (degrees): ``CIRCLE [frame] ra dec r``, ``POLYGON [frame] ra dec ...``."""
+    words = value.split()
+    kind = _STCS_SHAPES.get(words[0].upper()) if words else None
+    numbers: list[float] = []
+    for word in words[1:]:
+        try:
+            numbers.append(math.radians(float(word)))
+        except ValueError:
+            if numbers:
+                raise ValueError(f"not an STC-S region: {value[:40]!r}") from None
+            # the frame, reference position or flavour before the numbers
+    if kind == "c" and len(numbers) == 3:
+        return _checked("c", tuple(numbers))
+    if kind == "y" and len(numbers) >= 6 and len(numbers) % 2 == 0:
+        return _checked("y", tuple(numbers))
+    if kind == "p" and len(numbers) == 2:
+        return _checked("p", tuple(numbers))
+    raise ValueError(f"not an STC-S region: {value[:40]!r}")
+
+
+def _checked(kind: str, values: tuple[float, ...]) -> Geometry:
+    """Refuse what pgsphere refuses: latitudes beyond the poles, circles over 90 deg."""
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError("geometry coordinates must be finite numbers")
+    latitudes = values[1::2] if kind == "y" else values[1:2]
+    if any(abs(d) > _POLE for d in latitudes):
+        raise ValueError("a declination must lie between -90 and 90 deg")
+    if kind == "c" and not 0.0 <= values[2] <= _POLE:
+        raise ValueError("a circle's radius must lie between 0 and 90 deg")
+    if kind == "y":
+        _polygon(tuple(zip(values[0::2], values[1::2], strict=True)))  # refuses a hemisphere
+    return kind, values
+
+
 def _distance(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     s = (
         math.sin((dec2 - dec1) / 2) ** 2
@@ -48,85 +98,178 @@ def _distance(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     return 2 * math.asin(min(1.0, math.sqrt(s)))
 
 
-def _project(ra0: float, dec0: float, ra: float, dec: float) -> tuple[float, float] | None:
-    cos_c = math.sin(dec0) * math.sin(dec) + math.cos(dec0) * math.cos(dec) * math.cos(ra - ra0)
-    if cos_c <= 0:
-        return None  # the far hemisphere
-    x = math.cos(dec) * math.sin(ra - ra0) / cos_c
-    y = (math.cos(dec0) * math.sin(dec) - math.sin(dec0) * math.cos(dec) * math.cos(ra - ra0)) / (
-        cos_c
-    )
-    return x, y
+def _vec(ra: float, dec: float) -> Vec:
+    cos_dec = math.cos(dec)
+    return (cos_dec * math.cos(ra), cos_dec * math.sin(ra), math.sin(dec))
 
 
-def _vertices(geometry: Geometry) -> list[tuple[float, float]]:
+def _dot(a: Vec, b: Vec) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def _cross(a: Vec, b: Vec) -> Vec:
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+def _angle(a: Vec, b: Vec) -> float:
+    """The great-circle angle between two unit vectors (accurate at all sizes)."""
+    c = _cross(a, b)
+    return math.atan2(math.sqrt(_dot(c, c)), _dot(a, b))
+
+
+def _on_arc(x: Vec, a: Vec, b: Vec, normal: Vec) -> bool:
+    """Whether ``x``, on the great circle of ``a`` and ``b``, lies on the short arc a-b."""
+    return _dot(_cross(a, x), normal) >= 0 and _dot(_cross(x, b), normal) >= 0
+
+
+def _arc_distance(p: Vec, a: Vec, b: Vec) -> float:
+    """The angular distance from ``p`` to the great-circle arc a-b (shorter than 180 deg)."""
+    normal = _cross(a, b)
+    size = math.sqrt(_dot(normal, normal))
+    ends = min(_angle(p, a), _angle(p, b))
+    if size == 0.0:
+        return ends
+    n = (normal[0] / size, normal[1] / size, normal[2] / size)
+    h = _dot(p, n)
+    foot = (p[0] - h * n[0], p[1] - h * n[1], p[2] - h * n[2])
+    if _dot(foot, foot) == 0.0 or not _on_arc(foot, a, b, normal):
+        return ends
+    return math.asin(min(1.0, abs(h)))
+
+
+def _arcs_cross(a: Vec, b: Vec, c: Vec, d: Vec) -> bool:
+    """Whether the great-circle arcs a-b and c-d have a point in common."""
+    n1, n2 = _cross(a, b), _cross(c, d)
+    t = _cross(n1, n2)
+    if _dot(t, t) < 1e-30:  # on one great circle: the vertex tests decide
+        return False
+    return any(_on_arc(x, a, b, n1) and _on_arc(x, c, d, n2) for x in (t, (-t[0], -t[1], -t[2])))
+
+
+class _Polygon:
+    """A spherical polygon (great-circle edges, smaller than a hemisphere), ready for tests.
+
+    A point is inside when it is inside the polygon's gnomonic projection about the
+    vertices' mean direction: that projection maps great circles to straight lines, so the
+    test is exact for polygons whose vertices lie within 90 deg of that direction. The
+    computation uses unit vectors throughout, so RA = 0 and the poles are nothing special.
+    """
+
+    def __init__(self, vertices: tuple[tuple[float, float], ...]) -> None:
+        self.vectors = [_vec(ra, dec) for ra, dec in vertices]
+        self.edges = list(zip(self.vectors, self.vectors[1:] + self.vectors[:1], strict=True))
+        sx = sum(v[0] for v in self.vectors)
+        sy = sum(v[1] for v in self.vectors)
+        sz = sum(v[2] for v in self.vectors)
+        norm = math.sqrt(sx * sx + sy * sy + sz * sz)
+        if norm == 0.0:
+            raise ValueError("a polygon must be smaller than a hemisphere")
+        self.centre = (sx / norm, sy / norm, sz / norm)
+        # Tangent-plane axes at the centre.
+        helper = (0.0, 0.0, 1.0) if abs(self.centre[2]) < 0.9 else (1.0, 0.0, 0.0)
+        east = _cross(helper, self.centre)
+        size = math.sqrt(_dot(east, east))
+        self.east = (east[0] / size, east[1] / size, east[2] / size)
+        self.north = _cross(self.centre, self.east)
+        corners = [self._project(v) for v in self.vectors]
+        if any(c is None for c in corners):
+            raise ValueError("a polygon must be smaller than a hemisphere")
+        self.corners: list[tuple[float, float]] = corners  # type: ignore[assignment]
+
+    def _project(self, v: Vec) -> tuple[float, float] | None:
+        w = _dot(v, self.centre)
+        if w <= 1e-12:
+            return None  # the far hemisphere
+        return _dot(v, self.east) / w, _dot(v, self.north) / w
+
+    def contains_point(self, v: Vec) -> bool:
+        projected = self._project(v)
+        if projected is None:
+            return False
+        x, y = projected
+        inside = False
+        corners = self.corners
+        for (x1, y1), (x2, y2) in zip(corners, corners[1:] + corners[:1], strict=True):
+            if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+                inside = not inside
+        return inside
+
+    def distance(self, v: Vec) -> float:
+        """The angular distance from ``v`` to the polygon's boundary."""
+        return min(_arc_distance(v, a, b) for a, b in self.edges)
+
+    def edges_cross(self, other: _Polygon) -> bool:
+        return any(_arcs_cross(a, b, c, d) for a, b in self.edges for c, d in other.edges)
+
+
+@functools.lru_cache(maxsize=1024)
+def _polygon(vertices: tuple[tuple[float, float], ...]) -> _Polygon:
+    return _Polygon(vertices)
+
+
+def _vertices(geometry: Geometry) -> tuple[tuple[float, float], ...]:
     kind, v = geometry
     if kind == "y":
-        return list(zip(v[0::2], v[1::2], strict=True))
+        return tuple(zip(v[0::2], v[1::2], strict=True))
     if kind == "b":
         ra1, dec1, ra2, dec2 = v
-        return [(ra1, dec1), (ra2, dec1), (ra2, dec2), (ra1, dec2)]
+        return ((ra1, dec1), (ra2, dec1), (ra2, dec2), (ra1, dec2))
     raise ValueError("not a polygon")
 
 
-def _centre(points: list[tuple[float, float]]) -> tuple[float, float]:
-    x = sum(math.cos(d) * math.cos(r) for r, d in points)
-    y = sum(math.cos(d) * math.sin(r) for r, d in points)
-    z = sum(math.sin(d) for _, d in points)
-    return math.atan2(y, x), math.atan2(z, math.hypot(x, y))
-
-
-def _in_polygon(ra: float, dec: float, polygon: list[tuple[float, float]]) -> bool:
-    ra0, dec0 = _centre(polygon)
-    point = _project(ra0, dec0, ra, dec)
-    corners = [_project(ra0, dec0, r, d) for r, d in polygon]
-    if point is None or any(c is None for c in corners):
-        return False
-    x, y = point
-    inside = False
-    for (x1, y1), (x2, y2) in zip(corners, corners[1:] + corners[:1], strict=True):  # type: ignore[misc]
-        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
-            inside = not inside
-    return inside
+def _as_polygon(geometry: Geometry) -> _Polygon:
+    return _polygon(_vertices(geometry))
 
 
 def _contains(inner: Geometry, outer: Geometry) -> bool:
-    """Whether ``inner`` lies inside ``outer`` (points, and circles inside circles)."""
+    """Whether ``inner`` lies inside ``outer`` (points, circles and polygons)."""
     kind, v = inner
     okind, o = outer
+    if okind == "p":
+        return kind == "p" and _angle(_vec(v[0], v[1]), _vec(o[0], o[1])) == 0.0
     if kind == "p":
+        point = _vec(v[0], v[1])
         if okind == "c":
-            return _distance(v[0], v[1], o[0], o[1]) <= o[2]
-        if okind == "p":
-            return _distance(v[0], v[1], o[0], o[1]) == 0.0
-        return _in_polygon(v[0], v[1], _vertices(outer))
-    if kind == "c" and okind == "c":
-        return _distance(v[0], v[1], o[0], o[1]) + v[2] <= o[2]
-    points = [(v[0], v[1])] if kind == "c" else _vertices(inner)
-    return all(_contains(("p", p), outer) for p in points) and kind != "c"
+            return _angle(point, _vec(o[0], o[1])) <= o[2]
+        return _as_polygon(outer).contains_point(point)
+    if kind == "c":
+        centre, radius = _vec(v[0], v[1]), v[2]
+        if okind == "c":
+            return _angle(centre, _vec(o[0], o[1])) + radius <= o[2]
+        polygon = _as_polygon(outer)
+        return polygon.contains_point(centre) and polygon.distance(centre) >= radius
+    inner_polygon = _as_polygon(inner)
+    if okind == "c":
+        # A cap of at most 90 deg holds the great-circle arcs between its points.
+        centre = _vec(o[0], o[1])
+        return all(_angle(x, centre) <= o[2] for x in inner_polygon.vectors)
+    outer_polygon = _as_polygon(outer)
+    return all(
+        outer_polygon.contains_point(x) for x in inner_polygon.vectors
+    ) and not inner_polygon.edges_cross(outer_polygon)
 
 
 def _overlaps(a: Geometry, b: Geometry) -> bool:
-    if a[0] == "p" or b[0] == "p":
-        return _contains(a, b) if a[0] == "p" else _contains(b, a)
+    """Whether two geometries have a point in common."""
+    if a[0] == "p":
+        return _contains(a, b)
+    if b[0] == "p":
+        return _contains(b, a)
     if a[0] == "c" and b[0] == "c":
         return _distance(a[1][0], a[1][1], b[1][0], b[1][1]) <= a[1][2] + b[1][2]
     if a[0] == "c":
         a, b = b, a
+    polygon = _as_polygon(a)
     if b[0] == "c":
-        ra, dec, r = b[1]
-        poly = _vertices(a)
-        if _in_polygon(ra, dec, poly) or any(_distance(p[0], p[1], ra, dec) <= r for p in poly):
-            return True
-        # Edges passing through the circle: sample them (fine enough for small fields).
-        for (r1, d1), (r2, d2) in zip(poly, poly[1:] + poly[:1], strict=True):
-            for k in range(1, 64):
-                t = k / 64
-                if _distance(r1 + t * (r2 - r1), d1 + t * (d2 - d1), ra, dec) <= r:
-                    return True
-        return False
-    pa, pb = _vertices(a), _vertices(b)
-    return any(_in_polygon(r, d, pb) for r, d in pa) or any(_in_polygon(r, d, pa) for r, d in pb)
+        centre = _vec(b[1][0], b[1][1])
+        return polygon.contains_point(centre) or polygon.distance(centre) <= b[1][2]
+    other = _as_polygon(b)
+    # Either an edge of one crosses an edge of the other, or one lies inside the other.
+    return (
+        polygon.contains_point(other.vectors[0])
+        or other.contains_point(polygon.vectors[0])
+        or polygon.edges_cross(other)
+    )
 
 
 SqlValue = str | int | float | None
@@ -147,12 +290,25 @@ def _spoly(text: str) -> str:
         values += [math.radians(float(ra)), math.radians(float(dec))]
     if len(values) < 6:
         raise ValueError("a polygon needs at least three vertices")
-    return _encode("y", tuple(values))
+    return _encode(*_checked("y", tuple(values)))
+
+
+def _scircle(point: str, radius: float) -> str:
+    ra, dec = _decode(point)[1][:2]
+    return _encode(*_checked("c", (ra, dec, float(radius))))
+
+
+def _spoint(ra: float, dec: float) -> str:
+    # One per row: only the cheap check.
+    lat = float(dec)
+    if not -_POLE <= lat <= _POLE:
+        raise ValueError("a declination must lie between -90 and 90 deg")
+    return _encode("p", (float(ra), lat))
 
 
 _FUNCTIONS: dict[str, tuple[int, Callable[..., SqlValue]]] = {
-    "spoint": (2, lambda ra, dec: _encode("p", (float(ra), float(dec)))),
-    "scircle": (2, lambda p, r: _encode("c", (*_decode(p)[1][:2], float(r)))),
+    "spoint": (2, _spoint),
+    "scircle": (2, _scircle),
     "sbox": (2, lambda p, q: _encode("b", (*_decode(p)[1][:2], *_decode(q)[1][:2]))),
     "spoly": (1, _spoly),
     "srcontainsl": (2, lambda a, b: int(_contains(_decode(a), _decode(b)))),
