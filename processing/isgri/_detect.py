@@ -395,6 +395,41 @@ def _fit_shadowgram(
     return float(flux[0]), float(err[0]), background
 
 
+def _fit_candidate(
+    found: list[DetectedSource],
+    models: list[FloatArray],
+    residual: FloatArray,
+    variance: FloatArray,
+    model: FloatArray,
+    template: FloatArray,
+    module: NDArray[np.integer],
+    used: NDArray[np.bool_],
+    site: tuple[float, float],
+    period_tan: float,
+    pixel_tan: float,
+) -> tuple[float, float, FloatArray]:
+    """Flux, error and background of a candidate source at ``site`` (tangents) with model
+    ``model``, on the residual of the sources found so far.
+
+    A candidate one mask period from a found source shares most of its shadow with it: fitted
+    alone before it, that source took the candidate's flux too, and the residual keeps almost
+    none. The two are then fitted together (that source's model added back), as in the joint
+    fit that follows an accepted candidate.
+    """
+    conj = [
+        k
+        for k, s in enumerate(found)
+        if _one_period_apart(s.ty - site[0], s.tz - site[1], period_tan, pixel_tan)
+    ]
+    if not conj:
+        return _fit_shadowgram(residual, variance, model, template, module, used)
+    data = residual + sum(found[k].flux * models[k] for k in conj)
+    flux, err, background = _least_squares(
+        [*(models[k] for k in conj), model], data, variance, template, module, used
+    )
+    return float(flux[-1]), float(err[-1]), background
+
+
 def _gauss_newton(
     modeller: SourceModeller,
     data: FloatArray,
@@ -577,6 +612,7 @@ def clean_band(
     found: list[DetectedSource] = []
     models: list[FloatArray] = []
     taken: set[str] = set()
+    judged: list[tuple[int, int]] = []  # ghost conjugates judged in a peak's place, and failed
     image = first.image
     rows = np.arange(image.shape[0])[:, None]
     cols = np.arange(image.shape[1])[None, :]
@@ -656,7 +692,8 @@ def clean_band(
             # A faint peak may be the ghost of a source one mask period away: keep whichever
             # position's model is fitted most significantly. Rejected pixels still compete: a
             # source left ambiguous with one of its ghosts must not lose to the next ghost.
-            pixels = [(int(a), int(b)), *_ghost_conjugates(sig_all, int(a), int(b), period_pix)]
+            conjugates = _ghost_conjugates(sig_all, int(a), int(b), period_pix)
+            pixels = [(int(a), int(b)), *(p for p in conjugates if not _close_to(p, judged))]
             sites = [decoder.pixel_to_tangent(*p) for p in pixels]
             (a, b), rival = _most_significant(
                 modeller,
@@ -682,8 +719,18 @@ def clean_band(
         ty_s, tz_s = decoder.pixel_to_tangent(fa, fb)
         ty_f, tz_f = float(ty_s), float(tz_s)
         model_rate = modeller.shadowgram(ty_f, tz_f)
-        flux, err, background = _fit_shadowgram(
-            residual, var, model_rate, template, det.module, used
+        flux, err, background = _fit_candidate(
+            found,
+            models,
+            residual,
+            var,
+            model_rate,
+            template,
+            det.module,
+            used,
+            (ty_f, tz_f),
+            period_tan,
+            decoder.pixel_tan,
         )
         needed = threshold_catalog if entry is not None else threshold_new
         if _worth_refining(flux, err, needed):
@@ -710,8 +757,18 @@ def clean_band(
                 )
                 refined.append((ty_f, tz_f))
             model_rate = modeller.shadowgram(ty_f, tz_f)
-            flux, err, background = _fit_shadowgram(
-                residual, var, model_rate, template, det.module, used
+            flux, err, background = _fit_candidate(
+                found,
+                models,
+                residual,
+                var,
+                model_rate,
+                template,
+                det.module,
+                used,
+                (ty_f, tz_f),
+                period_tan,
+                decoder.pixel_tan,
             )
             fa, fb = (float(v) for v in decoder.tangent_to_pixel(ty_f, tz_f))
         ra, dec = attitude.to_sky(ty_f, tz_f)
@@ -739,10 +796,13 @@ def clean_band(
             r90_arcmin=r90,
             catalog=entry is not None,
         )
+        # Sources whose models overlap the candidate's: close ones (a blend) and those one mask
+        # period away (they share most of the shadow).
         group = [
             k
             for k, other in enumerate(found)
             if np.hypot(other.ty - ty_f, other.tz - tz_f) < GROUP_RADIUS_PIX * decoder.pixel_tan
+            or _one_period_apart(other.ty - ty_f, other.tz - tz_f, period_tan, decoder.pixel_tan)
         ]
         if decisive >= needed:
             found.append(candidate)
@@ -789,7 +849,15 @@ def clean_band(
                 )
             if trial is None:
                 # The fit decides (candidates come from peaks down to CANDIDATE_MARGIN below
-                # the threshold): below its threshold nothing is reported or subtracted.
+                # the threshold): below its threshold nothing is reported or subtracted. When
+                # a ghost conjugate of the peak was judged in its place, the peak itself is
+                # judged next (they tie near the limit, and a site near a found source carries
+                # its model error): only the conjugate is passed over.
+                if (int(a), int(b)) != searched:
+                    judged.append((int(a), int(b)))
+                    if reject((int(a), int(b))):
+                        break
+                    continue
                 if reject((int(a), int(b)), searched):
                     break
                 continue
@@ -1142,6 +1210,7 @@ def _settle_ghosts(
     """
     module = modeller.instrument.detector.module
     period = modeller.instrument.mask.ghost_period_tan
+    sigma_tan = modeller.psf_sigma_pix * decoder.pixel_tan
     steps = [(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)]
     keep = [True] * len(found)
     added: list[tuple[FloatArray, DetectedSource]] = []
@@ -1150,15 +1219,24 @@ def _settle_ghosts(
         if src.catalog or not src.significance < GHOST_SETTLE_SNR:
             continue
         others = [j for j in range(len(found)) if keep[j] and j != k]
-        if any(
-            found[j].significance > src.significance
-            and _conjugates(found[j], src, period, decoder.pixel_tan)
-            for j in others
-        ):
-            keep[k] = False
-            continue
         context = [models[j] for j in others] + [m for m, _ in added]
-        fluxes, _, _ = _least_squares([*context, models[k]], rate, variance, template, module, used)
+        fluxes, errors, _ = _least_squares(
+            [*context, models[k]], rate, variance, template, module, used
+        )
+        brighter = [
+            found[j]
+            for j in others
+            if found[j].significance > src.significance
+            and _conjugates(found[j], src, period, decoder.pixel_tan)
+        ]
+        if brighter:
+            # On a ghost position of a brighter source: its ghost unless the data demand a
+            # source there too. Fitted with that source (and every other), a ghost has no flux
+            # of its own beyond the brighter source's model error; a real source keeps its own.
+            sys_err = _model_systematic(brighter, src.ty, src.tz, period, sigma_tan)
+            own = detection_significance(float(fluxes[-1]), float(np.hypot(errors[-1], sys_err)))
+            keep[k] = own >= threshold
+            continue
         # Sources near it or near its conjugates are refitted in every comparison; the others
         # are subtracted at the fluxes fitted with it.
         sites = [(src.ty + i * period, src.tz + j * period) for i in (-1, 0, 1) for j in (-1, 0, 1)]
@@ -1300,9 +1378,20 @@ def _near(
     ]
 
 
+def _close_to(pixel: tuple[int, int], pixels: list[tuple[int, int]]) -> bool:
+    """Whether ``pixel`` is within REJECT_RADIUS_PIX of any of ``pixels``."""
+    return any(
+        (pixel[0] - p[0]) ** 2 + (pixel[1] - p[1]) ** 2 <= REJECT_RADIUS_PIX**2 for p in pixels
+    )
+
+
 def _conjugates(a: DetectedSource, b: DetectedSource, period: float, pixel_tan: float) -> bool:
     """Whether two sources are one mask period apart (along an axis or a diagonal)."""
-    dy, dz = (a.ty - b.ty) / period, (a.tz - b.tz) / period
+    return _one_period_apart(a.ty - b.ty, a.tz - b.tz, period, pixel_tan)
+
+
+def _one_period_apart(d_ty: float, d_tz: float, period: float, pixel_tan: float) -> bool:
+    dy, dz = d_ty / period, d_tz / period
     steps = max(abs(round(dy)), abs(round(dz)))
     off = max(abs(dy - round(dy)), abs(dz - round(dz))) * period
     return steps == 1 and off < 1.5 * pixel_tan
