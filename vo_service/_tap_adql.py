@@ -87,9 +87,20 @@ def _exponents(adql: str) -> str:
 _DECIMAL = re.compile(r"(?<![\w.])(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?(?![\w.])")
 _SLOT_NAME = "adqlnum"
 _COMMENT = re.compile(r"--|/\*")
+#: A string where a geometry wants an angle: ADQL 2.1 makes the frame optional, so the
+#: translator reads CIRCLE('ICRS', 10, 20) as a circle about ('ICRS', 10) of radius 20.
+_TEXT_ANGLE = re.compile(r"\bRADIANS\(\s*'", re.IGNORECASE)
 #: A placeholder in the translation (queryparser back-quotes unknown names for SQLite, a
 #: negated one with its sign inside).
 _SLOT = re.compile(r"`?(-?)" + _SLOT_NAME + r"(\d+)x`?")
+
+
+_NUM = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
+#: Constant latitudes in the translation: a point's, and a polygon's vertices.
+_LATITUDES = (
+    re.compile(r"spoint\(\s*RADIANS\(" + _NUM + r"\)\s*,\s*RADIANS\(" + _NUM + r"\)\s*\)", re.I),
+    re.compile(r"\(" + _NUM + r"d\s*," + _NUM + r"d\s*\)"),
+)
 
 
 class AdqlError(ValueError):
@@ -163,6 +174,11 @@ def _translate(adql: str, postgres: bool, allowed: frozenset[str]) -> Translatio
             "two minus signs in a row inside a geometry function: put the second in "
             "parentheses, as in ra - (-1)"
         )
+    if _TEXT_ANGLE.search(sql):
+        raise AdqlError(
+            "a geometry has too few arguments: POINT takes a frame (optional) and two "
+            "coordinates, CIRCLE a frame, a centre and a radius, POLYGON three vertices or more"
+        )
     if postgres:
         sql = _outside_quotes(sql, _UPLOAD_PG, lambda m: f"tap_upload_{m.group(1).lower()}")
     else:
@@ -189,6 +205,18 @@ def _shape(adql: str) -> tuple[str, list[str]] | None:
     for i in range(0, len(parts), 2):
         parts[i] = _DECIMAL.sub(slot, parts[i])
     return "".join(parts), values
+
+
+def _checked(translation: Translation) -> Translation:
+    """Refuse constant latitudes beyond the poles (pgsphere would wrap them over the pole)."""
+    for pattern in _LATITUDES:
+        for match in pattern.finditer(translation.sql):
+            if abs(float(match.group(2))) > 90.0:
+                raise AdqlError(
+                    f"latitude {match.group(2)} is beyond the pole: a declination lies "
+                    "between -90 and 90 deg"
+                )
+    return translation
 
 
 def translate(adql: str, *, postgres: bool, allowed: Collection[str]) -> Translation:
@@ -222,5 +250,5 @@ def translate(adql: str, *, postgres: bool, allowed: Collection[str]) -> Transla
             pass  # reported from the query itself, below
         else:
             sql = _SLOT.sub(lambda m: m.group(1) + values[int(m.group(2))], cached.sql)
-            return Translation(sql, cached.tables)
-    return _translate(adql, postgres, allowed)
+            return _checked(Translation(sql, cached.tables))
+    return _checked(_translate(adql, postgres, allowed))

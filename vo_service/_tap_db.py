@@ -13,6 +13,7 @@ their sources into ``isgri.detections`` (:mod:`vo_service._tap_publish`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,13 +27,16 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    cast,
     text,
 )
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.types import TypeEngine, UserDefinedType
 
 from registry import Column as ColumnDecl
 from registry import Table as TableDecl
+from vo_service._tap_sphere import pgsphere_circle
 from vo_service._tap_tables import (
     DETECTIONS,
     FOREIGN_KEYS,
@@ -46,8 +50,10 @@ from vo_service._tap_tables import (
 
 __all__ = [
     "PRODUCT_OBSCORE",
+    "create_region_objects",
     "create_tap_objects",
     "db_name",
+    "drop_region_objects",
     "drop_tap_objects",
     "ensure_tap_schema",
     "fill_tap_schema",
@@ -64,6 +70,11 @@ PRODUCT_OBSCORE = "tap_product_obscore"
 SERVICE_INFO = "tap_service_info"
 #: ISGRI partially coded field of view: 29 x 29 deg; the region is the circle around it.
 SCW_FOV_DEG = 29.0
+#: A science window's region on PostgreSQL: the view's expression, which a GiST index on
+#: ``archive_scw`` holds too (the radius written as a number, so the two match as text).
+_SCW_REGION_PG = (
+    f"scircle(spoint(radians(ra_x), radians(dec_x)), {math.radians(SCW_FOV_DEG / 2)!r})"
+)
 _SCHEMAS = ("ivoa", "isgri", "tap_schema")
 _TYPES: dict[str, type[TypeEngine[Any]]] = {
     "double": Float,
@@ -111,6 +122,21 @@ def sql_table(declaration: TableDecl, metadata: MetaData, postgres: bool) -> Tab
     return Table(f"{schema}.{name}", metadata, *columns)
 
 
+class SphereCircle(UserDefinedType[str]):
+    """pgsphere's ``scircle``, written from STC-S (``CIRCLE ICRS ra dec r``)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **_kw: Any) -> str:
+        return "scircle"
+
+    def bind_processor(self, dialect: Any) -> Any:
+        return lambda value: None if value is None else pgsphere_circle(value)
+
+    def bind_expression(self, bindvalue: BindParameter[str]) -> ColumnElement[str]:
+        return cast(bindvalue, self)
+
+
 def tap_tables(postgres: bool) -> dict[str, Table]:
     """The real tables (not the views): detections, product ObsCore rows, TAP_SCHEMA."""
     metadata = MetaData()
@@ -118,7 +144,11 @@ def tap_tables(postgres: bool) -> dict[str, Table]:
     for declaration in TAP_SCHEMA_TABLES:
         tables[declaration.name] = sql_table(declaration, metadata, postgres)
     obscore = [
-        Column(c.name, _column_type(c.datatype), primary_key="primary" in c.flags)
+        Column(
+            c.name,
+            SphereCircle() if postgres and c.name == "s_region" else _column_type(c.datatype),
+            primary_key="primary" in c.flags,
+        )
         for c in OBSCORE.columns
     ]
     tables[PRODUCT_OBSCORE] = Table(PRODUCT_OBSCORE, metadata, *obscore)
@@ -142,8 +172,12 @@ def _scw_view(postgres: bool) -> str:
     )
 
 
-def _obscore_view(postgres: bool) -> str:
-    """ObsCore rows of the science windows (event lists), then the published products'."""
+def _obscore_view(postgres: bool, regions: bool = True) -> str:
+    """ObsCore rows of the science windows (event lists), then the published products'.
+
+    ``s_region`` is STC-S text on SQLite (its geometry functions read STC-S) and a pgsphere
+    ``scircle`` on PostgreSQL (``regions``; ``False`` gives revision s003's STC-S text).
+    """
     mjd = f"{IJD_TO_MJD!r}"
     radius = SCW_FOV_DEG / 2
     # 15 keV - 1 MeV as wavelengths (m): lambda = hc / E.
@@ -162,8 +196,10 @@ def _obscore_view(postgres: bool) -> str:
         "s_dec": "dec_x",
         "s_fov": f"{SCW_FOV_DEG!r}",
         "s_region": (
-            "CAST('CIRCLE ICRS ' AS TEXT) || CAST(ra_x AS TEXT) || ' ' || CAST(dec_x AS TEXT) "
-            f"|| ' {radius!r}'"
+            _SCW_REGION_PG
+            if postgres and regions
+            else "CAST('CIRCLE ICRS ' AS TEXT) || CAST(ra_x AS TEXT) || ' ' || "
+            f"CAST(dec_x AS TEXT) || ' {radius!r}'"
         ),
         "s_resolution": "720.0",
         "s_xel1": "CAST(NULL AS BIGINT)",
@@ -250,7 +286,106 @@ def create_tap_objects(connection: Connection) -> None:
             )
     else:
         connection.execute(text(f"CREATE INDEX ix_detections_dec ON {detections} (dec)"))
+    create_region_objects(connection)
     fill_tap_schema(connection)
+
+
+def create_region_objects(connection: Connection) -> None:
+    """Make ``ivoa.obscore.s_region`` a pgsphere geometry with GiST indexes (revision s004).
+
+    Idempotent: a database made by :func:`create_tap_objects` of this version has them
+    already. SQLite keeps STC-S text, which its geometry functions read.
+    """
+    if not is_postgres(connection):
+        return
+    current = connection.execute(
+        text(
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = :t AND column_name = 's_region'"
+        ),
+        {"t": PRODUCT_OBSCORE},
+    ).scalar_one()
+    if current == "text":  # the products' STC-S circles (s003), as scircle
+        obscore = sql_table_name(OBSCORE.name, True)
+        connection.execute(text(f"DROP VIEW IF EXISTS {obscore}"))
+        connection.execute(
+            text(
+                f"ALTER TABLE {PRODUCT_OBSCORE} ALTER COLUMN s_region TYPE scircle USING "
+                "scircle(spoint(radians(s_ra), radians(s_dec)), radians(s_fov / 2))"
+            )
+        )
+        connection.execute(text(_obscore_view(True)))
+    connection.execute(
+        text(
+            f"CREATE INDEX IF NOT EXISTS ix_product_obscore_region ON {PRODUCT_OBSCORE} "
+            "USING gist (s_region)"
+        )
+    )
+    connection.execute(
+        text(
+            "CREATE INDEX IF NOT EXISTS ix_archive_scw_region ON archive_scw "
+            f"USING gist ({_SCW_REGION_PG})"
+        )
+    )
+    _point_overlaps(connection, create=True)
+
+
+#: INTERSECTS with a point is CONTAINS (ADQL 2.1); pgsphere has no ``&&`` for points, so
+#: these inlined SQL functions give it one (and keep the GiST indexes usable).
+_POINT_OVERLAPS = (
+    ("spoint", "scircle"),
+    ("spoint", "spoly"),
+    ("scircle", "spoint"),
+    ("spoly", "spoint"),
+)
+
+
+def _point_overlaps(connection: Connection, create: bool) -> None:
+    for left, right in _POINT_OVERLAPS:
+        name = f"public.tap_overlaps_{left}_{right}"
+        body = "$1 @ $2" if left == "spoint" else "$2 @ $1"
+        if not create:
+            connection.execute(text(f"DROP OPERATOR IF EXISTS && ({left}, {right})"))
+            connection.execute(text(f"DROP FUNCTION IF EXISTS {name}({left}, {right})"))
+            continue
+        connection.execute(
+            text(
+                f"CREATE OR REPLACE FUNCTION {name}({left}, {right}) RETURNS boolean AS "
+                f"'SELECT {body}' LANGUAGE SQL IMMUTABLE STRICT"
+            )
+        )
+        exists = connection.execute(
+            text(
+                "SELECT 1 FROM pg_operator WHERE oprname = '&&' "
+                "AND oprleft = CAST(:l AS regtype) AND oprright = CAST(:r AS regtype)"
+            ),
+            {"l": left, "r": right},
+        ).first()
+        if exists is None:
+            connection.execute(
+                text(
+                    f"CREATE OPERATOR && (LEFTARG = {left}, RIGHTARG = {right}, FUNCTION = {name})"
+                )
+            )
+
+
+def drop_region_objects(connection: Connection) -> None:
+    """Undo :func:`create_region_objects`: s_region back to STC-S text (revision s003)."""
+    if not is_postgres(connection):
+        return
+    obscore = sql_table_name(OBSCORE.name, True)
+    _point_overlaps(connection, create=False)
+    connection.execute(text("DROP INDEX IF EXISTS ix_archive_scw_region"))
+    connection.execute(text("DROP INDEX IF EXISTS ix_product_obscore_region"))
+    connection.execute(text(f"DROP VIEW IF EXISTS {obscore}"))
+    connection.execute(
+        text(
+            f"ALTER TABLE {PRODUCT_OBSCORE} ALTER COLUMN s_region TYPE text USING "
+            "'CIRCLE ICRS ' || degrees(long(center(s_region))) "
+            "|| ' ' || degrees(lat(center(s_region))) || ' ' || degrees(radius(s_region))"
+        )
+    )
+    connection.execute(text(_obscore_view(True, regions=False)))
 
 
 def set_service_info(connection: Connection, ivoid: str, base_url: str) -> None:
@@ -270,6 +405,7 @@ def drop_tap_objects(connection: Connection) -> None:
         connection.execute(text(f"DROP VIEW IF EXISTS {sql_table_name(view.name, postgres)}"))
     if postgres:
         connection.execute(text("DROP INDEX IF EXISTS ix_archive_scw_pos"))
+        connection.execute(text("DROP INDEX IF EXISTS ix_archive_scw_region"))
     for table in tap_tables(postgres).values():
         table.drop(connection, checkfirst=True)
 

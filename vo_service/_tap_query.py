@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from registry import Column as ColumnDecl
 from vo_service._tap_adql import AdqlError, translate
 from vo_service._tap_db import PRODUCT_OBSCORE, SERVICE_INFO, is_postgres, sql_table_name
-from vo_service._tap_sphere import register_sphere_functions
+from vo_service._tap_sphere import register_sphere_functions, stcs_from_pgsphere
 from vo_service._tap_tables import PUBLISHED_TABLES, TAP_SCHEMA_TABLES
 
 __all__ = ["QueryResult", "TapLimits", "run_query", "upload_name"]
@@ -33,6 +33,38 @@ _ALLOWED = {t.name.lower(): t for t in (*PUBLISHED_TABLES, *TAP_SCHEMA_TABLES)}
 #: cannot name them itself (the ADQL check refuses every table not published).
 _VIEW_SOURCES = {"archive_scw", PRODUCT_OBSCORE, SERVICE_INFO}
 _SQLITE_OK = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+_SPHERE_TYPES = ("spoint", "scircle", "spoly")
+#: Type OIDs of pgsphere's geometries, per database (they differ between databases).
+_sphere_oids: dict[str, dict[int, str]] = {}
+
+
+def _sphere_types(connection: Connection) -> dict[int, str]:
+    key = connection.engine.url.render_as_string(hide_password=True)
+    if key not in _sphere_oids:
+        rows = connection.execute(
+            text("SELECT CAST(oid AS INTEGER), typname FROM pg_type WHERE typname = ANY(:names)"),
+            {"names": list(_SPHERE_TYPES)},
+        )
+        _sphere_oids[key] = {int(oid): name for oid, name in rows}
+    return _sphere_oids[key]
+
+
+def _as_stcs(
+    description: Sequence[Any] | None, rows: list[tuple[Any, ...]], types: Mapping[int, str]
+) -> list[tuple[Any, ...]]:
+    """Rows with their pgsphere values (``s_region``, a selected geometry) in STC-S."""
+    geometry = [
+        (i, types[column[1]]) for i, column in enumerate(description or ()) if column[1] in types
+    ]
+    if not geometry:
+        return rows
+    converted = []
+    for row in rows:
+        values = list(row)
+        for i, typename in geometry:
+            values[i] = stcs_from_pgsphere(values[i], typename)
+        converted.append(tuple(values))
+    return converted
 
 
 @dataclass(frozen=True)
@@ -162,6 +194,9 @@ def run_query(
                 timeout_ms = int(limits.timeout_s * 1000)
                 connection.execute(text(f"SET LOCAL statement_timeout = {timeout_ms}"))
                 connection.execute(text("SET LOCAL transaction_read_only = on"))
+                # Geometries come back in degrees, written as STC-S below.
+                connection.execute(text("SELECT set_sphere_output('DEG')"))
+                sphere_types = _sphere_types(connection)
             else:
                 raw = connection.connection.dbapi_connection  # type: ignore[assignment]
                 assert raw is not None
@@ -172,7 +207,11 @@ def run_query(
                 text(translation.sql.replace(":", r"\:"))
             )
             names = list(result.keys())
+            # The description, before the cursor closes when the rows run out.
+            description = result.cursor.description if postgres else None
             rows = [tuple(r) for r in result.fetchmany(maxrec + 1)]
+            if postgres:
+                rows = _as_stcs(description, rows, sphere_types)
             result.close()
         except DBAPIError as exc:
             if exc.connection_invalidated:

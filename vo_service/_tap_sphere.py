@@ -21,7 +21,7 @@ import re
 import sqlite3
 from collections.abc import Callable
 
-__all__ = ["register_sphere_functions"]
+__all__ = ["pgsphere_circle", "register_sphere_functions", "stcs_from_pgsphere"]
 
 Geometry = tuple[str, tuple[float, ...]]
 Vec = tuple[float, float, float]
@@ -337,3 +337,50 @@ def register_sphere_functions(connection: sqlite3.Connection) -> None:
         if name in ("radians", "degrees") and _has_math_functions():
             continue  # SQLite's own are several times faster than a Python call
         connection.create_function(name, n_args, _null_safe(function), deterministic=True)
+
+
+# pgsphere text <-> STC-S (PostgreSQL): a product's s_region is stored as an ``scircle``
+# and every pgsphere value a query returns is written as STC-S (degrees, ICRS).
+
+_PG_NUMBER = r"\s*([-+0-9.eE]+)(d?)\s*"
+_PG_POINT = re.compile(r"\(" + _PG_NUMBER + "," + _PG_NUMBER + r"\)")
+_PG_CIRCLE = re.compile(r"^\s*<\s*(\([^)]*\))\s*," + _PG_NUMBER + r">\s*$")
+
+
+def _pg_angle(number: str, unit: str) -> float:
+    value = float(number)
+    return value if unit == "d" else math.degrees(value)  # set_sphere_output DEG or RAD
+
+
+def pgsphere_circle(stcs: str) -> str:
+    """The pgsphere ``scircle`` literal of an STC-S circle."""
+    kind, v = _decode_stcs(stcs)
+    if kind != "c":
+        raise ValueError(f"not an STC-S circle: {stcs[:40]!r}")
+    ra, dec, r = (math.degrees(x) for x in v)
+    return f"<({ra!r}d, {dec!r}d), {r!r}d>"
+
+
+def stcs_from_pgsphere(value: str | None, typename: str) -> str | None:
+    """STC-S for a pgsphere ``spoint``, ``scircle`` or ``spoly`` as PostgreSQL writes it."""
+    if value is None:
+        return None
+    if typename == "scircle":
+        match = _PG_CIRCLE.match(value)
+        if match is None:
+            return value
+        ((ra, dec),) = _pg_points(match.group(1))
+        return f"CIRCLE ICRS {ra!r} {dec!r} {_pg_angle(match.group(2), match.group(3))!r}"
+    points = _pg_points(value)
+    if typename == "spoint" and len(points) == 1:
+        return f"POSITION ICRS {points[0][0]!r} {points[0][1]!r}"
+    if typename == "spoly" and len(points) >= 3:
+        return "POLYGON ICRS " + " ".join(f"{ra!r} {dec!r}" for ra, dec in points)
+    return value
+
+
+def _pg_points(text: str) -> list[tuple[float, float]]:
+    return [
+        (_pg_angle(ra, ra_unit) % 360.0, _pg_angle(dec, dec_unit))
+        for ra, ra_unit, dec, dec_unit in _PG_POINT.findall(text)
+    ]
