@@ -192,10 +192,11 @@ def run_query(
                 _create_upload(connection, name, table, postgres)
             if postgres:
                 timeout_ms = int(limits.timeout_s * 1000)
-                connection.execute(text(f"SET LOCAL statement_timeout = {timeout_ms}"))
-                connection.execute(text("SET LOCAL transaction_read_only = on"))
-                # Geometries come back in degrees, written as STC-S below.
-                connection.execute(text("SELECT set_sphere_output('DEG')"))
+                # One round trip; geometries come back in degrees, written as STC-S below.
+                connection.exec_driver_sql(
+                    f"SET LOCAL statement_timeout = {timeout_ms}; "
+                    "SET LOCAL transaction_read_only = on; SELECT set_sphere_output('DEG')"
+                )
                 sphere_types = _sphere_types(connection)
             else:
                 raw = connection.connection.dbapi_connection  # type: ignore[assignment]
