@@ -31,6 +31,18 @@ EXAMPLES: tuple[tuple[str, str, str], ...] = (
         "FROM ivoa.obscore WHERE dataproduct_type = 'image' AND t_min > 53371 "
         "AND 1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', 83.63, 22.01, 15))",
     ),
+    (
+        "obscore-field-covers",
+        "Science windows and products whose field of view covers the Crab",
+        "SELECT obs_publisher_did, dataproduct_type, access_url, s_region FROM ivoa.obscore "
+        "WHERE 1 = CONTAINS(POINT('ICRS', 83.633, 22.014), s_region)",
+    ),
+    (
+        "obscore-region-overlaps",
+        "Datasets whose field of view overlaps a polygon across RA = 0",
+        "SELECT obs_publisher_did, dataproduct_type, s_ra, s_dec, s_region FROM ivoa.obscore "
+        "WHERE 1 = INTERSECTS(s_region, POLYGON('ICRS', 355, -5, 5, -5, 5, 5, 355, 5))",
+    ),
 )
 
 
