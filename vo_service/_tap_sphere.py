@@ -354,10 +354,10 @@ def _pg_angle(number: str, unit: str) -> float:
 
 def pgsphere_circle(stcs: str) -> str:
     """The pgsphere ``scircle`` literal of an STC-S circle."""
-    kind, v = _decode_stcs(stcs)
+    kind, _ = _decode_stcs(stcs)  # checked
     if kind != "c":
         raise ValueError(f"not an STC-S circle: {stcs[:40]!r}")
-    ra, dec, r = (math.degrees(x) for x in v)
+    ra, dec, r = (float(word) for word in stcs.split()[-3:])  # the degrees as written
     return f"<({ra!r}d, {dec!r}d), {r!r}d>"
 
 

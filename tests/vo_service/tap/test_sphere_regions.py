@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 from mocpy import MOC
 
-from vo_service._tap_sphere import _contains, _decode, _overlaps
+from vo_service._tap_sphere import (
+    _contains,
+    _decode,
+    _overlaps,
+    pgsphere_circle,
+    stcs_from_pgsphere,
+)
 
 MARGIN = 0.05  # deg: ties closer than this are not judged
 RNG_SEED = 1414
@@ -227,3 +233,24 @@ def test_crossing_polygons_with_no_vertex_inside_the_other_overlap() -> None:
 def test_bad_regions_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         _decode(text)
+
+
+def test_pgsphere_values_become_stc_s_and_back() -> None:
+    assert stcs_from_pgsphere("<(83.633d , 22.014d) , 14.5d>", "scircle") == (
+        "CIRCLE ICRS 83.633 22.014 14.5"
+    )
+    radians = stcs_from_pgsphere("<(1.5 , -0.25) , 0.5>", "scircle")
+    assert radians is not None
+    words = radians.split()
+    assert words[:2] == ["CIRCLE", "ICRS"]
+    assert np.allclose([float(w) for w in words[2:]], np.degrees([1.5, -0.25, 0.5]))
+    assert stcs_from_pgsphere("{(359d , -1d),(1d , -1d),(0d , 1d)}", "spoly") == (
+        "POLYGON ICRS 359.0 -1.0 1.0 -1.0 0.0 1.0"
+    )
+    assert stcs_from_pgsphere("(-0.5d , 89d)", "spoint") == "POSITION ICRS 359.5 89.0"
+    assert stcs_from_pgsphere(None, "scircle") is None
+    assert pgsphere_circle("CIRCLE ICRS 83.6 22.0 14.5") == "<(83.6d, 22.0d), 14.5d>"
+    with pytest.raises(ValueError):
+        pgsphere_circle("POLYGON ICRS 1 2 3 4 5 6")
+    with pytest.raises(ValueError):
+        pgsphere_circle("CIRCLE ICRS 1 2 100")
