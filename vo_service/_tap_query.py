@@ -23,7 +23,11 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from registry import Column as ColumnDecl
 from vo_service._tap_adql import AdqlError, translate
 from vo_service._tap_db import PRODUCT_OBSCORE, SERVICE_INFO, is_postgres, sql_table_name
-from vo_service._tap_sphere import register_sphere_functions, stcs_from_pgsphere
+from vo_service._tap_sphere import (
+    register_sphere_functions,
+    stcs_from_encoded,
+    stcs_from_pgsphere,
+)
 from vo_service._tap_tables import PUBLISHED_TABLES, TAP_SCHEMA_TABLES
 
 __all__ = ["QueryResult", "TapLimits", "run_query", "upload_name"]
@@ -47,6 +51,29 @@ def _sphere_types(connection: Connection) -> dict[int, str]:
         )
         _sphere_oids[key] = {int(oid): name for oid, name in rows}
     return _sphere_oids[key]
+
+
+def _encoded(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows with the geometries a SQLite query selected (``POINT(...)``) in STC-S.
+
+    A column is a geometry column when its first value that is not NULL is one.
+    """
+    if not rows:
+        return rows
+    columns = []
+    for i in range(len(rows[0])):
+        first = next((row[i] for row in rows if row[i] is not None), None)
+        if first is not None and stcs_from_encoded(first) is not first:
+            columns.append(i)
+    if not columns:
+        return rows
+    converted = []
+    for row in rows:
+        values = list(row)
+        for i in columns:
+            values[i] = stcs_from_encoded(values[i])
+        converted.append(tuple(values))
+    return converted
 
 
 def _as_stcs(
@@ -211,8 +238,7 @@ def run_query(
             # The description, before the cursor closes when the rows run out.
             description = result.cursor.description if postgres else None
             rows = [tuple(r) for r in result.fetchmany(maxrec + 1)]
-            if postgres:
-                rows = _as_stcs(description, rows, sphere_types)
+            rows = _as_stcs(description, rows, sphere_types) if postgres else _encoded(rows)
             result.close()
         except DBAPIError as exc:
             if exc.connection_invalidated:

@@ -21,7 +21,12 @@ import re
 import sqlite3
 from collections.abc import Callable
 
-__all__ = ["pgsphere_circle", "register_sphere_functions", "stcs_from_pgsphere"]
+__all__ = [
+    "pgsphere_circle",
+    "register_sphere_functions",
+    "stcs_from_encoded",
+    "stcs_from_pgsphere",
+]
 
 Geometry = tuple[str, tuple[float, ...]]
 Vec = tuple[float, float, float]
@@ -384,3 +389,25 @@ def _pg_points(text: str) -> list[tuple[float, float]]:
         (_pg_angle(ra, ra_unit) % 360.0, _pg_angle(dec, dec_unit))
         for ra, ra_unit, dec, dec_unit in _PG_POINT.findall(text)
     ]
+
+
+#: A geometry as the SQLite functions pass it between them (radians).
+_ENCODED = re.compile(r"^[pcby]:[-+0-9.eE,]+$")
+
+
+def stcs_from_encoded(value: object) -> object:
+    """STC-S (degrees) for a geometry a SQLite query selected; anything else as it is."""
+    if not isinstance(value, str) or not _ENCODED.match(value):
+        return value
+    kind, v = _decode_shape(value)
+    deg = [math.degrees(x) for x in v]
+    if kind == "p" and len(deg) == 2:
+        return f"POSITION ICRS {deg[0] % 360.0!r} {deg[1]!r}"
+    if kind == "c" and len(deg) == 3:
+        return f"CIRCLE ICRS {deg[0] % 360.0!r} {deg[1]!r} {deg[2]!r}"
+    if kind in "by" and len(deg) >= 4 and len(deg) % 2 == 0:
+        corners = _vertices((kind, tuple(v)))
+        return "POLYGON ICRS " + " ".join(
+            f"{math.degrees(ra) % 360.0!r} {math.degrees(dec)!r}" for ra, dec in corners
+        )
+    return value

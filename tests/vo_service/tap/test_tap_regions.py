@@ -265,3 +265,20 @@ def test_postgres_region_queries_can_use_the_spatial_indexes(tap_live: TapLive, 
             plan = "\n".join(connection.execute(sql_text("EXPLAIN " + sql)).scalars())
         assert plan.count("ix_archive_scw_region") == 1, plan
         assert plan.count("ix_product_obscore_region") == 1, plan
+
+
+def test_selected_geometries_are_stc_s_on_both_back_ends(tap_live: TapLive, regions) -> None:
+    table = _sync(
+        tap_live,
+        "SELECT TOP 1 POINT('ICRS', 359.5, -20.25) AS p, CIRCLE('ICRS', 1, 2, 3) AS c, "
+        "POLYGON('ICRS', 1, 2, 3, 4, 5, 6) AS y FROM ivoa.obscore",
+    )
+    expected = {
+        "p": ("POSITION", [359.5, -20.25]),
+        "c": ("CIRCLE", [1, 2, 3]),
+        "y": ("POLYGON", [1, 2, 3, 4, 5, 6]),
+    }
+    for name, (shape, numbers) in expected.items():
+        words = str(table[name][0]).split()
+        assert words[:2] == [shape, "ICRS"], words
+        assert np.allclose([float(w) for w in words[2:]], numbers, atol=1e-9)
