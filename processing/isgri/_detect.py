@@ -635,6 +635,24 @@ def clean_band(
     period_tan = modeller.instrument.mask.ghost_period_tan
     period_pix = period_tan / decoder.pixel_tan
     sigma_tan = modeller.psf_sigma_pix * decoder.pixel_tan
+
+    def fit_candidate(model: FloatArray, ty: float, tz: float) -> tuple[float, float, FloatArray]:
+        """A candidate's flux, error and background on the present residual (with the found
+        sources one mask period away refitted with it: :func:`_fit_candidate`)."""
+        return _fit_candidate(
+            found,
+            models,
+            residual,
+            var,
+            model,
+            template,
+            det.module,
+            used,
+            (ty, tz),
+            period_tan,
+            decoder.pixel_tan,
+        )
+
     # The search map, recomputed only when a source is added (rejected candidates change
     # neither the image nor the model-error noise).
     sig_all: FloatArray | None = None
@@ -719,19 +737,7 @@ def clean_band(
         ty_s, tz_s = decoder.pixel_to_tangent(fa, fb)
         ty_f, tz_f = float(ty_s), float(tz_s)
         model_rate = modeller.shadowgram(ty_f, tz_f)
-        flux, err, background = _fit_candidate(
-            found,
-            models,
-            residual,
-            var,
-            model_rate,
-            template,
-            det.module,
-            used,
-            (ty_f, tz_f),
-            period_tan,
-            decoder.pixel_tan,
-        )
+        flux, err, background = fit_candidate(model_rate, ty_f, tz_f)
         needed = threshold_catalog if entry is not None else threshold_new
         if _worth_refining(flux, err, needed):
             # The position is refined where the model is exact, in the shadowgram domain: for
@@ -757,19 +763,7 @@ def clean_band(
                 )
                 refined.append((ty_f, tz_f))
             model_rate = modeller.shadowgram(ty_f, tz_f)
-            flux, err, background = _fit_candidate(
-                found,
-                models,
-                residual,
-                var,
-                model_rate,
-                template,
-                det.module,
-                used,
-                (ty_f, tz_f),
-                period_tan,
-                decoder.pixel_tan,
-            )
+            flux, err, background = fit_candidate(model_rate, ty_f, tz_f)
             fa, fb = (float(v) for v in decoder.tangent_to_pixel(ty_f, tz_f))
         ra, dec = attitude.to_sky(ty_f, tz_f)
         ra_f, dec_f = float(ra), float(dec)
