@@ -296,9 +296,13 @@ def test_confused_pairs_ten_arcmin_apart(fields: list[FieldResult]) -> None:
         f"; largest: {sorted(zip(pull.round(1), names, strict=True))[-3:]}"
     )
     assert abs(ratio.mean() - 1.0) < 0.03
-    # Each member within 10 %, unless its own statistical error allows more (3σ).
+    # Each member within 10 %, unless its own statistical error allows more: as many σ as the
+    # largest of that many noise values reaches once in 1000 runs (~4.1σ for ~30 members; a
+    # fixed 3σ is broken by noise alone in ~8 % of runs: seed 771973159 had one member of a
+    # 13.8′ pair at −3.3σ, with or without the fits of ghost-conjugate candidates).
     errors = np.array([i.found["flux_error"] / i.true_rate for i, _ in pairs])  # type: ignore[index]
-    assert np.all(np.abs(ratio - 1.0) < np.maximum(0.10, 3 * errors)), ratio
+    allowed = np.maximum(0.10, noise_bound(len(pairs)) * errors)
+    assert np.all(np.abs(ratio - 1.0) < allowed), sorted(zip(pull.round(1), names, strict=True))
 
 
 def test_ghosts_of_cleaned_sources_are_below_3_sigma(fields: list[FieldResult]) -> None:
