@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from processing.isgri import CATALOG_COLUMNS
 from registry import Column, ForeignKey, Table, TableSchema
 
 __all__ = [
@@ -348,6 +349,18 @@ SCW = Table(
     ),
 )
 
+#: The catalog files' columns (processing's one declaration): the detections table shares
+#: their names, units, UCDs and descriptions.
+_CATALOG = {name: (dtype, unit, ucd, text) for name, dtype, unit, ucd, text in CATALOG_COLUMNS}
+_TAP_TYPES = {"f4": "double", "f8": "double", "i4": "int", "bool": "boolean"}
+
+
+def _catalog_column(name: str, *, flags: tuple[str, ...] = ()) -> Column:
+    dtype, unit, ucd, text = _CATALOG[name]
+    datatype = "char" if dtype.startswith("U") else _TAP_TYPES[dtype]
+    return _c(name, datatype, text[0].upper() + text[1:], unit, ucd, flags=flags)
+
+
 DETECTIONS = Table(
     name="isgri.detections",
     title="Source detections",
@@ -372,32 +385,14 @@ DETECTIONS = Table(
             flags=("indexed",),
         ),
         _c("source_name", "char", "Source name (catalog or new designation)", ucd="meta.id"),
-        _c(
-            "ra",
-            "double",
-            "Right ascension (ICRS)",
-            "deg",
-            "pos.eq.ra;meta.main",
-            flags=("indexed",),
-        ),
-        _c(
-            "dec", "double", "Declination (ICRS)", "deg", "pos.eq.dec;meta.main", flags=("indexed",)
-        ),
-        _c("r90", "double", "90 % position error radius", "arcmin", "stat.error;pos.angDistance"),
-        _c("e_min", "double", "Lower edge of the energy band", "keV", "em.energy;stat.min"),
-        _c("e_max", "double", "Upper edge of the energy band", "keV", "em.energy;stat.max"),
-        _c("rate", "double", "Count rate, on-axis equivalent", "count/s", "phot.count;em.X"),
-        _c("rate_err", "double", "1-sigma error of rate", "count/s", "stat.error;phot.count;em.X"),
-        _c("significance", "double", "Detection significance", None, "stat.snr"),
+        _catalog_column("ra", flags=("indexed",)),
+        _catalog_column("dec", flags=("indexed",)),
+        *(_catalog_column(name) for name in ("r90", "e_min", "e_max", "rate", "rate_err")),
+        _catalog_column("significance"),
         _c("t_min", "double", "Start of the data (MJD, TT)", "d", "time.start;obs.exposure"),
         _c("t_max", "double", "End of the data (MJD, TT)", "d", "time.end;obs.exposure"),
-        _c(
-            "origin",
-            "char",
-            "Found in the mosaic or only in single science windows",
-            ucd="meta.note",
-        ),
-        _c("in_catalog", "boolean", "Identified with a catalog source", ucd="meta.code"),
+        _catalog_column("origin"),
+        _catalog_column("in_catalog"),
     ),
 )
 

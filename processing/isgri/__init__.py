@@ -56,6 +56,7 @@ from processing.isgri._products import (
     select_science_windows,
 )
 from processing.isgri._products_image import (
+    CATALOG_COLUMNS,
     ImageProducts,
     ImageRequest,
     build_image_graph,
@@ -81,6 +82,7 @@ from processing.isgri._spectra import ExtractSpectrum, StackSpectra, stack_spect
 from processing.isgri._transients import Block, find_blocks
 
 __all__ = [
+    "CATALOG_COLUMNS",
     "DEFAULT_CHANNEL_EDGES",
     "BandError",
     "BinScienceWindow",

@@ -51,6 +51,7 @@ from processing.pipeline import (
 from processing.products import ProductDescriptor, ProductFile
 
 __all__ = [
+    "CATALOG_COLUMNS",
     "ImageProducts",
     "ImageRequest",
     "ProductDescriptor",
@@ -112,8 +113,10 @@ class ImageRequest:
         }
 
 
-_CATALOG_COLUMNS = [
-    # name, dtype, unit, ucd, description
+#: The columns of an image product's source catalog, declared once: (name, dtype, unit, UCD,
+#: description). The catalog writers use them, and so does the service's ``isgri.detections``
+#: table for the columns it shares with the catalogs.
+CATALOG_COLUMNS: list[tuple[str, str, str | None, str, str]] = [
     ("name", "U32", None, "meta.id;meta.main", "source name"),
     ("ra", "f8", "deg", "pos.eq.ra;meta.main", "right ascension (ICRS)"),
     ("dec", "f8", "deg", "pos.eq.dec;meta.main", "declination (ICRS)"),
@@ -151,7 +154,7 @@ def _catalog_table(sources: list[dict[str, Any]], bands: list[list[float]]) -> T
         "in_catalog": [bool(s["catalog"]) for s in sources],
     }
     table = Table()
-    for name, dtype, unit, _ucd, desc in _CATALOG_COLUMNS:
+    for name, dtype, unit, _ucd, desc in CATALOG_COLUMNS:
         table[name] = np.asarray(rows[name], dtype=dtype)
         table[name].unit = unit
         table[name].description = desc
@@ -241,7 +244,7 @@ class ImageProducts(AnalysisUnit):
         write_catalog_votable(
             vot_path,
             table,
-            [(name, unit, ucd, desc) for name, _dtype, unit, ucd, desc in _CATALOG_COLUMNS],
+            [(name, unit, ucd, desc) for name, _dtype, unit, ucd, desc in CATALOG_COLUMNS],
             time_range_ijd=(float(mosaic["tstart"]), float(mosaic["tstop"])),
             description=f"ISGRI sources of a {len(scws)}-science-window mosaic, "
             f"{bands[0][0]:g}-{bands[0][1]:g} keV",
