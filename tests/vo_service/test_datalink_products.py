@@ -4,9 +4,6 @@ re-derive from the cache and match fresh requests."""
 from __future__ import annotations
 
 import io
-import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,15 +18,12 @@ from astropy.wcs import WCS
 from lxml import etree
 from pyvo.dal.adhoc import DatalinkResults, SodaQuery
 from sqlalchemy import text
-from werkzeug.serving import make_server
 
 from datalink import kev_to_metres
 from processing.simulator import SimulationResult
 from tests.datalink.conftest import datalinklint, votlint
+from tests.vo_service.conftest import in_process_service
 from vo_service._context import ServiceContext
-from vo_service._jobs import UWS_EXTENSION, build_runner
-from vo_service.app import create_app
-from vo_service.settings import Settings
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 XLINK = "{http://www.w3.org/1999/xlink}"
@@ -72,33 +66,8 @@ class Live:
 def live(
     tmp_path_factory: pytest.TempPathFactory, tiny_archive: SimulationResult
 ) -> Iterator[Live]:
-    root = tmp_path_factory.mktemp("live")
-    shutil.copytree(tiny_archive.root, root / "archive")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    settings = Settings.load(
-        data_dir=root / "var",
-        archive_path=root / "archive",
-        executor="inline",
-        network_resolvers=False,
-        uws_identity="none",
-        runner_poll_interval=0.05,
-        public_base_url=f"http://127.0.0.1:{port}",
-    )
-    context = ServiceContext.build(settings)
-    context.archive.ingest()
-    app = create_app(settings, context)
-    runner = build_runner(settings, app.extensions[UWS_EXTENSION])
-    runner.start()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Live(settings.public_base_url, context)
-    finally:
-        server.shutdown()
-        runner.stop()
+    with in_process_service(tmp_path_factory.mktemp("live"), tiny_archive, serve=True) as live:
+        yield Live(live.base_url, live.context)
 
 
 @pytest.fixture(scope="module")

@@ -3,24 +3,18 @@ with synthetic detections in ``isgri.detections`` next to the ones of a real ima
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from processing.simulator import SimulationResult
+from tests.vo_service.conftest import in_process_service
 from vo_service._context import ServiceContext
-from vo_service._jobs import UWS_EXTENSION, build_runner
 from vo_service._tap_db import is_postgres, tap_tables
 from vo_service._tap_tables import DETECTIONS
-from vo_service.app import create_app
-from vo_service.settings import Settings
 
 #: Synthetic detections: a field of this many sources around (83, 22).
 N_SYNTHETIC = 200
@@ -98,37 +92,9 @@ def tap_live(
     tmp_path_factory: pytest.TempPathFactory,
     tiny_archive: SimulationResult,
 ) -> Iterator[TapLive]:
-    root = tmp_path_factory.mktemp(f"tap_{request.param}")
-    shutil.copytree(tiny_archive.root, root / "archive")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     extra = {}
     if request.param == "postgresql":
         extra["database_url"] = request.getfixturevalue("postgres_url")
-    settings = Settings.load(
-        data_dir=root / "var",
-        archive_path=root / "archive",
-        executor="inline",
-        network_resolvers=False,
-        uws_identity="none",
-        runner_poll_interval=0.05,
-        public_base_url=f"http://127.0.0.1:{port}",
-        **extra,
-    )
-    context = ServiceContext.build(settings)
-    context.archive.ingest()
-    positions = _synthetic(context)
-    app = create_app(settings, context)
-    runner = build_runner(settings, app.extensions[UWS_EXTENSION])
-    runner.start()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield TapLive(settings.public_base_url, context, request.param, positions)
-    finally:
-        server.shutdown()
-        runner.stop()
-        app.extensions[UWS_EXTENSION].close()  # its PostgreSQL listener, before the drop
-        context.engine.dispose()
+    root = tmp_path_factory.mktemp(f"tap_{request.param}")
+    with in_process_service(root, tiny_archive, serve=True, prepare=_synthetic, **extra) as live:
+        yield TapLive(live.base_url, live.context, request.param, live.prepared)
