@@ -23,6 +23,7 @@ from processing.instrument import (
     MaskGeometry,
     load_instrument,
 )
+from processing.isgri import _pif_kernel
 from processing.isgri._skymodel import sources_from_param
 from processing.pipeline import (
     AnalysisUnit,
@@ -293,7 +294,30 @@ def exact_pixel_illumination(
     both axes inside the mask, the element it passes in between depends on which boundary it
     meets first, a linear condition in (Y, Z): its area is that of a half-plane in the
     rectangle. No sampling: the model of a bright source is as exact as the ray tracing.
+
+    Computed by the compiled kernel of :mod:`processing.isgri._pif_kernel` where numba is
+    installed (the same arithmetic, ~6x faster), else by :func:`numpy_pixel_illumination`.
     """
+    if _pif_kernel.AVAILABLE:
+        area = _pif_kernel.pixel_area(
+            mask.pattern,
+            mask.element_mm,
+            mask.focal_mm,
+            mask.thickness_mm,
+            geometry.y_mm,
+            geometry.z_mm,
+            geometry.crystal_mm,
+            ty,
+            tz,
+        )
+        return np.asarray(area * (geometry.live / (geometry.crystal_mm**2)))
+    return numpy_pixel_illumination(mask, geometry, ty, tz)
+
+
+def numpy_pixel_illumination(
+    mask: MaskGeometry, geometry: DetectorGeometry, ty: float, tz: float
+) -> NDArray[np.float64]:
+    """:func:`exact_pixel_illumination` in NumPy array operations (no compiler needed)."""
     c = geometry.crystal_mm
     h_low = mask.focal_mm - 0.5 * mask.thickness_mm
     h_high = mask.focal_mm + 0.5 * mask.thickness_mm

@@ -27,3 +27,33 @@ def test_exact_illumination_is_the_limit_of_the_sampled_one(
     assert exact.shape == sampled.shape
     assert np.all((exact >= 0.0) & (exact <= 1.0 + 1e-9))
     assert np.abs(exact - sampled).max() < 1.2 / 48
+
+
+def test_the_compiled_illumination_is_the_numpy_one(instrument: Instrument) -> None:
+    """The numba kernel does the NumPy version's arithmetic in the same order: on random
+    directions over the whole field (partly coded included), on the axes and beyond the mask's
+    shadow, both give the same PIF (to rounding; they are bit-identical on this machine)."""
+    from processing.isgri import _pif_kernel
+    from processing.isgri._pif import numpy_pixel_illumination
+
+    assert _pif_kernel.AVAILABLE, "numba is a dependency: the compiled kernel must load"
+    rng = np.random.default_rng()
+    half_width = np.tan(np.radians(16.0))
+    directions = [
+        *rng.uniform(-half_width, half_width, (40, 2)),
+        (0.0, 0.0),
+        (0.0, 0.12),
+        (-0.2, 0.0),
+        (0.4, 0.4),  # no shadow on the detector
+    ]
+    lit = 0
+    for ty, tz in directions:
+        compiled = exact_pixel_illumination(
+            instrument.mask, instrument.detector, float(ty), float(tz)
+        )
+        reference = numpy_pixel_illumination(
+            instrument.mask, instrument.detector, float(ty), float(tz)
+        )
+        np.testing.assert_allclose(compiled, reference, rtol=1e-12, atol=1e-12)
+        lit += bool(reference.sum() > 0)
+    assert lit >= 20  # most directions cast a shadow (the corners of the square may not)
