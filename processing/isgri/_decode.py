@@ -121,8 +121,15 @@ class Decoder:
 
     def _correlate(self, key: str, detector_map: FloatArray) -> FloatArray:
         """c[a, b] = Σ_ij G[i + k_a, j + k_b] X[i, j] with lag k = (a, b) − (N_D − 1)."""
-        spec = self._fg[key] * np.conj(self._fft(detector_map))
-        full = sfft.irfft2(spec, s=self.fft_shape, workers=1)
+        return self._correlate_spectrum(key, self._spectrum(detector_map))
+
+    def _spectrum(self, detector_map: FloatArray) -> NDArray[np.complex128]:
+        """The conjugate FFT of a detector map: computed once, correlated with several G."""
+        return np.conj(self._fft(detector_map))
+
+    def _correlate_spectrum(self, key: str, spectrum: NDArray[np.complex128]) -> FloatArray:
+        """:meth:`_correlate` of the map whose :meth:`_spectrum` is given."""
+        full = sfft.irfft2(self._fg[key] * spectrum, s=self.fft_shape, workers=1)
         ny, nz = self.det_shape
         # Negative lags wrapped to the end of the padded array: roll them to the front.
         rows = np.r_[self.fft_shape[0] - (ny - 1) : self.fft_shape[0], 0 : self.n_cells]
@@ -139,14 +146,15 @@ class Decoder:
         ok = self.valid
         n_p = np.where(ok, self.n_plus, 1.0)
         n_m = np.where(ok, self.n_minus, 1.0)
-        c_p = self._correlate("p", w * rate)
-        c_m = self._correlate("m", w * rate)
+        spectrum = self._spectrum(w * rate)
+        c_p = self._correlate_spectrum("p", spectrum)
+        c_m = self._correlate_spectrum("m", spectrum)
         image = np.where(ok, c_p / n_p - c_m / n_m, 0.0)
-        wv = w * w * variance  # W σ² with W entering both correlated sums
+        wv = self._spectrum(w * w * variance)  # W σ² with W entering both correlated sums
         var = (
-            self._correlate("pp", wv) / n_p**2
-            + self._correlate("mm", wv) / n_m**2
-            - 2.0 * self._correlate("pm", wv) / (n_p * n_m)
+            self._correlate_spectrum("pp", wv) / n_p**2
+            + self._correlate_spectrum("mm", wv) / n_m**2
+            - 2.0 * self._correlate_spectrum("pm", wv) / (n_p * n_m)
         )
         var = np.where(ok, np.clip(var, 0.0, None), 0.0)
         return SkyImage(image=image, variance=var, coded=np.where(ok, self.coded, 0.0))
@@ -154,8 +162,9 @@ class Decoder:
     def decode_image(self, rate: FloatArray) -> FloatArray:
         """Balanced sky image only (for noiseless source models)."""
         ok = self.valid
-        c_p = self._correlate("p", self.weights * rate)
-        c_m = self._correlate("m", self.weights * rate)
+        spectrum = self._spectrum(self.weights * rate)
+        c_p = self._correlate_spectrum("p", spectrum)
+        c_m = self._correlate_spectrum("m", spectrum)
         return np.where(
             ok, c_p / np.where(ok, self.n_plus, 1) - c_m / np.where(ok, self.n_minus, 1), 0.0
         )
