@@ -111,6 +111,36 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: Files whose content matched their manifest in this process, by path: the file's identity
+#: and times then (inode, size, mtime, ctime). Any write changes ctime, so a file with the same
+#: stat is the same version and is not hashed again. As git does for its index, a file changed
+#: within RACY_S of its check is not remembered: the kernel's clock ticks coarsely, and a
+#: second write in the same tick could keep the times of the first.
+_CHECKED: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+_CHECKED_MAX = 200_000
+RACY_S = 2.0
+
+
+def _signature(stat: os.stat_result) -> tuple[int, int, int, int]:
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+def _checksum_matches(path: Path, stat: os.stat_result, sha256: str) -> bool:
+    """Whether the file's SHA-256 is ``sha256``: hashed once per version of the file."""
+    key = (str(path), sha256)
+    signature = _signature(stat)
+    if _CHECKED.get(key) == signature:
+        return True
+    if _sha256_file(path) != sha256:
+        _CHECKED.pop(key, None)
+        return False
+    if stat.st_ctime_ns < (time.time() - RACY_S) * 1e9:
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        _CHECKED[key] = signature
+    return True
+
+
 def _fsync_path(path: Path) -> None:
     """Flush a file or folder to disk (folders: so that the names in it are durable)."""
     fd = os.open(path, os.O_RDONLY)
@@ -191,6 +221,7 @@ class CacheStore:
             When there is no such entry.
         CorruptEntryError
             When a file is missing, has the wrong size or (``"checksum"``) wrong content.
+        A file is hashed once per version in a process (see ``_CHECKED``).
         """
         level = level or self.verify_level
         info = self.info(provenance_hash)
@@ -198,14 +229,15 @@ class CacheStore:
         for name, record in info.files.items():
             path = folder / name
             try:
-                size = path.stat().st_size
+                stat = path.stat()
             except FileNotFoundError:
                 raise CorruptEntryError(provenance_hash, f"file {name} is missing") from None
-            if size != record.size:
+            if stat.st_size != record.size:
                 raise CorruptEntryError(
-                    provenance_hash, f"file {name} has {size} bytes, expected {record.size}"
+                    provenance_hash,
+                    f"file {name} has {stat.st_size} bytes, expected {record.size}",
                 )
-            if level == "checksum" and _sha256_file(path) != record.sha256:
+            if level == "checksum" and not _checksum_matches(path, stat, record.sha256):
                 raise CorruptEntryError(provenance_hash, f"file {name}: checksum mismatch")
         return info
 

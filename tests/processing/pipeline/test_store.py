@@ -173,3 +173,42 @@ def test_writer_killed_mid_entry_leaves_no_entry(tmp_path: Path):
     assert store.sweep(older_than=0) == 1
     store.write(H, b"complete", codec="bytes", unit="test.unit", unit_version="1")
     assert store.load(H) == b"complete"
+
+
+def test_a_file_checked_once_is_hashed_again_only_when_it_changes(tmp_path: Path, monkeypatch):
+    """A file whose content matched is not hashed again while its stat is the same; any write
+    (even of the same size) changes its ctime and makes the next load hash it again. Files
+    written moments before their check are not remembered (a second write in the same clock
+    tick could keep their times)."""
+    import os
+
+    from processing.pipeline import _store
+
+    store = CacheStore(tmp_path)
+    write(store, {"a": np.arange(1000.0)}, "numpy")
+    hashed: list[Path] = []
+    real = _store._sha256_file
+
+    def counting(path: Path) -> str:
+        if path.name == "a.npy":
+            hashed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(_store, "_sha256_file", counting)
+    store.load(H)
+    store.load(H)
+    assert len(hashed) == 2  # just written: checked each time
+    path = store.path(H) / "a.npy"
+    monkeypatch.setattr(_store, "RACY_S", -60.0)  # as if written long ago
+    store.load(H)
+    store.load(H)
+    store.load(H)
+    assert len(hashed) == 3
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    before = os.stat(path)
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # hide the write from mtime
+    with pytest.raises(CorruptEntryError, match="checksum"):
+        store.load(H)
+    assert len(hashed) == 4
