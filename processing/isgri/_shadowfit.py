@@ -42,12 +42,12 @@ class _Basis:
     inverse_norm: FloatArray
 
     def sums(self, values: FloatArray) -> FloatArray:
-        """Per module present, the sum of ``values`` (pixels first) over its pixels."""
-        return np.add.reduceat(values, self.starts, axis=0)
+        """Per module present, the sum of ``values`` over its pixels (the last axis: pixels)."""
+        return np.add.reduceat(values, self.starts, axis=-1)
 
     def expand(self, per_module: FloatArray) -> FloatArray:
-        """A value per module present, repeated over its pixels."""
-        return np.repeat(per_module, self.counts, axis=0)
+        """A value per module present (last axis), repeated over its pixels."""
+        return np.repeat(per_module, self.counts, axis=-1)
 
 
 _last: list[_Basis] = []
@@ -84,16 +84,20 @@ def _basis(template: FloatArray, module: NDArray[np.integer], used: NDArray[np.b
 
 @dataclass(frozen=True)
 class Reduced:
-    """Source models at the fitted pixels, with and without their background part."""
+    """Source models at the fitted pixels, with and without their background part.
+
+    Models are rows (models × pixels): each model's values are contiguous, which the sums
+    per module and the products of a fit read row by row.
+    """
 
     basis: _Basis
-    #: The fit weights there (ones for an unweighted fit).
-    weight: FloatArray
+    #: The fit weights there, or None for an unweighted fit.
+    weight: FloatArray | None
     #: 1 / Σ w·t² per module present.
     inverse_norm: FloatArray
-    #: The models there (pixels × models).
+    #: The models there (models × pixels).
     columns: FloatArray
-    #: The models less their projection onto the background (pixels × models).
+    #: The models less their projection onto the background (models × pixels).
     reduced: FloatArray
 
     def at(self, values: FloatArray) -> FloatArray:
@@ -104,7 +108,10 @@ class Reduced:
         """(TᵀWT)⁻¹TᵀW·values: the background scale per module that best explains ``values``."""
         if not values.size:
             return np.zeros(0)
-        return self.inverse_norm * self.basis.sums(self.weight * self.basis.template * values)
+        weighted = self.basis.template * values
+        if self.weight is not None:
+            weighted = self.weight * weighted
+        return self.inverse_norm * self.basis.sums(weighted)
 
     def background(self, shape: tuple[int, ...], beta: FloatArray) -> FloatArray:
         """The background map of per-module scales ``beta`` (0 outside the fitted pixels)."""
@@ -124,21 +131,21 @@ def reduce(
     pixel of zero variance takes the smallest positive one)."""
     basis = _basis(template, module, used)
     tmpl = basis.template
+    weight: FloatArray | None = None
     if variance is None:
-        weight = np.ones_like(tmpl)
         inverse = basis.inverse_norm
     else:
         v = variance.ravel()[basis.pixels]
         weight = 1.0 / np.where(v > 0, v, max(float(v[v > 0].min(initial=1.0)), 1e-12))
         inverse = 1.0 / basis.sums(weight * tmpl * tmpl) if tmpl.size else np.zeros(0)
-    columns = np.empty((tmpl.size, len(models)))
+    columns = np.empty((len(models), tmpl.size))
     for k, m in enumerate(models):
-        columns[:, k] = m.ravel()[basis.pixels]
+        np.take(m.ravel(), basis.pixels, out=columns[k])
     if not tmpl.size:
         return Reduced(basis, weight, inverse, columns, columns)
-    wt = weight * tmpl
-    share = inverse[:, None] * basis.sums(wt[:, None] * columns)
-    reduced = columns - tmpl[:, None] * basis.expand(share)
+    wt = tmpl if weight is None else weight * tmpl
+    share = inverse * basis.sums(wt * columns)
+    reduced = columns - tmpl * basis.expand(share)
     return Reduced(basis, weight, inverse, columns, reduced)
 
 
@@ -157,13 +164,13 @@ def least_squares(
     their errors and the background map.
     """
     red = reduce(models, template, module, used)
-    a = red.reduced
-    gram_inv = np.linalg.pinv(a.T @ a)
+    a = red.reduced  # models × pixels
+    gram_inv = np.linalg.pinv(a @ a.T)
     data = red.at(rate)
-    coef = gram_inv @ (a.T @ data)
-    rows = a @ gram_inv
-    errors = np.sqrt(np.sum(rows * rows * red.at(variance)[:, None], axis=0))
-    beta = red.per_module(data - red.columns @ coef)
+    coef = gram_inv @ (a @ data)
+    rows = gram_inv @ a
+    errors = np.sqrt((rows * rows) @ red.at(variance))
+    beta = red.per_module(data - coef @ red.columns)
     return np.asarray(coef), np.asarray(errors), red.background(rate.shape, beta)
 
 
@@ -181,8 +188,9 @@ def weighted_alone(
     makes the flux from the data times the pixel's standard deviation, over the flux error
     (unit norm). The noise of two such fits correlates by the dot product of these."""
     red = reduce([model, *context], template, module, used, variance)
-    weighted = red.reduced * red.weight[:, None]
-    row = weighted @ np.linalg.pinv(red.reduced.T @ weighted)[:, 0]
+    assert red.weight is not None
+    weighted = red.reduced * red.weight
+    row = np.linalg.pinv(weighted @ red.reduced.T)[0] @ weighted
     flux = float(row @ red.at(data))
     noise = row * np.sqrt(red.at(variance))
     err = float(np.sqrt(noise @ noise))
