@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from uws._bearer import AnonymousClients, BearerTokenIdentity, token_claims
     from uws._errors import (
         AuthenticationRequiredError,
         InvalidTransitionError,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from uws._service import UWSPolicy, UWSService, parse_iso_datetime
     from uws._storage import JobStore
     from uws._text import check_text, xml_safe
+    from uws._tokens import TokenClaims, TokenRecord, TokenRejected, TokenService
     from uws._transitions import (
         ACTIVE_PHASES,
         FINAL_PHASES,
@@ -62,10 +64,12 @@ _EXPORTS: dict[str, str] = {
     "ACTIVE_PHASES": "uws._transitions",
     "DATABASE_DOWN": "uws._handlers",
     "Action": "uws._transitions",
+    "AnonymousClients": "uws._bearer",
     "AnonymousIdentity": "uws._identity",
     "AuthenticationRequiredError": "uws._errors",
     "Base": "uws._schema",
     "BasicAuthIdentity": "uws._identity",
+    "BearerTokenIdentity": "uws._bearer",
     "CredentialCache": "uws._identity",
     "ExecutionPhase": "uws._transitions",
     "FINAL_PHASES": "uws._transitions",
@@ -93,6 +97,10 @@ _EXPORTS: dict[str, str] = {
     "ServiceUnavailableError": "uws._errors",
     "StoredResult": "uws._models",
     "TRANSITIONS": "uws._transitions",
+    "TokenClaims": "uws._tokens",
+    "TokenRecord": "uws._tokens",
+    "TokenRejected": "uws._tokens",
+    "TokenService": "uws._tokens",
     "TrustedHeaderIdentity": "uws._identity",
     "UWSError": "uws._errors",
     "UWSPolicy": "uws._service",
@@ -104,6 +112,7 @@ _EXPORTS: dict[str, str] = {
     "parse_iso_datetime": "uws._service",
     "render_error_votable": "uws._xml",
     "select_by_parameter": "uws._kinds",
+    "token_claims": "uws._bearer",
     "xml_safe": "uws._text",
 }
 
@@ -113,10 +122,12 @@ __all__ = [
     "FINAL_PHASES",
     "TRANSITIONS",
     "Action",
+    "AnonymousClients",
     "AnonymousIdentity",
     "AuthenticationRequiredError",
     "Base",
     "BasicAuthIdentity",
+    "BearerTokenIdentity",
     "CredentialCache",
     "ExecutionPhase",
     "IdentityPolicy",
@@ -142,6 +153,10 @@ __all__ = [
     "RunnerConfig",
     "ServiceUnavailableError",
     "StoredResult",
+    "TokenClaims",
+    "TokenRecord",
+    "TokenRejected",
+    "TokenService",
     "TrustedHeaderIdentity",
     "UWSError",
     "UWSPolicy",
@@ -153,6 +168,7 @@ __all__ = [
     "parse_iso_datetime",
     "render_error_votable",
     "select_by_parameter",
+    "token_claims",
     "xml_safe",
 ]
 

@@ -8,6 +8,7 @@ VOTable error document here and nowhere else.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
+from uws._bearer import AnonymousClients
 from uws._errors import (
     AuthenticationRequiredError,
     ParameterError,
@@ -116,6 +118,7 @@ def create_uws_blueprint(
     sync_path: str | None = "/sync",
     sync_timeout: float = 60.0,
     public_url: str | None = None,
+    clients: AnonymousClients | None = None,
 ) -> Blueprint:
     """Build the blueprint of one UWS endpoint.
 
@@ -135,6 +138,8 @@ def create_uws_blueprint(
         How long the sync endpoint waits before redirecting to the job.
     public_url
         Base URL clients see (behind a proxy); the request's own root otherwise.
+    clients
+        Gives each anonymous client its own job list; ``None``: anonymous users share one.
     """
     bp = Blueprint(name, __name__)
     prefix = "/" + url_prefix.strip("/")
@@ -151,6 +156,9 @@ def create_uws_blueprint(
     def owner() -> str | None:
         return identity.identify(request)
 
+    def client(user: str | None) -> str | None:
+        return clients.client(request) if user is None and clients is not None else None
+
     def to_job(job_id: str) -> ResponseReturnValue:
         return redirect(job_url(job_id), code=303)
 
@@ -158,6 +166,12 @@ def create_uws_blueprint(
     def _listen() -> None:
         # WAIT across processes on PostgreSQL needs this process to LISTEN.
         service.store.ensure_listener()
+
+    if clients is not None:
+
+        @bp.after_request
+        def _client_cookie(response: Response) -> Response:
+            return clients.remember(request, response)
 
     @bp.errorhandler(UWSError)
     def _uws_error(exc: UWSError) -> ResponseReturnValue:
@@ -192,12 +206,15 @@ def create_uws_blueprint(
 
     @bp.get(prefix)
     def job_list() -> ResponseReturnValue:
-        refs = service.list_jobs(owner(), _job_filter())
+        user = owner()
+        flt = dataclasses.replace(_job_filter(), client=client(user))
+        refs = service.list_jobs(user, flt)
         return _xml(render_job_list(refs, job_url))
 
     @bp.post(prefix)
     def create_job() -> ResponseReturnValue:
-        job = service.create(owner(), _pairs())
+        user = owner()
+        job = service.create(user, _pairs(), client=client(user))
         return to_job(job.id)
 
     @bp.get(f"{prefix}/<job_id>")
@@ -316,7 +333,7 @@ def create_uws_blueprint(
         return send_file(path, mimetype=result.mime_type or "application/octet-stream")
 
     if sync_path is not None:
-        _add_sync(bp, service, owner, job_url, result_url, sync_path, sync_timeout)
+        _add_sync(bp, service, owner, client, job_url, result_url, sync_path, sync_timeout)
     return bp
 
 
@@ -333,6 +350,7 @@ def _add_sync(
     bp: Blueprint,
     service: UWSService,
     owner: Callable[[], str | None],
+    client: Callable[[str | None], str | None],
     job_url: Callable[[str], str],
     result_url: Callable[[JobRecord, str], str],
     sync_path: str,
@@ -342,7 +360,7 @@ def _add_sync(
 
     def sync() -> ResponseReturnValue:
         user = owner()
-        job = service.create(user, _pairs(), run=True)
+        job = service.create(user, _pairs(), run=True, client=client(user))
         job = service.wait_final(user, job.id, timeout)
         if job.phase is ExecutionPhase.COMPLETED and job.results:
             primary = job.results[0]

@@ -64,6 +64,8 @@ class JobRecord:
     runner_id: str | None = None
     heartbeat_at: dt.datetime | None = None
     attempts: int = 0
+    #: The anonymous client whose job list shows the job (see :class:`~uws.AnonymousClients`).
+    client: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,6 @@ class JobFilter:
     last: int | None = None
     #: Only jobs with this runId (a front that tags its jobs finds them again).
     run_id: str | None = None
+    #: For anonymous owners: only this client's jobs (``None``: every anonymous job, for a
+    #: front that finds its jobs by ``run_id``).
+    client: str | None = None

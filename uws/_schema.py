@@ -26,7 +26,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "ErrorRow", "JobRow", "ParameterRow", "ResultRow", "UTCDateTime"]
+__all__ = [
+    "Base",
+    "ErrorRow",
+    "JobRow",
+    "ParameterRow",
+    "ResultRow",
+    "TokenRow",
+    "UTCDateTime",
+]
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -63,6 +71,9 @@ class JobRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
     owner: Mapped[str | None] = mapped_column(String(255))
+    #: The anonymous client (a cookie's random value) whose list shows the job; ``None`` for
+    #: jobs with an owner and for anonymous jobs of clients that keep no cookie.
+    client: Mapped[str | None] = mapped_column(String(64))
     run_id: Mapped[str | None] = mapped_column(String(255))
     phase: Mapped[str] = mapped_column(String(16))
     creation_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -84,6 +95,7 @@ class JobRow(Base):
         Index("ix_uws_job_owner_phase_created", "owner", "phase", "creation_time"),
         Index("ix_uws_job_phase_queued", "phase", "queued_at"),
         Index("ix_uws_job_destruction", "destruction"),
+        Index("ix_uws_job_client_created", "client", "creation_time"),
     )
 
 
@@ -130,3 +142,20 @@ class ErrorRow(Base):
     error_type: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class TokenRow(Base):
+    """One issued bearer token (its claims; the signed token itself is never stored)."""
+
+    __tablename__ = "uws_token"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), index=True)
+    roles: Mapped[list[str] | None] = mapped_column(JSON)
+    quota_class: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(255))
+    notify: Mapped[list[str] | None] = mapped_column(JSON)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(Text)

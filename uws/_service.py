@@ -189,9 +189,17 @@ class UWSService:
 
     # Creation --------------------------------------------------------------------------
     def create(
-        self, owner: str | None, pairs: Iterable[tuple[str, str]], *, run: bool = False
+        self,
+        owner: str | None,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        run: bool = False,
+        client: str | None = None,
     ) -> JobRecord:
         """Validate parameters and store a new job (QUEUED when PHASE=RUN or ``run``).
+
+        ``client`` names the anonymous client whose list shows the job (ignored when the job
+        has an owner).
 
         Raises
         ------
@@ -244,6 +252,7 @@ class UWSService:
             parameters=job_pairs,
             results=answered or [],
             progress=None if answered is None else Progress(0.0, 0.0, ANSWERED_NOTE),
+            client=client if owner is None else None,
         )
         self.store.add(job)
         log.info("created job %s (%s) for %s in %s", job.id, kind, owner, job.phase.value)

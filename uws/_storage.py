@@ -145,6 +145,7 @@ class JobStore:
                     id=job.id,
                     kind=job.kind,
                     owner=job.owner,
+                    client=job.client,
                     run_id=job.run_id,
                     phase=job.phase.value,
                     creation_time=job.creation_time,
@@ -302,6 +303,7 @@ class JobStore:
             runner_id=row.runner_id,
             heartbeat_at=row.heartbeat_at,
             attempts=row.attempts,
+            client=row.client,
         )
 
     def list_jobs(
@@ -311,6 +313,8 @@ class JobStore:
         stmt = select(JOB.c.id, JOB.c.run_id, JOB.c.owner, JOB.c.phase, JOB.c.creation_time)
         stmt = stmt.where(JOB.c.owner.is_(None) if owner is None else JOB.c.owner == owner)
         stmt = stmt.where(JOB.c.kind.in_(list(kinds)))
+        if owner is None and flt.client is not None:
+            stmt = stmt.where(JOB.c.client == flt.client)
         if flt.phases:
             stmt = stmt.where(JOB.c.phase.in_(_phases(flt.phases)))
         else:

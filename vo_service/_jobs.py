@@ -75,8 +75,18 @@ def tap_kinds(settings: Settings) -> KindRegistry:
     return KindRegistry([tap_job_kind(settings)])
 
 
-def build_identity(settings: Settings) -> IdentityPolicy:
-    """The owner policy chosen by ``uws_identity``."""
+def build_identity(settings: Settings, engine: Engine | None = None) -> IdentityPolicy:
+    """The owner policy chosen by ``uws_identity``, with bearer tokens in front of it when
+    ``engine`` (the database of the tokens) is given and tokens are on."""
+    base = _base_identity(settings)
+    if engine is None:
+        return base
+    from vo_service._users import with_tokens
+
+    return with_tokens(settings, engine, base)
+
+
+def _base_identity(settings: Settings) -> IdentityPolicy:
     if settings.uws_identity == "none":
         return AnonymousIdentity()
     if settings.uws_identity == "basic":
@@ -122,7 +132,10 @@ def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
     if not kinds.names():
         log.info("no job kinds registered: /async and /sync are not mounted")
         return
-    identity = build_identity(settings)
+    from vo_service._users import anonymous_clients
+
+    identity = build_identity(settings, engine)
+    clients = anonymous_clients(settings)
     service = build_service(settings, store, kinds)
     app.register_blueprint(
         create_uws_blueprint(
@@ -132,6 +145,7 @@ def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
             sync_path="/sync",
             sync_timeout=float(settings.sync_timeout),
             public_url=settings.public_base_url,
+            clients=clients,
         )
     )
     from vo_service._descriptor import input_params, params_blueprint
@@ -183,11 +197,12 @@ def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
             identity,
             url_prefix="/soda/async",
             public_url=settings.public_base_url,
+            clients=clients,
         )
     )
     from vo_service._tap_http import install_tap
 
-    install_tap(app, settings, engine, store, identity)  # /tap/async: the tap job kind
+    install_tap(app, settings, engine, store, identity, clients)  # /tap/async: the tap job kind
 
 
 def build_runner(settings: Settings, store: JobStore) -> Runner:

@@ -98,6 +98,21 @@ class Settings(BaseSettings):
         None,
         description="Shared secret (HS256) of ODA tokens given to /oda; unset: tokens are ignored.",
     )
+    tokens: bool = Field(
+        True, description="Accept the service's bearer tokens (Authorization: Bearer, token=)."
+    )
+    token_secret: SecretStr | None = Field(
+        None,
+        description="Signing key of bearer tokens (>= 32 characters); unset: a random key "
+        "kept in data_dir/token.key (set it when several machines serve the same database).",
+    )
+    token_audience: str | None = Field(
+        None, description="Audience (aud) of bearer tokens; default: public_base_url."
+    )
+    token_lifetime_days: int = Field(30, ge=1, description="Default lifetime of issued tokens.")
+    anonymous_client_lists: bool = Field(
+        True, description="Each anonymous client (a cookie) sees only its own job list."
+    )
     network_resolvers: bool = Field(
         True, description="Try Sesame/SIMBAD/NED before the local catalog."
     )
@@ -129,6 +144,8 @@ class Settings(BaseSettings):
             raise ValueError("executor 'dask' needs VO_SERVICE_DASK_SCHEDULER")
         if self.uws_identity == "basic" and self.uws_users_file is None:
             raise ValueError("uws_identity 'basic' needs VO_SERVICE_UWS_USERS_FILE")
+        if self.token_secret is not None and len(self.token_secret.get_secret_value()) < 32:
+            raise ValueError("token_secret must be at least 32 characters")
         return self
 
     # Resolved paths -------------------------------------------------------------------
@@ -156,6 +173,11 @@ class Settings(BaseSettings):
     def resolved_uws_work_path(self) -> Path:
         """UWS job work folders, defaulting to ``data_dir/jobs``."""
         return (self.uws_work_path or self.data_dir / "jobs").resolve()
+
+    @property
+    def resolved_token_audience(self) -> str:
+        """Audience of bearer tokens, defaulting to the public base URL."""
+        return self.token_audience or self.public_base_url
 
     @property
     def ivoid(self) -> str:

@@ -197,7 +197,7 @@ def submit() -> ResponseReturnValue:
         return _form_page(values, check, 200 if check.ok else 400)
     owner = _owner()
     try:
-        job = front.service.create(owner, pairs, run=True)
+        job = front.service.create(owner, pairs, run=True, client=front.client(request, owner))
     except ParameterError as exc:
         return _form_page(values, Check(error_field=exc.parameter, error=exc.reason), 400)
     return redirect(url_for("web.job", job_id=job.id), 303)
@@ -220,7 +220,8 @@ def jobs() -> ResponseReturnValue:
     front = _front()
     owner = _owner()
     views = []
-    for summary in front.service.list_jobs(owner, JobFilter(last=_LIST_LENGTH)):
+    flt = JobFilter(last=_LIST_LENGTH, client=front.client(request, owner))
+    for summary in front.service.list_jobs(owner, flt):
         try:
             views.append(job_view(front.service.get(owner, summary.id)))
         except JobNotFoundError:
@@ -361,15 +362,18 @@ def _uws_error(exc: UWSError) -> ResponseReturnValue:
 def install_web(app: Flask, settings: Settings, context: ServiceContext) -> None:
     """Mount the front end over the ``/async`` jobs (after ``register_uws``)."""
     from vo_service._jobs import UWS_EXTENSION, build_identity, build_service, job_kinds
+    from vo_service._users import anonymous_clients, build_tokens
 
     kinds = job_kinds(settings)
     service = build_service(settings, app.extensions[UWS_EXTENSION], kinds)
     app.extensions[WEB_EXTENSION] = WebFront(
         service=service,
-        identity=build_identity(settings),
+        identity=build_identity(settings, context.engine),
         context=context,
         source=StoreProductSource(settings),
         kind="product",
+        clients=anonymous_clients(settings),
+        tokens=build_tokens(settings, context.engine),
     )
     app.register_blueprint(web)
     app.register_blueprint(vendor_blueprint())

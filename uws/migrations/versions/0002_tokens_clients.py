@@ -1,0 +1,46 @@
+"""Bearer tokens (``uws_token``) and the anonymous client of a job (``uws_job.client``).
+
+Revision ID: uws_0002
+Revises: uws_0001
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from uws._schema import UTCDateTime
+
+revision = "uws_0002"
+down_revision = "uws_0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("uws_job") as batch:
+        batch.add_column(sa.Column("client", sa.String(64), nullable=True))
+    op.create_index("ix_uws_job_client_created", "uws_job", ["client", "creation_time"])
+    op.create_table(
+        "uws_token",
+        sa.Column("jti", sa.String(64), primary_key=True),
+        sa.Column("subject", sa.String(255), nullable=False),
+        sa.Column("roles", sa.JSON(), nullable=True),
+        sa.Column("quota_class", sa.String(64), nullable=True),
+        sa.Column("email", sa.String(255), nullable=True),
+        sa.Column("notify", sa.JSON(), nullable=True),
+        sa.Column("issued_at", UTCDateTime(), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.Column("revoked_at", UTCDateTime(), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
+    )
+    op.create_index("ix_uws_token_subject", "uws_token", ["subject"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_uws_token_subject", table_name="uws_token")
+    op.drop_table("uws_token")
+    op.drop_index("ix_uws_job_client_created", table_name="uws_job")
+    with op.batch_alter_table("uws_job") as batch:
+        batch.drop_column("client")

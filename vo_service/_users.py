@@ -1,0 +1,70 @@
+"""Wiring of the generic bearer tokens and anonymous client lists into the service.
+
+The signing key is ``VO_SERVICE_TOKEN_SECRET`` or, unset, a random key kept in
+``data_dir/token.key`` (created once, readable by the service's user only), so that the
+embedded default issues tokens with no configuration and every process on the machine (the
+web service, ``vo-service tokens``) uses the same key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from uws import AnonymousClients, BearerTokenIdentity, IdentityPolicy, TokenService
+from vo_service.settings import Settings, SettingsError
+
+__all__ = ["anonymous_clients", "build_tokens", "token_key", "with_tokens"]
+
+KEY_FILE = "token.key"
+
+
+def token_key(settings: Settings) -> bytes:
+    """The signing key of bearer tokens (made and kept in ``data_dir`` when not configured)."""
+    if settings.token_secret is not None:
+        return settings.token_secret.get_secret_value().encode()
+    path = Path(settings.data_dir) / KEY_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_bytes().strip()
+    except OSError as exc:
+        raise SettingsError(f"VO_SERVICE_TOKEN_SECRET unset and {path} not writable") from exc
+    else:
+        key = secrets.token_hex(32).encode()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+    if len(key) < 32:
+        raise SettingsError(f"{path}: the token key is shorter than 32 characters")
+    return key
+
+
+def build_tokens(settings: Settings, engine: Engine) -> TokenService | None:
+    """The token service, or ``None`` when ``VO_SERVICE_TOKENS`` is off."""
+    if not settings.tokens:
+        return None
+    return TokenService(
+        engine,
+        token_key(settings),
+        issuer=settings.ivoid,
+        audience=settings.resolved_token_audience,
+    )
+
+
+def with_tokens(settings: Settings, engine: Engine, policy: IdentityPolicy) -> IdentityPolicy:
+    """``policy`` with bearer tokens in front of it (unchanged when tokens are off)."""
+    tokens = build_tokens(settings, engine)
+    if tokens is None:
+        return policy
+    return BearerTokenIdentity(tokens, policy, realm=settings.service_name)
+
+
+def anonymous_clients(settings: Settings) -> AnonymousClients | None:
+    """Per-client anonymous job lists, or ``None`` (one shared list) when turned off."""
+    if not settings.anonymous_client_lists:
+        return None
+    return AnonymousClients(secure=settings.public_base_url.startswith("https://"))
