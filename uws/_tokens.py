@@ -22,6 +22,7 @@ from typing import cast as type_cast
 import jwt
 from sqlalchemy import Engine, Table, insert, select, update
 
+from uws._errors import ParameterError
 from uws._schema import TokenRow
 from uws._storage import utcnow
 from uws._text import MAX_NAME_LENGTH, check_text
@@ -135,11 +136,16 @@ class TokenService:
             For a subject, role or quota class that cannot be stored and rendered, or a
             lifetime that is not positive.
         """
-        check_text("subject", subject, max_length=MAX_NAME_LENGTH)
+        try:
+            check_text("subject", subject, max_length=MAX_NAME_LENGTH)
+            for role in roles:
+                check_text("role", role, max_length=64)
+        except ParameterError as exc:
+            raise ValueError(exc.message) from None
+        if not subject.isprintable():
+            raise ValueError("the subject must be printable (no tab, newline or control)")
         if not subject.strip() or subject != subject.strip():
             raise ValueError("the subject must be a non-empty name without surrounding spaces")
-        for role in roles:
-            check_text("role", role, max_length=64)
         if lifetime <= dt.timedelta(0):
             raise ValueError("the token lifetime must be positive")
         now = utcnow().replace(microsecond=0)

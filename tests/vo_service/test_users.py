@@ -1,0 +1,278 @@
+"""Users of the service: ``vo-service tokens issue|list|revoke`` and the tokens it issues on
+every front (/async, /soda/async, /tap/async, the web pages' session cookie), and per-client
+anonymous job lists shared by the pages and /async."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import jwt
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+from lxml import etree, html
+from pyvo.io.uws import parse_job
+
+from processing.simulator import SimulationResult
+from tests.uws._helpers import error_message
+from tests.uws._xsd import validate
+from vo_service._context import ServiceContext
+from vo_service._jobs import UWS_EXTENSION
+from vo_service.app import create_app
+from vo_service.cli import main
+from vo_service.settings import Settings
+
+UWS = {"uws": "http://www.ivoa.net/xml/UWS/v1.0"}
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    return {
+        "VO_SERVICE_DATA_DIR": str(tmp_path / "var"),
+        "VO_SERVICE_DATABASE_URL": database_url,
+        "VO_SERVICE_UWS_DEMO_KINDS": "true",
+    }
+
+
+def _cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+_APPS: list[Flask] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_apps() -> Iterator[None]:
+    """Each application's job-store listener and engine closed before its database goes."""
+    yield
+    while _APPS:
+        app = _APPS.pop()
+        app.extensions[UWS_EXTENSION].close()
+        app.extensions["vo_service"].engine.dispose()
+
+
+def _app(env: dict[str, str], **overrides: object) -> Flask:
+    settings = Settings.load(
+        data_dir=Path(env["VO_SERVICE_DATA_DIR"]),
+        database_url=env["VO_SERVICE_DATABASE_URL"],
+        uws_demo_kinds=True,
+        network_resolvers=False,
+        **overrides,
+    )
+    app = create_app(settings)
+    _APPS.append(app)
+    return app
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _issue(env: dict[str, str], *args: str) -> tuple[str, str]:
+    code, out, err = _cli(env, "tokens", "issue", *args)
+    assert code == 0, err
+    token = out.strip()
+    return token, jwt.decode(token, options={"verify_signature": False})["jti"]
+
+
+def test_cli_issues_tokens_the_service_accepts_and_revokes_at_once(env: dict[str, str]) -> None:
+    token, jti = _issue(env, "alice", "--role", "astronomer", "--email", "alice@example.org")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == "alice" and claims["roles"] == ["astronomer"]
+    assert claims["email"] == "alice@example.org" and claims["aud"] == "http://127.0.0.1:8080"
+    key = (Path(env["VO_SERVICE_DATA_DIR"]) / "token.key").stat()
+    assert key.st_mode & 0o077 == 0  # the generated key is the service user's alone
+    client = _app(env).test_client()
+    created = client.post("/async", data={"KIND": "echo", "MESSAGE": "hi"}, headers=_bearer(token))
+    assert created.status_code == 303, created.get_data(as_text=True)
+    job_url = created.headers["Location"].replace("http://127.0.0.1:8080", "")
+    document = client.get(job_url, headers=_bearer(token))
+    validate(document.data)
+    assert parse_job(io.BytesIO(document.data)).ownerid == "alice"
+    assert client.get(job_url, headers={"X-Remote-User": "bob"}).status_code == 404
+    # The other job lists take the same token.
+    for path in ("/async", "/soda/async", "/tap/async"):
+        assert client.get(path, headers=_bearer(token)).status_code == 200, path
+    code, out, _ = _cli(env, "tokens", "list", "--json")
+    assert code == 0
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    assert (row["id"], row["user"], row["state"], row["roles"]) == (
+        jti,
+        "alice",
+        "active",
+        ["astronomer"],
+    )
+    # Revoked by the operator while the service runs: refused on the very next request.
+    code, out, _ = _cli(env, "tokens", "revoke", jti)
+    assert code == 0 and "1 token revoked" in out
+    for path in ("/async", "/soda/async", "/tap/async", job_url):
+        refused = client.get(path, headers=_bearer(token))
+        assert refused.status_code == 401, path
+        validate(refused.data)
+        assert "revoked" in error_message(refused.data)
+    code, out, _ = _cli(env, "tokens", "list", "--user", "alice")
+    assert code == 0 and " revoked " in out
+
+
+def test_cli_revokes_every_token_of_a_user(env: dict[str, str]) -> None:
+    first, _ = _issue(env, "alice")
+    second, _ = _issue(env, "alice", "--days", "2")
+    bobs, _ = _issue(env, "bob")
+    code, out, _ = _cli(env, "tokens", "revoke", "--user", "alice")
+    assert code == 0 and "2 tokens revoked" in out
+    client = _app(env).test_client()
+    assert client.get("/async", headers=_bearer(first)).status_code == 401
+    assert client.get("/async", headers=_bearer(second)).status_code == 401
+    assert client.get("/async", headers=_bearer(bobs)).status_code == 200
+    code, _, err = _cli(env, "tokens", "revoke", "--user", "alice")
+    assert code != 0 and "no active token" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["alice", "--email", "not-an-address"], "not an e-mail address"),
+        (["alice", "--role", "bad role"], "letters, digits"),
+        (["alice", "--notify", "sms:123"], "webhook:"),
+        (["alice", "--days", "0"], "0"),
+        (["ali\tce"], "printable"),
+    ],
+)
+def test_cli_refuses_bad_claims(env: dict[str, str], args: list[str], message: str) -> None:
+    code, _, err = _cli(env, "tokens", "issue", *args)
+    assert code == 2 and message in err
+    code, out, _ = _cli(env, "tokens", "list")
+    assert code == 0 and out == ""
+
+
+def test_revoke_needs_exactly_one_target(env: dict[str, str]) -> None:
+    code, _, err = _cli(env, "tokens", "revoke")
+    assert code == 2 and "TOKEN_ID or --user" in err
+
+
+def test_tokens_of_another_audience_or_off(env: dict[str, str]) -> None:
+    token, _ = _issue(env, "alice")
+    elsewhere = _app(env, token_audience="https://mirror.example.org").test_client()
+    refused = elsewhere.get("/async", headers=_bearer(token))
+    assert refused.status_code == 401 and "audience" in error_message(refused.data)
+    # With tokens off, a bearer header is not a credential the trusted-header policy knows:
+    # the request is anonymous, as any request without the proxy's header.
+    off = _app(env, tokens=False).test_client()
+    listing = off.get("/async", headers=_bearer(token))
+    assert listing.status_code == 200
+
+
+def test_a_configured_secret_replaces_the_key_file(env: dict[str, str]) -> None:
+    env = {**env, "VO_SERVICE_TOKEN_SECRET": "s" * 40}
+    token, _ = _issue(env, "alice")
+    assert not (Path(env["VO_SERVICE_DATA_DIR"]) / "token.key").exists()
+    assert jwt.decode(token, "s" * 40, algorithms=["HS256"], audience="http://127.0.0.1:8080")
+    client = _app(env, token_secret="s" * 40).test_client()
+    assert client.get("/async", headers=_bearer(token)).status_code == 200
+    keyed = _app(env).test_client()  # another key (the file's): the signature fails
+    assert keyed.get("/async", headers=_bearer(token)).status_code == 401
+
+
+def test_each_anonymous_client_lists_its_own_jobs(env: dict[str, str]) -> None:
+    app = _app(env)
+    first, second = app.test_client(), app.test_client()
+    ids = []
+    for client in (first, second):
+        created = client.post("/async", data={"KIND": "echo", "MESSAGE": "anon"})
+        ids.append(created.headers["Location"].rsplit("/", 1)[-1])
+    for client, mine, theirs in ((first, ids[0], ids[1]), (second, ids[1], ids[0])):
+        listing = client.get("/async")
+        validate(listing.data)
+        listed = etree.fromstring(listing.data).xpath("//uws:jobref/@id", namespaces=UWS)
+        assert listed == [mine] and theirs not in listed
+    shared = _app(env, anonymous_client_lists=False).test_client()
+    listed = etree.fromstring(shared.get("/async").data).xpath("//uws:jobref/@id", namespaces=UWS)
+    assert set(ids) <= set(listed)
+
+
+# The web pages ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def web_root(tmp_path_factory: pytest.TempPathFactory, tiny_archive: SimulationResult) -> Path:
+    root = tmp_path_factory.mktemp("web_users")
+    shutil.copytree(tiny_archive.root, root / "archive")
+    return root
+
+
+@pytest.fixture(scope="module")
+def web_app(web_root: Path) -> Flask:
+    settings = Settings.load(
+        data_dir=web_root / "var",
+        archive_path=web_root / "archive",
+        executor="inline",
+        network_resolvers=False,
+    )
+    context = ServiceContext.build(settings)
+    context.archive.ingest()
+    return create_app(settings, context)
+
+
+def _web_token(web_root: Path, user: str) -> tuple[str, str]:
+    return _issue({"VO_SERVICE_DATA_DIR": str(web_root / "var")}, user)
+
+
+def _submit(client: FlaskClient) -> str:
+    created = client.post("/web/jobs", data={"src_name": "Crab", "radius": "10", "action": "run"})
+    assert created.status_code == 303, created.get_data(as_text=True)
+    return created.headers["Location"].rsplit("/", 1)[-1]
+
+
+def test_web_sign_in_with_a_token_is_a_session_cookie(web_app: Flask, web_root: Path) -> None:
+    token, jti = _web_token(web_root, "alice")
+    browser = web_app.test_client()
+    signed_in = browser.post("/web/account", data={"token": token})
+    assert signed_in.status_code == 303
+    cookie = signed_in.headers["Set-Cookie"]
+    assert cookie.startswith("uws_token=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Expires" not in cookie and "Max-Age" not in cookie  # a session cookie
+    page = html.fromstring(browser.get("/web/account").data)
+    assert "Signed in as alice" in page.get_element_by_id("account-user").text_content()
+    job_id = _submit(browser)
+    assert job_id.encode() in browser.get("/web/jobs").data
+    # The same job is alice's on /async, with the token as a bearer header.
+    api = web_app.test_client()
+    assert job_id.encode() in api.get("/async", headers=_bearer(token)).data
+    assert job_id.encode() not in api.get("/async").data
+    # Revoked: the session ends at once; the account page says why and signs out.
+    _cli({"VO_SERVICE_DATA_DIR": str(web_root / "var")}, "tokens", "revoke", jti)
+    assert browser.get("/web/jobs").status_code == 401
+    account = html.fromstring(browser.get("/web/account").data)
+    assert "revoked" in account.get_element_by_id("account-problem").text_content()
+    browser.post("/web/account/sign-out")
+    assert browser.get_cookie("uws_token") is None
+    assert browser.get("/web/jobs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [("", "paste the token"), ("<script>alert(1)</script>", "not valid")],
+)
+def test_web_sign_in_refuses_bad_tokens(web_app: Flask, token: str, message: str) -> None:
+    browser = web_app.test_client()
+    refused = browser.post("/web/account", data={"token": token})
+    assert refused.status_code == 400
+    assert b"<script>" not in refused.data
+    page = html.fromstring(refused.data)
+    assert message in page.get_element_by_id("account-problem").text_content()
+    assert browser.get_cookie("uws_token") is None
+
+
+def test_web_anonymous_lists_are_per_browser(web_app: Flask) -> None:
+    first, second = web_app.test_client(), web_app.test_client()
+    mine, theirs = _submit(first), _submit(second)
+    first_page, second_page = first.get("/web/jobs").data, second.get("/web/jobs").data
+    assert mine.encode() in first_page and theirs.encode() not in first_page
+    assert theirs.encode() in second_page and mine.encode() not in second_page
+    # The pages and /async share the browser's list.
+    assert mine.encode() in first.get("/async").data
+    assert theirs.encode() not in first.get("/async").data
