@@ -18,6 +18,8 @@ if TYPE_CHECKING:
         InvalidTransitionError,
         JobNotFoundError,
         ParameterError,
+        QuotaExceededError,
+        RequestTooLargeError,
         ResultNotFoundError,
         ServiceUnavailableError,
         UWSError,
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     )
     from uws._models import JobError, JobFilter, JobRecord, JobSummaryRef, Progress, StoredResult
     from uws._notify import Notifier, PostgresListener
+    from uws._quotas import QuotaClass, QuotaPolicy, Usage, owner_usage
     from uws._runner import Runner, RunnerConfig
     from uws._schema import Base
     from uws._service import UWSPolicy, UWSService, parse_iso_datetime
@@ -90,6 +93,10 @@ _EXPORTS: dict[str, str] = {
     "ParameterError": "uws._errors",
     "ParameterSet": "uws._kinds",
     "PostgresListener": "uws._notify",
+    "QuotaClass": "uws._quotas",
+    "QuotaExceededError": "uws._errors",
+    "QuotaPolicy": "uws._quotas",
+    "RequestTooLargeError": "uws._errors",
     "Progress": "uws._models",
     "ResultNotFoundError": "uws._errors",
     "Runner": "uws._runner",
@@ -102,6 +109,7 @@ _EXPORTS: dict[str, str] = {
     "TokenRejected": "uws._tokens",
     "TokenService": "uws._tokens",
     "TrustedHeaderIdentity": "uws._identity",
+    "Usage": "uws._quotas",
     "UWSError": "uws._errors",
     "UWSPolicy": "uws._service",
     "UWSService": "uws._service",
@@ -109,6 +117,7 @@ _EXPORTS: dict[str, str] = {
     "create_uws_blueprint": "uws._handlers",
     "load_users_file": "uws._identity",
     "next_phase": "uws._transitions",
+    "owner_usage": "uws._quotas",
     "parse_iso_datetime": "uws._service",
     "render_error_votable": "uws._xml",
     "select_by_parameter": "uws._kinds",
@@ -148,6 +157,10 @@ __all__ = [
     "ParameterSet",
     "PostgresListener",
     "Progress",
+    "QuotaClass",
+    "QuotaExceededError",
+    "QuotaPolicy",
+    "RequestTooLargeError",
     "ResultNotFoundError",
     "Runner",
     "RunnerConfig",
@@ -161,10 +174,12 @@ __all__ = [
     "UWSError",
     "UWSPolicy",
     "UWSService",
+    "Usage",
     "check_text",
     "create_uws_blueprint",
     "load_users_file",
     "next_phase",
+    "owner_usage",
     "parse_iso_datetime",
     "render_error_votable",
     "select_by_parameter",

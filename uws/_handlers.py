@@ -23,6 +23,7 @@ from uws._bearer import AnonymousClients
 from uws._errors import (
     AuthenticationRequiredError,
     ParameterError,
+    QuotaExceededError,
     ResultNotFoundError,
     ServiceUnavailableError,
     UWSError,
@@ -182,7 +183,7 @@ def create_uws_blueprint(
         )
         if isinstance(exc, AuthenticationRequiredError) and exc.challenge:
             response.headers["WWW-Authenticate"] = exc.challenge
-        if isinstance(exc, ServiceUnavailableError):
+        if isinstance(exc, (ServiceUnavailableError, QuotaExceededError)):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
 

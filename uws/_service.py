@@ -24,6 +24,7 @@ from uws._errors import (
 )
 from uws._kinds import InfoEntry, KindRegistry, ParameterSet
 from uws._models import JobFilter, JobRecord, JobSummaryRef, Progress, StoredResult
+from uws._quotas import QuotaPolicy
 from uws._storage import JobStore, utcnow
 from uws._text import MAX_NAME_LENGTH, check_text
 from uws._transitions import (
@@ -172,6 +173,7 @@ class UWSService:
         kind_selector: KindSelector | None = None,
         policy: UWSPolicy | None = None,
         work_root: Path | None = None,
+        quotas: QuotaPolicy | None = None,
     ) -> None:
         if default_kind is None and kind_selector is None:
             names = kinds.names()
@@ -186,6 +188,7 @@ class UWSService:
         self._default_kind = default_kind
         self._selector = kind_selector
         self.work_root = work_root
+        self.quotas = quotas
 
     # Creation --------------------------------------------------------------------------
     def create(
@@ -254,9 +257,36 @@ class UWSService:
             progress=None if answered is None else Progress(0.0, 0.0, ANSWERED_NOTE),
             client=client if owner is None else None,
         )
-        self.store.add(job)
+        self._add_within_quota(job)
         log.info("created job %s (%s) for %s in %s", job.id, kind, owner, job.phase.value)
         return job
+
+    # Quotas (kept apart: creation only calls these) ----------------------------------------
+    def _add_within_quota(self, job: JobRecord) -> None:
+        """Store the new job, refused (and not stored) when it is over its owner's quota."""
+        quotas = self.quotas
+        if quotas is None:
+            self.store.add(job)
+            return
+        assert job.spec is not None
+        quotas.check_request(job.owner, job.kind, job.spec)
+        with quotas.process_lock(self.store.engine.dialect.name):
+            self.store.add(job, guard=lambda conn: quotas.check_counts(conn, job.owner, job.phase))
+
+    def _queue_within_quota(self, job: JobRecord) -> bool:
+        """PENDING -> QUEUED, refused when the owner's active jobs are at their quota."""
+        quotas = self.quotas
+        if quotas is None:
+            return self.store.set_phase(job.id, [job.phase], ExecutionPhase.QUEUED)
+        with quotas.process_lock(self.store.engine.dialect.name):
+            return self.store.set_phase(
+                job.id,
+                [job.phase],
+                ExecutionPhase.QUEUED,
+                guard=lambda conn: quotas.check_counts(
+                    conn, job.owner, ExecutionPhase.QUEUED, new=False
+                ),
+            )
 
     def _answer(
         self, kind: str, spec: dict[str, Any], owner: str | None
@@ -398,7 +428,11 @@ class UWSService:
             target = next_phase(job.phase, action)
             if target is None:
                 return job
-            if self.store.set_phase(job_id, [job.phase], target):
+            if target is ExecutionPhase.QUEUED:
+                changed = self._queue_within_quota(job)
+            else:
+                changed = self.store.set_phase(job_id, [job.phase], target)
+            if changed:
                 log.info("job %s: %s -> %s", job_id, job.phase.value, target.value)
                 return self.get(owner, job_id)
         raise InvalidTransitionError(f"job {job_id} changes too fast; try again")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from typing import cast as type_cast
@@ -134,12 +134,17 @@ class JobStore:
             self.notifier.queue_changed()
 
     # Creation and reading ---------------------------------------------------------------
-    def add(self, job: JobRecord) -> None:
+    def add(self, job: JobRecord, *, guard: Callable[[Connection], None] | None = None) -> None:
         """Insert a new job with its parameters (and results: a job answered at creation is
-        stored COMPLETED, with its times and progress, in the same transaction)."""
+        stored COMPLETED, with its times and progress, in the same transaction).
+
+        ``guard`` runs first in that transaction (a quota check); what it raises aborts the
+        insert."""
         queued = job.phase is ExecutionPhase.QUEUED
         progress = job.progress
         with self.engine.begin() as conn:
+            if guard is not None:
+                guard(conn)
             conn.execute(
                 insert(JOB).values(
                     id=job.id,
@@ -340,11 +345,13 @@ class JobStore:
         to_phase: ExecutionPhase,
         *,
         error: JobError | None = None,
+        guard: Callable[[Connection], None] | None = None,
         **values: Any,
     ) -> bool:
         """Compare-and-set the phase; False when the job was not in ``from_phases``.
 
-        ``values`` sets further columns in the same statement (``end_time=...``).
+        ``values`` sets further columns in the same statement (``end_time=...``); ``guard``
+        runs first in the same transaction (a quota check) and may raise to refuse.
         """
         now = utcnow()
         if to_phase is ExecutionPhase.QUEUED:
@@ -353,6 +360,8 @@ class JobStore:
             values.setdefault("end_time", now)
         queued = to_phase is ExecutionPhase.QUEUED
         with self.engine.begin() as conn:
+            if guard is not None:
+                guard(conn)
             done = conn.execute(
                 update(JOB)
                 .where(JOB.c.id == job_id, JOB.c.phase.in_(_phases(from_phases)))

@@ -256,6 +256,23 @@ class TokenService:
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount
 
+    def quota_class_of(self, subject: str) -> str | None:
+        """The quota class of the subject's newest active token (``None``: none or no class)."""
+        now = utcnow()
+        stmt = (
+            select(TOKEN.c.quota_class)
+            .where(
+                TOKEN.c.subject == subject,
+                TOKEN.c.revoked_at.is_(None),
+                TOKEN.c.expires_at > now,
+            )
+            .order_by(TOKEN.c.issued_at.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            value = conn.execute(stmt).scalar()
+        return value if isinstance(value, str) else None
+
     def records(self, subject: str | None = None) -> list[TokenRecord]:
         """Issued tokens, newest first (optionally one subject's)."""
         stmt = select(TOKEN).order_by(TOKEN.c.issued_at.desc(), TOKEN.c.jti)

@@ -112,6 +112,8 @@ def build_service(settings: Settings, store: JobStore, kinds: KindRegistry) -> U
         wait_cap=float(settings.wait_cap),
         poll_interval=0.5 if store.is_postgres else 0.05,
     )
+    from vo_service._users import build_quotas
+
     names = kinds.names()
     selector = None if len(names) == 1 else select_by_parameter("KIND", kinds, default=names[0])
     return UWSService(
@@ -121,6 +123,7 @@ def build_service(settings: Settings, store: JobStore, kinds: KindRegistry) -> U
         kind_selector=selector,
         policy=policy,
         work_root=settings.resolved_uws_work_path,
+        quotas=build_quotas(settings, store.engine),
     )
 
 

@@ -11,15 +11,34 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
-from uws import AnonymousClients, BearerTokenIdentity, IdentityPolicy, TokenService
+from uws import (
+    AnonymousClients,
+    BearerTokenIdentity,
+    IdentityPolicy,
+    QuotaClass,
+    QuotaPolicy,
+    TokenService,
+)
 from vo_service.settings import Settings, SettingsError
 
-__all__ = ["anonymous_clients", "build_tokens", "token_key", "with_tokens"]
+__all__ = [
+    "SCIENCE_WINDOWS",
+    "anonymous_clients",
+    "build_quotas",
+    "build_tokens",
+    "quota_classes",
+    "request_cost",
+    "token_key",
+    "with_tokens",
+]
 
 KEY_FILE = "token.key"
+#: The per-request quantity product jobs report to the quotas.
+SCIENCE_WINDOWS = "science_windows"
 
 
 def token_key(settings: Settings) -> bytes:
@@ -68,3 +87,54 @@ def anonymous_clients(settings: Settings) -> AnonymousClients | None:
     if not settings.anonymous_client_lists:
         return None
     return AnonymousClients(secure=settings.public_base_url.startswith("https://"))
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def quota_classes(settings: Settings) -> dict[str, QuotaClass]:
+    """The configured quota classes (``VO_SERVICE_QUOTA_CLASSES``) as uws quota classes."""
+    classes = {}
+    for name, limits in settings.quota_classes.items():
+        per_request = {}
+        if "max_science_windows" in limits:
+            per_request[SCIENCE_WINDOWS] = limits["max_science_windows"]
+        classes[name] = QuotaClass(
+            name=name,
+            max_pending=_int(limits.get("max_pending_jobs")),
+            max_active=_int(limits.get("max_active_jobs")),
+            max_jobs_per_day=_int(limits.get("max_jobs_per_day")),
+            max_execution_seconds_per_day=limits.get("max_execution_seconds_per_day"),
+            max_result_bytes_per_day=limits.get("max_result_bytes_per_day"),
+            per_request=per_request,
+        )
+    return classes
+
+
+def request_cost(kind: str, spec: dict[str, Any]) -> dict[str, float]:
+    """The per-request quantities of a validated job: the science windows a product request
+    selects (other kinds: none)."""
+    if kind == "product":
+        return {SCIENCE_WINDOWS: float(len(spec.get("scw_ids") or ()))}
+    return {}
+
+
+def build_quotas(settings: Settings, engine: Engine) -> QuotaPolicy | None:
+    """The quota policy, or ``None`` when no quota class is configured.
+
+    A user's class is the one ``VO_SERVICE_QUOTA_USERS`` names, else the quota class of their
+    newest active token, else ``default``.
+    """
+    classes = quota_classes(settings)
+    if not classes:
+        return None
+    tokens = build_tokens(settings, engine)
+    users = dict(settings.quota_users)
+
+    def class_of(owner: str) -> str | None:
+        if owner in users:
+            return users[owner]
+        return None if tokens is None else tokens.quota_class_of(owner)
+
+    return QuotaPolicy(classes, class_of=class_of, request_cost=request_cost)

@@ -16,7 +16,19 @@ import yaml
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "SettingsError"]
+__all__ = ["QUOTA_LIMITS", "Settings", "SettingsError"]
+
+#: The limits a quota class may set (``docs/users.md``).
+QUOTA_LIMITS = frozenset(
+    {
+        "max_pending_jobs",
+        "max_active_jobs",
+        "max_jobs_per_day",
+        "max_execution_seconds_per_day",
+        "max_result_bytes_per_day",
+        "max_science_windows",
+    }
+)
 
 
 class SettingsError(ValueError):
@@ -113,6 +125,16 @@ class Settings(BaseSettings):
     anonymous_client_lists: bool = Field(
         True, description="Each anonymous client (a cookie) sees only its own job list."
     )
+    quota_classes: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Quota classes by name (JSON): each a mapping of limits (QUOTA_LIMITS); "
+        "'default' for users without a class, 'anonymous' for anonymous requests; none: no "
+        "quotas.",
+    )
+    quota_users: dict[str, str] = Field(
+        default_factory=dict,
+        description="User name -> quota class (JSON); else the class of the user's token.",
+    )
     network_resolvers: bool = Field(
         True, description="Try Sesame/SIMBAD/NED before the local catalog."
     )
@@ -131,6 +153,22 @@ class Settings(BaseSettings):
             raise ValueError("must be one of 'header', 'basic', 'none'")
         return value
 
+    @field_validator("quota_classes")
+    @classmethod
+    def _known_limits(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for name, limits in value.items():
+            unknown = set(limits) - QUOTA_LIMITS
+            if unknown:
+                raise ValueError(
+                    f"quota class {name!r}: unknown limit {sorted(unknown)[0]!r} "
+                    f"(known: {', '.join(sorted(QUOTA_LIMITS))})"
+                )
+            if any(v < 0 for v in limits.values()):
+                raise ValueError(f"quota class {name!r}: limits must not be negative")
+        if value and "default" not in value:
+            raise ValueError("quota classes need a 'default' class")
+        return value
+
     @field_validator("public_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -144,6 +182,9 @@ class Settings(BaseSettings):
             raise ValueError("executor 'dask' needs VO_SERVICE_DASK_SCHEDULER")
         if self.uws_identity == "basic" and self.uws_users_file is None:
             raise ValueError("uws_identity 'basic' needs VO_SERVICE_UWS_USERS_FILE")
+        unknown = set(self.quota_users.values()) - set(self.quota_classes)
+        if unknown:
+            raise ValueError(f"quota_users names an unknown quota class {sorted(unknown)[0]!r}")
         if self.token_secret is not None and len(self.token_secret.get_secret_value()) < 32:
             raise ValueError("token_secret must be at least 32 characters")
         return self
