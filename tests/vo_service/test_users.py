@@ -276,3 +276,80 @@ def test_web_anonymous_lists_are_per_browser(web_app: Flask) -> None:
     # The pages and /async share the browser's list.
     assert mine.encode() in first.get("/async").data
     assert theirs.encode() not in first.get("/async").data
+
+
+# Quotas ------------------------------------------------------------------------------------------
+QUOTAS = {
+    "default": {"max_active_jobs": 1, "max_pending_jobs": 2},
+    "large": {"max_active_jobs": 3},
+}
+
+
+def test_quota_classes_from_settings_tokens_and_users(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VO_SERVICE_QUOTA_CLASSES", json.dumps(QUOTAS))
+    monkeypatch.setenv("VO_SERVICE_QUOTA_USERS", json.dumps({"carol": "large"}))
+    large, _ = _issue(env, "dave", "--quota-class", "large")
+    client = _app(env).test_client()  # the settings from the environment, as served
+    run = {"KIND": "echo", "MESSAGE": "m", "PHASE": "RUN"}
+    alice = {"X-Remote-User": "alice"}
+    assert client.post("/async", data=run, headers=alice).status_code == 303
+    refused = client.post("/async", data=run, headers=alice)
+    assert refused.status_code == 429
+    validate(refused.data)
+    assert "quota class 'default' allows 1 at once" in error_message(refused.data)
+    for headers in ({"X-Remote-User": "carol"}, _bearer(large)):  # class 'large': 3
+        for _ in range(3):
+            assert client.post("/async", data=run, headers=headers).status_code == 303
+        assert client.post("/async", data=run, headers=headers).status_code == 429
+    code, out, _ = _cli(env, "users", "usage", "--json")
+    assert code == 0
+    rows = {row["user"]: row for row in map(json.loads, out.splitlines())}
+    assert set(rows) == {"alice", "carol", "dave"}
+    assert (rows["alice"]["quota_class"], rows["alice"]["active"]) == ("default", 1)
+    assert rows["alice"]["limits"]["max_active_jobs"] == 1
+    assert (rows["dave"]["quota_class"], rows["dave"]["active"]) == ("large", 3)
+    assert rows["carol"]["jobs_today"] == 3
+    code, out, _ = _cli(env, "users", "usage", "--user", "carol")
+    assert code == 0 and "class=large" in out and "active=3/3" in out
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        ({"default": {"max_jobs": 1}}, "unknown limit 'max_jobs'"),
+        ({"large": {"max_active_jobs": 1}}, "'default' class"),
+        ({"default": {"max_active_jobs": -1}}, "must not be negative"),
+    ],
+)
+def test_bad_quota_settings_are_named(classes: dict[str, object], message: str) -> None:
+    from vo_service.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=message):
+        Settings.load(quota_classes=classes)
+
+
+def test_science_windows_per_request(web_root: Path, tiny_archive: SimulationResult) -> None:
+    settings = Settings.load(
+        data_dir=web_root / "var-quota",
+        archive_path=web_root / "archive",
+        executor="inline",
+        network_resolvers=False,
+        quota_classes={"default": {"max_science_windows": 2}},
+    )
+    context = ServiceContext.build(settings)
+    context.archive.ingest()
+    client = create_app(settings, context).test_client()
+    crab = {"product_type": "image", "src_name": "Crab", "radius": "10"}
+    refused = client.post("/async", data=crab)
+    assert refused.status_code == 403
+    validate(refused.data)
+    message = error_message(refused.data)
+    assert "needs 4 science windows" in message and "allows 2 per request" in message
+    # The same on /sync and from the web form; a smaller request passes.
+    assert client.get("/sync", query_string=crab).status_code == 403
+    page = client.post("/web/jobs", data={**crab, "action": "run"})
+    assert page.status_code == 403 and b"allows 2 per request" in page.data
+    small = {**crab, "max_pointings": "2"}
+    assert client.post("/async", data=small).status_code == 303
