@@ -12,6 +12,7 @@ __all__ = [
     "JobNotFoundError",
     "ParameterError",
     "QuotaExceededError",
+    "ReadOnlyError",
     "RequestTooLargeError",
     "ResultNotFoundError",
     "ServiceUnavailableError",
@@ -138,3 +139,10 @@ class RequestTooLargeError(UWSError):
 
     status = 403
     dali_code = "UsageError"
+
+
+class ReadOnlyError(UWSError):
+    """The job is shared with the requester for reading only; changes are its owner's (403)."""
+
+    status = 403
+    dali_code = "PermissionDenied"

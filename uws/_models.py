@@ -8,7 +8,15 @@ from typing import Any
 
 from uws._transitions import ExecutionPhase
 
-__all__ = ["JobError", "JobFilter", "JobRecord", "JobSummaryRef", "Progress", "StoredResult"]
+__all__ = [
+    "JobError",
+    "JobFilter",
+    "JobRecord",
+    "JobSummaryRef",
+    "Progress",
+    "Reader",
+    "StoredResult",
+]
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,29 @@ class JobRecord:
     attempts: int = 0
     #: The anonymous client whose job list shows the job (see :class:`~uws.AnonymousClients`).
     client: str | None = None
+    #: The job this one was cloned from.
+    parent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads a job: the user, their groups, and the share key they present (a link's).
+
+    A job is readable by its owner and by the grantees it is shared with (:meth:`grantees`).
+    """
+
+    user: str | None
+    groups: frozenset[str] = frozenset()
+    key: str | None = None
+
+    def grantees(self) -> list[str]:
+        """The share grants that would admit this reader."""
+        found = [f"group:{g}" for g in sorted(self.groups)]
+        if self.user is not None:
+            found.append(f"user:{self.user}")
+        if self.key:
+            found.append(f"link:{self.key}")
+        return found
 
 
 @dataclass(frozen=True)

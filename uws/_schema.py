@@ -32,6 +32,7 @@ __all__ = [
     "JobRow",
     "ParameterRow",
     "ResultRow",
+    "ShareRow",
     "TokenRow",
     "UTCDateTime",
 ]
@@ -74,6 +75,8 @@ class JobRow(Base):
     #: The anonymous client (a cookie's random value) whose list shows the job; ``None`` for
     #: jobs with an owner and for anonymous jobs of clients that keep no cookie.
     client: Mapped[str | None] = mapped_column(String(64))
+    #: The job this one was cloned from (no foreign key: the parent may be deleted first).
+    parent_id: Mapped[str | None] = mapped_column(String(32))
     run_id: Mapped[str | None] = mapped_column(String(255))
     phase: Mapped[str] = mapped_column(String(16))
     creation_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -159,3 +162,14 @@ class TokenRow(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class ShareRow(Base):
+    """One grant of read access to a job: ``user:<name>``, ``group:<name>`` or ``link:<key>``."""
+
+    __tablename__ = "uws_share"
+
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("uws_job.id", ondelete="CASCADE"), primary_key=True
+    )
+    grantee: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)

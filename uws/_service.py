@@ -20,11 +20,13 @@ from uws._errors import (
     InvalidTransitionError,
     JobNotFoundError,
     ParameterError,
+    ReadOnlyError,
     ResultNotFoundError,
 )
 from uws._kinds import InfoEntry, KindRegistry, ParameterSet
-from uws._models import JobFilter, JobRecord, JobSummaryRef, Progress, StoredResult
+from uws._models import JobFilter, JobRecord, JobSummaryRef, Progress, Reader, StoredResult
 from uws._quotas import QuotaPolicy
+from uws._sharing import ShareStore, parse_grant
 from uws._storage import JobStore, utcnow
 from uws._text import MAX_NAME_LENGTH, check_text
 from uws._transitions import (
@@ -189,6 +191,7 @@ class UWSService:
         self._selector = kind_selector
         self.work_root = work_root
         self.quotas = quotas
+        self.shares = ShareStore(store.engine)
 
     # Creation --------------------------------------------------------------------------
     def create(
@@ -198,6 +201,7 @@ class UWSService:
         *,
         run: bool = False,
         client: str | None = None,
+        parent_id: str | None = None,
     ) -> JobRecord:
         """Validate parameters and store a new job (QUEUED when PHASE=RUN or ``run``).
 
@@ -256,6 +260,7 @@ class UWSService:
             results=answered or [],
             progress=None if answered is None else Progress(0.0, 0.0, ANSWERED_NOTE),
             client=client if owner is None else None,
+            parent_id=parent_id,
         )
         self._add_within_quota(job)
         log.info("created job %s (%s) for %s in %s", job.id, kind, owner, job.phase.value)
@@ -330,8 +335,9 @@ class UWSService:
         return min(when, now + self.policy.max_destruction)
 
     # Reading -------------------------------------------------------------------------------
-    def get(self, owner: str | None, job_id: str) -> JobRecord:
-        """The job, if it belongs to ``owner``.
+    def get(self, owner: str | None, job_id: str, *, reader: Reader | None = None) -> JobRecord:
+        """The job, if it belongs to ``owner`` (or, with ``reader``, if that reader may read it:
+        its owner, or a grantee of one of its shares).
 
         Raises
         ------
@@ -339,10 +345,91 @@ class UWSService:
             When it does not exist, is of another endpoint's kind, or is somebody else's.
         """
         _check_job_id(job_id)
-        job = self.store.get(job_id, owner=owner, check_owner=True)
+        if reader is None:
+            job = self.store.get(job_id, owner=owner, check_owner=True)
+        else:
+            job = self.store.get(job_id)
+            if (
+                job is not None
+                and job.owner != reader.user
+                and not self.shares.admits(job_id, reader.grantees())
+            ):
+                job = None
         if job is None or job.kind not in self.kinds:
             raise JobNotFoundError(job_id)
         return job
+
+    # Sharing and cloning -----------------------------------------------------------------
+    def check_writable(self, reader: Reader, job_id: str) -> None:
+        """Refuse (403) a change by a reader the job is only shared with; a job the reader
+        cannot read at all stays a 404 (its existence is not told)."""
+        try:
+            self.get(reader.user, job_id)
+        except JobNotFoundError:
+            owner = self.get(reader.user, job_id, reader=reader).owner
+            raise ReadOnlyError(
+                f"job {job_id} is shared with you by {owner} for reading only"
+            ) from None
+
+    def grants(self, owner: str | None, job_id: str) -> list[str]:
+        """The job's shares (its owner's to see)."""
+        self._sharer(owner, job_id)
+        return self.shares.grants(job_id)
+
+    def share(
+        self, owner: str | None, job_id: str, add: Sequence[str], remove: Sequence[str]
+    ) -> list[str]:
+        """Add grants (``user:<name>``, ``group:<name>``, ``link``) and remove grants (as
+        listed); the grants after the change.
+
+        Raises
+        ------
+        ParameterError
+            For a malformed grant.
+        ReadOnlyError
+            For an anonymous owner (whose jobs anybody with the link reads already).
+        """
+        self._sharer(owner, job_id)
+        parsed = [parse_grant("ADD", value) for value in add]
+        for value in remove:
+            self.shares.revoke(job_id, value.strip())
+        for grant in parsed:
+            self.shares.grant(job_id, grant)
+        log.info("job %s: shared with %d grantees", job_id, len(self.shares.grants(job_id)))
+        return self.shares.grants(job_id)
+
+    def _sharer(self, owner: str | None, job_id: str) -> JobRecord:
+        job = self.get(owner, job_id)
+        if owner is None:
+            raise ReadOnlyError("sign in to share jobs: anonymous jobs have no owner to share")
+        return job
+
+    def clone(
+        self,
+        owner: str | None,
+        reader: Reader,
+        job_id: str,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        client: str | None = None,
+    ) -> JobRecord:
+        """A new job of ``owner`` with the parameters of a job ``reader`` may read, the given
+        parameters replacing its values; it records its parent. Control parameters (PHASE,
+        RUNID, ...) apply to the new job.
+
+        Raises
+        ------
+        JobNotFoundError
+            When the reader cannot read the job.
+        ParameterError
+            When the merged parameters do not validate.
+        """
+        parent = self.get(owner, job_id, reader=reader)
+        given = checked_pairs(pairs)
+        control = [(k, v) for k, v in given if k.lower() in CONTROL_PARAMETERS]
+        changes = [(k, v) for k, v in given if k.lower() not in CONTROL_PARAMETERS]
+        merged = ParameterSet(parent.parameters).replaced(changes)
+        return self.create(owner, [*merged.pairs, *control], client=client, parent_id=parent.id)
 
     def describe(self, job: JobRecord) -> Sequence[InfoEntry]:
         """The kind's own ``jobInfo`` entries of ``job`` (none when its kind has no describer;
@@ -357,7 +444,9 @@ class UWSService:
         """The owner's jobs of this endpoint's kinds."""
         return self.store.list_jobs(owner, self.kinds.names(), flt)
 
-    def result(self, owner: str | None, job_id: str, result_id: str) -> StoredResult:
+    def result(
+        self, owner: str | None, job_id: str, result_id: str, *, reader: Reader | None = None
+    ) -> StoredResult:
         """One result of a job.
 
         Raises
@@ -365,7 +454,7 @@ class UWSService:
         ResultNotFoundError
             When the job has no such result.
         """
-        for result in self.get(owner, job_id).results:
+        for result in self.get(owner, job_id, reader=reader).results:
             if result.id == result_id:
                 return result
         raise ResultNotFoundError(f"job {job_id} has no result {result_id!r}")
@@ -376,6 +465,8 @@ class UWSService:
         job_id: str,
         timeout: float,
         phase: ExecutionPhase | None = None,
+        *,
+        reader: Reader | None = None,
     ) -> JobRecord:
         """UWS 1.1 blocking GET: return once the phase changes or ``timeout`` passes.
 
@@ -385,7 +476,7 @@ class UWSService:
         timeout = self.policy.wait_cap if timeout < 0 else min(timeout, self.policy.wait_cap)
         _check_job_id(job_id)  # an impossible id is refused before it is watched
         with self.store.notifier.watch(job_id) as changed:
-            job = self.get(owner, job_id)
+            job = self.get(owner, job_id, reader=reader)
             start_phase = job.phase
             if start_phase not in ACTIVE_PHASES or (phase is not None and start_phase != phase):
                 return job
@@ -396,7 +487,7 @@ class UWSService:
                 current = self.store.get_phase(job_id)
                 if current != start_phase:
                     break
-        return self.get(owner, job_id)
+        return self.get(owner, job_id, reader=reader)
 
     def wait_final(self, owner: str | None, job_id: str, timeout: float) -> JobRecord:
         """Wait until the job reaches a final phase or ``timeout`` passes (for /sync)."""

@@ -151,6 +151,7 @@ class JobStore:
                     kind=job.kind,
                     owner=job.owner,
                     client=job.client,
+                    parent_id=job.parent_id,
                     run_id=job.run_id,
                     phase=job.phase.value,
                     creation_time=job.creation_time,
@@ -309,6 +310,7 @@ class JobStore:
             heartbeat_at=row.heartbeat_at,
             attempts=row.attempts,
             client=row.client,
+            parent_id=row.parent_id,
         )
 
     def list_jobs(

@@ -1,4 +1,5 @@
-"""Bearer tokens (``uws_token``) and the anonymous client of a job (``uws_job.client``).
+"""Users: bearer tokens (``uws_token``), the anonymous client of a job (``uws_job.client``),
+a clone's parent (``uws_job.parent_id``) and job sharing (``uws_share``).
 
 Revision ID: uws_0002
 Revises: uws_0001
@@ -21,7 +22,19 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("uws_job") as batch:
         batch.add_column(sa.Column("client", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("parent_id", sa.String(32), nullable=True))
     op.create_index("ix_uws_job_client_created", "uws_job", ["client", "creation_time"])
+    op.create_table(
+        "uws_share",
+        sa.Column(
+            "job_id",
+            sa.String(32),
+            sa.ForeignKey("uws_job.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("grantee", sa.String(320), primary_key=True),
+    )
+    op.create_index("ix_uws_share_grantee", "uws_share", ["grantee"])
     op.create_table(
         "uws_token",
         sa.Column("jti", sa.String(64), primary_key=True),
@@ -39,8 +52,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_uws_share_grantee", table_name="uws_share")
+    op.drop_table("uws_share")
     op.drop_index("ix_uws_token_subject", table_name="uws_token")
     op.drop_table("uws_token")
     op.drop_index("ix_uws_job_client_created", table_name="uws_job")
     with op.batch_alter_table("uws_job") as batch:
+        batch.drop_column("parent_id")
         batch.drop_column("client")
