@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         JobNotFoundError,
         ParameterError,
         QuotaExceededError,
+        ReadOnlyError,
         RequestTooLargeError,
         ResultNotFoundError,
         ServiceUnavailableError,
@@ -42,7 +43,15 @@ if TYPE_CHECKING:
         ParameterSet,
         select_by_parameter,
     )
-    from uws._models import JobError, JobFilter, JobRecord, JobSummaryRef, Progress, StoredResult
+    from uws._models import (
+        JobError,
+        JobFilter,
+        JobRecord,
+        JobSummaryRef,
+        Progress,
+        Reader,
+        StoredResult,
+    )
     from uws._notify import Notifier, PostgresListener
     from uws._quotas import QuotaClass, QuotaPolicy, Usage, owner_usage
     from uws._runner import Runner, RunnerConfig
@@ -98,6 +107,8 @@ _EXPORTS: dict[str, str] = {
     "QuotaPolicy": "uws._quotas",
     "RequestTooLargeError": "uws._errors",
     "Progress": "uws._models",
+    "Reader": "uws._models",
+    "ReadOnlyError": "uws._errors",
     "ResultNotFoundError": "uws._errors",
     "Runner": "uws._runner",
     "RunnerConfig": "uws._runner",
@@ -160,6 +171,8 @@ __all__ = [
     "QuotaClass",
     "QuotaExceededError",
     "QuotaPolicy",
+    "ReadOnlyError",
+    "Reader",
     "RequestTooLargeError",
     "ResultNotFoundError",
     "Runner",

@@ -353,3 +353,50 @@ def test_science_windows_per_request(web_root: Path, tiny_archive: SimulationRes
     assert page.status_code == 403 and b"allows 2 per request" in page.data
     small = {**crab, "max_pointings": "2"}
     assert client.post("/async", data=small).status_code == 303
+
+
+# Sharing and cloning on the pages ------------------------------------------------------------
+def test_web_shared_job_is_read_only_and_clones_record_their_parent(web_app: Flask) -> None:
+    client = web_app.test_client()
+    alice, bob = {"X-Remote-User": "alice"}, {"X-Remote-User": "bob"}
+    created = client.post(
+        "/web/jobs", data={"src_name": "Crab", "radius": "10", "action": "run"}, headers=alice
+    )
+    job_id = created.headers["Location"].rsplit("/", 1)[-1]
+    assert client.get(f"/web/jobs/{job_id}", headers=bob).status_code == 404
+    shared = client.post(f"/async/{job_id}/sharing", data={"ADD": "user:bob"}, headers=alice)
+    assert shared.status_code == 303
+    page = html.fromstring(client.get(f"/web/jobs/{job_id}", headers=bob).data)
+    assert "Shared with you by alice" in page.get_element_by_id("job-shared").text_content()
+    assert page.get_element_by_id(f"delete-{job_id}", None) is None
+    assert client.post(f"/web/jobs/{job_id}/delete", headers=bob).status_code == 403
+    assert client.post(f"/web/jobs/{job_id}/abort", headers=bob).status_code == 403
+    # Bob's clone button: the form with alice's parameters; submitted, a job of bob's that
+    # names its parent.
+    clone_href = page.get_element_by_id(f"clone-{job_id}").get("href")
+    form = html.fromstring(client.get(clone_href, headers=bob).data)
+    assert form.xpath("//input[@name='clone_of']/@value") == [job_id]
+    fields = {
+        i.get("name"): i.get("value") or ""
+        for i in form.xpath("//form[@id='request-form']//input")
+        if i.get("name") and i.get("type") not in {"radio", "checkbox", "submit"}
+    }
+    fields.update({"radius": "8", "product_type": "image", "action": "run"})
+    submitted = client.post("/web/jobs", data=fields, headers=bob)
+    assert submitted.status_code == 303, submitted.get_data(as_text=True)
+    clone_id = submitted.headers["Location"].rsplit("/", 1)[-1]
+    clone_page = html.fromstring(client.get(f"/web/jobs/{clone_id}", headers=bob).data)
+    assert job_id in clone_page.get_element_by_id("job-parent").text_content()
+    document = etree.fromstring(client.get(f"/async/{clone_id}", headers=bob).data)
+    parent = document.find(".//{urn:x-uws:jobinfo:v1}parent")
+    assert parent is not None and parent.get("id") == job_id
+    assert text_of(document, "ownerId") == "bob"
+    # A form naming a job the user cannot read is refused, nothing created.
+    fields["clone_of"] = job_id
+    carol = {"X-Remote-User": "carol"}
+    assert client.post("/web/jobs", data=fields, headers=carol).status_code == 404
+    assert b"/web/jobs/" not in client.get("/web/jobs", headers=carol).data.split(b"<main")[1]
+
+
+def text_of(document: etree._Element, name: str) -> str | None:
+    return document.findtext(f"{{{UWS['uws']}}}{name}")
