@@ -271,7 +271,8 @@ def create_uws_blueprint(
             phase_value = _single("PHASE")
             phase = _phase_value("PHASE", phase_value) if phase_value else None
             job = service.wait(user, job_id, seconds, phase, reader=who)
-        return _xml(render_job(job, result_url, info(job, user)))
+        comments = service.comments.comments(job.id)
+        return _xml(render_job(job, result_url, info(job, user), comments))
 
     @bp.post(f"{prefix}/<job_id>")
     def job_post(job_id: str) -> ResponseReturnValue:
@@ -383,6 +384,14 @@ def create_uws_blueprint(
             raise ParameterError("ADD", "give ADD=user:<name>|group:<name>|link or REMOVE=...")
         service.share(writable(job_id), job_id, add, remove)
         return redirect(f"{job_url(job_id)}/sharing", code=303)
+
+    @bp.post(f"{prefix}/<job_id>/comments")
+    def post_comment(job_id: str) -> ResponseReturnValue:
+        value = _single("TEXT")
+        if value is None:
+            raise ParameterError("TEXT", "missing: the comment's text")
+        service.comment(reader(), job_id, value)
+        return to_job(job_id)
 
     @bp.post(f"{prefix}/<job_id>/clone")
     def clone_job(job_id: str) -> ResponseReturnValue:

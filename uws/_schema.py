@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Base",
+    "CommentRow",
     "ErrorRow",
     "JobRow",
     "ParameterRow",
@@ -173,3 +174,17 @@ class ShareRow(Base):
         String(32), ForeignKey("uws_job.id", ondelete="CASCADE"), primary_key=True
     )
     grantee: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
+
+
+class CommentRow(Base):
+    """One comment on a job (plain text, sanitised when written)."""
+
+    __tablename__ = "uws_comment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("uws_job.id", ondelete="CASCADE"), index=True
+    )
+    author: Mapped[str | None] = mapped_column(String(255))
+    created: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    text: Mapped[str] = mapped_column(Text)

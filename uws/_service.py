@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from uws._comments import Comment, CommentStore, clean_comment
 from uws._errors import (
     InvalidTransitionError,
     JobNotFoundError,
@@ -192,6 +193,7 @@ class UWSService:
         self.work_root = work_root
         self.quotas = quotas
         self.shares = ShareStore(store.engine)
+        self.comments = CommentStore(store.engine)
 
     # Creation --------------------------------------------------------------------------
     def create(
@@ -403,6 +405,19 @@ class UWSService:
         if owner is None:
             raise ReadOnlyError("sign in to share jobs: anonymous jobs have no owner to share")
         return job
+
+    def comment(self, reader: Reader, job_id: str, text: str) -> Comment:
+        """Add a comment by a reader of the job (its owner or a grantee).
+
+        Raises
+        ------
+        ParameterError
+            Naming ``TEXT``, for an empty, too long or unprintable comment.
+        """
+        self.get(reader.user, job_id, reader=reader)
+        stored = self.comments.add(job_id, reader.user, clean_comment("TEXT", text))
+        log.info("job %s: comment by %s", job_id, reader.user)
+        return stored
 
     def clone(
         self,

@@ -400,3 +400,35 @@ def test_web_shared_job_is_read_only_and_clones_record_their_parent(web_app: Fla
 
 def text_of(document: etree._Element, name: str) -> str | None:
     return document.findtext(f"{{{UWS['uws']}}}{name}")
+
+
+def test_web_comments_are_escaped(web_app: Flask) -> None:
+    client = web_app.test_client()
+    alice = {"X-Remote-User": "alice"}
+    created = client.post(
+        "/web/jobs", data={"src_name": "Crab", "radius": "10", "action": "run"}, headers=alice
+    )
+    job_id = created.headers["Location"].rsplit("/", 1)[-1]
+    nasty = "<img src=x onerror=alert(1)> & <b>bold</b>"
+    posted = client.post(f"/web/jobs/{job_id}/comments", data={"text": nasty}, headers=alice)
+    assert posted.status_code == 303
+    body = client.get(f"/web/jobs/{job_id}", headers=alice).data
+    assert b"<img src=x" not in body and b"&lt;img src=x onerror=alert(1)&gt;" in body
+    page = html.fromstring(body)
+    texts = [p.text_content() for p in page.find_class("comment-text")]
+    assert texts == [nasty]
+    refused = client.post(f"/web/jobs/{job_id}/comments", data={"text": " "}, headers=alice)
+    assert refused.status_code == 400
+    assert (
+        "empty" in html.fromstring(refused.data).get_element_by_id("comment-error").text_content()
+    )
+    # The same comment in the job document, escaped there too.
+    document = etree.fromstring(client.get(f"/async/{job_id}", headers=alice).data)
+    (node,) = document.findall(".//{urn:x-uws:jobinfo:v1}comment")
+    assert node.text == nasty and node.get("author") == "alice"
+    # Somebody else can neither read nor comment.
+    bob = {"X-Remote-User": "bob"}
+    assert (
+        client.post(f"/web/jobs/{job_id}/comments", data={"text": "x"}, headers=bob).status_code
+        == 404
+    )

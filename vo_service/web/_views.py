@@ -266,7 +266,40 @@ def job(job_id: str) -> ResponseReturnValue:
     """One job: phase, progress, error, products (read only for a job shared with the user)."""
     found = _readable(job_id)
     owned = found.owner == _owner()
-    return _page("job.html", job=job_view(found), owned=owned, share=request.args.get("SHARE"))
+    comments = _front().service.comments.comments(found.id)
+    return _page(
+        "job.html",
+        job=job_view(found),
+        owned=owned,
+        share=request.args.get("SHARE"),
+        comments=comments,
+    )
+
+
+@web.post("/web/jobs/<job_id>/comments")
+def comment(job_id: str) -> ResponseReturnValue:
+    """Add a comment (the job's owner and its readers); a bad one is the page with the
+    message, nothing stored."""
+    try:
+        _front().service.comment(_reader(), job_id, request.form.get("text", ""))
+    except ParameterError as exc:
+        found = _readable(job_id)
+        return _page(
+            "job.html",
+            400,
+            job=job_view(found),
+            owned=found.owner == _owner(),
+            share=request.args.get("SHARE"),
+            comments=_front().service.comments.comments(found.id),
+            comment_error=exc.reason,
+        )
+    share = request.args.get("SHARE")
+    target = (
+        url_for("web.job", job_id=job_id, SHARE=share)
+        if share
+        else url_for("web.job", job_id=job_id)
+    )
+    return redirect(f"{target}#comments", 303)
 
 
 @web.get("/web/jobs/<job_id>/state")

@@ -1,5 +1,6 @@
 """Users: bearer tokens (``uws_token``), the anonymous client of a job (``uws_job.client``),
-a clone's parent (``uws_job.parent_id``) and job sharing (``uws_share``).
+a clone's parent (``uws_job.parent_id``), job sharing (``uws_share``) and comments
+(``uws_comment``).
 
 Revision ID: uws_0002
 Revises: uws_0001
@@ -36,6 +37,20 @@ def upgrade() -> None:
     )
     op.create_index("ix_uws_share_grantee", "uws_share", ["grantee"])
     op.create_table(
+        "uws_comment",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column(
+            "job_id",
+            sa.String(32),
+            sa.ForeignKey("uws_job.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("author", sa.String(255), nullable=True),
+        sa.Column("created", UTCDateTime(), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+    )
+    op.create_index("ix_uws_comment_job_id", "uws_comment", ["job_id"])
+    op.create_table(
         "uws_token",
         sa.Column("jti", sa.String(64), primary_key=True),
         sa.Column("subject", sa.String(255), nullable=False),
@@ -52,6 +67,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_uws_comment_job_id", table_name="uws_comment")
+    op.drop_table("uws_comment")
     op.drop_index("ix_uws_share_grantee", table_name="uws_share")
     op.drop_table("uws_share")
     op.drop_index("ix_uws_token_subject", table_name="uws_token")
