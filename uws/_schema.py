@@ -31,6 +31,7 @@ __all__ = [
     "CommentRow",
     "ErrorRow",
     "JobRow",
+    "NotificationRow",
     "ParameterRow",
     "ResultRow",
     "ShareRow",
@@ -188,3 +189,23 @@ class CommentRow(Base):
     author: Mapped[str | None] = mapped_column(String(255))
     created: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     text: Mapped[str] = mapped_column(Text)
+
+
+class NotificationRow(Base):
+    """One notification a job asked for (``email`` or ``webhook:<url>``) and its delivery."""
+
+    __tablename__ = "uws_notification"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("uws_job.id", ondelete="CASCADE"), index=True
+    )
+    target: Mapped[str] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_uws_notification_state_next", "state", "next_at"),)

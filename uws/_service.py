@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection
+
 from uws._comments import Comment, CommentStore, clean_comment
 from uws._errors import (
     InvalidTransitionError,
@@ -26,6 +28,7 @@ from uws._errors import (
 )
 from uws._kinds import InfoEntry, KindRegistry, ParameterSet
 from uws._models import JobFilter, JobRecord, JobSummaryRef, Progress, Reader, StoredResult
+from uws._notifications import NotifyPolicy
 from uws._quotas import QuotaPolicy
 from uws._sharing import ShareStore, parse_grant
 from uws._storage import JobStore, utcnow
@@ -177,6 +180,7 @@ class UWSService:
         policy: UWSPolicy | None = None,
         work_root: Path | None = None,
         quotas: QuotaPolicy | None = None,
+        notify: NotifyPolicy | None = None,
     ) -> None:
         if default_kind is None and kind_selector is None:
             names = kinds.names()
@@ -194,6 +198,7 @@ class UWSService:
         self.quotas = quotas
         self.shares = ShareStore(store.engine)
         self.comments = CommentStore(store.engine)
+        self.notify = notify
 
     # Creation --------------------------------------------------------------------------
     def create(
@@ -217,8 +222,11 @@ class UWSService:
         """
         control: dict[str, tuple[str, str]] = {}
         job_pairs: list[tuple[str, str]] = []
+        notify: list[str] = []
         for name, value in checked_pairs(pairs):
-            if name.lower() in CONTROL_PARAMETERS:
+            if name.lower() == "notify":
+                notify.append(value)
+            elif name.lower() in CONTROL_PARAMETERS:
                 control[name.lower()] = (name, value)
             else:
                 job_pairs.append((name, value))
@@ -230,6 +238,7 @@ class UWSService:
         params = ParameterSet(job_pairs)
         kind = self._select_kind(params)
         spec = self.kinds.validate(kind, params)
+        targets, email = self._notify_targets(owner, notify)
         now = utcnow()
         duration = self.policy.initial_execution_duration
         if "executionduration" in control:
@@ -264,16 +273,34 @@ class UWSService:
             client=client if owner is None else None,
             parent_id=parent_id,
         )
-        self._add_within_quota(job)
+        self._add_within_quota(job, self._notify_writer(job.id, targets, email))
         log.info("created job %s (%s) for %s in %s", job.id, kind, owner, job.phase.value)
         return job
 
+    # Notifications (kept apart: creation only calls these) ---------------------------------
+    def _notify_targets(self, owner: str | None, given: list[str]) -> tuple[list[str], str | None]:
+        if self.notify is None:
+            if given:
+                raise ParameterError("NOTIFY", "this service sends no notifications")
+            return [], None
+        return self.notify.targets(owner, given)
+
+    @staticmethod
+    def _notify_writer(
+        job_id: str, targets: list[str], email: str | None
+    ) -> Callable[[Connection], None] | None:
+        if not targets:
+            return None
+        return lambda conn: NotifyPolicy.record(conn, job_id, targets, email)
+
     # Quotas (kept apart: creation only calls these) ----------------------------------------
-    def _add_within_quota(self, job: JobRecord) -> None:
+    def _add_within_quota(
+        self, job: JobRecord, then: Callable[[Connection], None] | None = None
+    ) -> None:
         """Store the new job, refused (and not stored) when it is over its owner's quota."""
         quotas = self.quotas
         if quotas is None:
-            self.store.add(job)
+            self.store.add(job, then=then)
             return
         assert job.spec is not None
         quotas.check_request(job.owner, job.kind, job.spec)

@@ -134,12 +134,18 @@ class JobStore:
             self.notifier.queue_changed()
 
     # Creation and reading ---------------------------------------------------------------
-    def add(self, job: JobRecord, *, guard: Callable[[Connection], None] | None = None) -> None:
+    def add(
+        self,
+        job: JobRecord,
+        *,
+        guard: Callable[[Connection], None] | None = None,
+        then: Callable[[Connection], None] | None = None,
+    ) -> None:
         """Insert a new job with its parameters (and results: a job answered at creation is
         stored COMPLETED, with its times and progress, in the same transaction).
 
         ``guard`` runs first in that transaction (a quota check); what it raises aborts the
-        insert."""
+        insert. ``then`` runs after the insert in it (rows that refer to the job)."""
         queued = job.phase is ExecutionPhase.QUEUED
         progress = job.progress
         with self.engine.begin() as conn:
@@ -170,6 +176,8 @@ class JobStore:
             )
             self._insert_parameters(conn, job.id, job.parameters)
             self._insert_results(conn, job.id, job.results)
+            if then is not None:
+                then(conn)
             if queued:
                 self._publish(conn, job.id, queued=True)
         if queued:

@@ -1,6 +1,6 @@
 """Users: bearer tokens (``uws_token``), the anonymous client of a job (``uws_job.client``),
-a clone's parent (``uws_job.parent_id``), job sharing (``uws_share``) and comments
-(``uws_comment``).
+a clone's parent (``uws_job.parent_id``), job sharing (``uws_share``), comments
+(``uws_comment``) and notifications (``uws_notification``).
 
 Revision ID: uws_0002
 Revises: uws_0001
@@ -51,6 +51,25 @@ def upgrade() -> None:
     )
     op.create_index("ix_uws_comment_job_id", "uws_comment", ["job_id"])
     op.create_table(
+        "uws_notification",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column(
+            "job_id",
+            sa.String(32),
+            sa.ForeignKey("uws_job.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("target", sa.Text(), nullable=False),
+        sa.Column("email", sa.String(255), nullable=True),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_at", UTCDateTime(), nullable=False),
+        sa.Column("sent_at", UTCDateTime(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+    )
+    op.create_index("ix_uws_notification_job_id", "uws_notification", ["job_id"])
+    op.create_index("ix_uws_notification_state_next", "uws_notification", ["state", "next_at"])
+    op.create_table(
         "uws_token",
         sa.Column("jti", sa.String(64), primary_key=True),
         sa.Column("subject", sa.String(255), nullable=False),
@@ -67,6 +86,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_uws_notification_state_next", table_name="uws_notification")
+    op.drop_index("ix_uws_notification_job_id", table_name="uws_notification")
+    op.drop_table("uws_notification")
     op.drop_index("ix_uws_comment_job_id", table_name="uws_comment")
     op.drop_table("uws_comment")
     op.drop_index("ix_uws_share_grantee", table_name="uws_share")
