@@ -256,22 +256,33 @@ class TokenService:
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount
 
-    def quota_class_of(self, subject: str) -> str | None:
-        """The quota class of the subject's newest active token (``None``: none or no class)."""
+    def newest_claims(self, subject: str) -> TokenClaims | None:
+        """The claims of the subject's newest active token (its quota class, e-mail and
+        notification defaults apply wherever the user is identified, token or not)."""
         now = utcnow()
         stmt = (
-            select(TOKEN.c.quota_class)
+            select(TOKEN)
             .where(
                 TOKEN.c.subject == subject,
                 TOKEN.c.revoked_at.is_(None),
                 TOKEN.c.expires_at > now,
             )
-            .order_by(TOKEN.c.issued_at.desc())
+            .order_by(TOKEN.c.issued_at.desc(), TOKEN.c.jti)
             .limit(1)
         )
         with self.engine.connect() as conn:
-            value = conn.execute(stmt).scalar()
-        return value if isinstance(value, str) else None
+            row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        return TokenClaims(
+            subject=row.subject,
+            token_id=row.jti,
+            expires=row.expires_at,
+            roles=tuple(row.roles or ()),
+            quota_class=row.quota_class,
+            email=row.email,
+            notify=tuple(row.notify or ()),
+        )
 
     def records(self, subject: str | None = None) -> list[TokenRecord]:
         """Issued tokens, newest first (optionally one subject's)."""

