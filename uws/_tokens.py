@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from typing import cast as type_cast
 
 import jwt
-from sqlalchemy import Engine, Table, insert, select, update
+from sqlalchemy import Engine, Table, create_engine, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from uws._errors import ParameterError
 from uws._schema import TokenRow
@@ -32,6 +35,8 @@ __all__ = ["TokenClaims", "TokenRecord", "TokenRejected", "TokenService"]
 TOKEN = type_cast(Table, TokenRow.__table__)
 #: The one signing algorithm accepted: a token naming another (``none`` included) is refused.
 ALGORITHM = "HS256"
+_LOOKUPS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_LOOKUPS_LOCK = threading.Lock()
 #: Claims every token must carry.
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "jti", "aud", "iss")
 
@@ -115,6 +120,7 @@ class TokenService:
     def __post_init__(self) -> None:
         if len(self.secret) < 32:
             raise ValueError("the token signing key must be at least 32 bytes")
+        self._lookup = _lookup_engine(self.engine)
 
     # Issuing --------------------------------------------------------------------------------
     def issue(
@@ -233,10 +239,16 @@ class TokenService:
             When any check fails.
         """
         claims = self.decode(token)
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(TOKEN.c.subject, TOKEN.c.revoked_at).where(TOKEN.c.jti == claims.token_id)
-            ).first()
+        stmt = select(TOKEN.c.subject, TOKEN.c.revoked_at).where(TOKEN.c.jti == claims.token_id)
+        try:
+            with self._lookup.connect() as conn:
+                row = conn.execute(stmt).first()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # A pooled connection the server closed (no pre-ping here): once more, afresh.
+            with self._lookup.connect() as conn:
+                row = conn.execute(stmt).first()
         if row is None or row.subject != claims.subject:
             raise TokenRejected("the token is not valid for this service")
         if row.revoked_at is not None:
@@ -308,6 +320,30 @@ class TokenService:
             )
             for r in rows
         ]
+
+
+def _lookup_engine(engine: Engine) -> Engine:
+    """The engine of the per-request revocation look-up.
+
+    On PostgreSQL a pool of autocommit connections without pre-ping or reset: the look-up is
+    then one round trip instead of four (ping, BEGIN, SELECT, ROLLBACK), which is what keeps
+    a token's cost under a millisecond (``benchmarks/bench_tokens.py``). SQLite needs none.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    with _LOOKUPS_LOCK:  # one look-up pool per database engine, however many services
+        lookup = _LOOKUPS.get(engine)
+        if lookup is None:
+            lookup = create_engine(
+                engine.url,
+                isolation_level="AUTOCOMMIT",
+                pool_pre_ping=False,
+                pool_reset_on_return=None,
+                pool_size=5,
+                max_overflow=10,
+            )
+            _LOOKUPS[engine] = lookup
+        return lookup
 
 
 def _claims(payload: dict[str, Any]) -> TokenClaims:
