@@ -77,4 +77,3 @@ def test_bad_tokens_are_unauthorized(
         disp.get_product(
             instrument="isgri", product="isgri_image", token=token, silent=True, **CRAB
         )
-
