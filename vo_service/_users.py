@@ -138,19 +138,24 @@ def build_quotas(settings: Settings, engine: Engine) -> QuotaPolicy | None:
     """The quota policy, or ``None`` when no quota class is configured.
 
     A user's class is the one ``VO_SERVICE_QUOTA_USERS`` names, else the quota class of their
-    newest active token, else ``default``.
+    newest active token, else the class ``VO_SERVICE_QUOTA_ROLES`` gives the first of its roles
+    that has one, else ``default``.
     """
     classes = quota_classes(settings)
     if not classes:
         return None
     tokens = build_tokens(settings, engine)
-    users = dict(settings.quota_users)
+    users, roles = dict(settings.quota_users), dict(settings.quota_roles)
 
     def class_of(owner: str) -> str | None:
         if owner in users:
             return users[owner]
         claims = None if tokens is None else tokens.newest_claims(owner)
-        return None if claims is None else claims.quota_class
+        if claims is None:
+            return None
+        if claims.quota_class is not None:
+            return claims.quota_class
+        return next((roles[r] for r in claims.roles if r in roles), None)
 
     return QuotaPolicy(classes, class_of=class_of, request_cost=request_cost)
 

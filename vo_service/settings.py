@@ -135,6 +135,10 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="User name -> quota class (JSON); else the class of the user's token.",
     )
+    quota_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Token role -> quota class (JSON), for tokens that name no class.",
+    )
     notify_webhook_secret: SecretStr | None = Field(
         None,
         description="Key of the HMAC signature of job webhooks (>= 16 characters); unset: "
@@ -197,9 +201,10 @@ class Settings(BaseSettings):
             raise ValueError("executor 'dask' needs VO_SERVICE_DASK_SCHEDULER")
         if self.uws_identity == "basic" and self.uws_users_file is None:
             raise ValueError("uws_identity 'basic' needs VO_SERVICE_UWS_USERS_FILE")
-        unknown = set(self.quota_users.values()) - set(self.quota_classes)
-        if unknown:
-            raise ValueError(f"quota_users names an unknown quota class {sorted(unknown)[0]!r}")
+        for name, mapping in (("quota_users", self.quota_users), ("quota_roles", self.quota_roles)):
+            unknown = set(mapping.values()) - set(self.quota_classes)
+            if unknown:
+                raise ValueError(f"{name} names an unknown quota class {sorted(unknown)[0]!r}")
         return self
 
     # Resolved paths -------------------------------------------------------------------

@@ -290,7 +290,9 @@ def test_quota_classes_from_settings_tokens_and_users(
 ) -> None:
     monkeypatch.setenv("VO_SERVICE_QUOTA_CLASSES", json.dumps(QUOTAS))
     monkeypatch.setenv("VO_SERVICE_QUOTA_USERS", json.dumps({"carol": "large"}))
+    monkeypatch.setenv("VO_SERVICE_QUOTA_ROLES", json.dumps({"survey": "large"}))
     large, _ = _issue(env, "dave", "--quota-class", "large")
+    by_role, _ = _issue(env, "erin", "--role", "astronomer", "--role", "survey")
     client = _app(env).test_client()  # the settings from the environment, as served
     run = {"KIND": "echo", "MESSAGE": "m", "PHASE": "RUN"}
     alice = {"X-Remote-User": "alice"}
@@ -299,14 +301,15 @@ def test_quota_classes_from_settings_tokens_and_users(
     assert refused.status_code == 429
     validate(refused.data)
     assert "quota class 'default' allows 1 at once" in error_message(refused.data)
-    for headers in ({"X-Remote-User": "carol"}, _bearer(large)):  # class 'large': 3
+    for headers in ({"X-Remote-User": "carol"}, _bearer(large), _bearer(by_role)):  # 'large': 3
         for _ in range(3):
             assert client.post("/async", data=run, headers=headers).status_code == 303
         assert client.post("/async", data=run, headers=headers).status_code == 429
     code, out, _ = _cli(env, "users", "usage", "--json")
     assert code == 0
     rows = {row["user"]: row for row in map(json.loads, out.splitlines())}
-    assert set(rows) == {"alice", "carol", "dave"}
+    assert set(rows) == {"alice", "carol", "dave", "erin"}
+    assert rows["erin"]["quota_class"] == "large"
     assert (rows["alice"]["quota_class"], rows["alice"]["active"]) == ("default", 1)
     assert rows["alice"]["limits"]["max_active_jobs"] == 1
     assert (rows["dave"]["quota_class"], rows["dave"]["active"]) == ("large", 3)
