@@ -16,13 +16,14 @@ from typing import cast as type_cast
 from sqlalchemy import Engine, Table, func, insert, select
 
 from uws._errors import ParameterError
-from uws._schema import CommentRow
+from uws._schema import CommentRow, ResultRow
 from uws._storage import utcnow
 from uws._text import check_text
 
 __all__ = ["MAX_COMMENT", "MAX_COMMENTS", "Comment", "CommentStore", "clean_comment"]
 
 COMMENT = type_cast(Table, CommentRow.__table__)
+RESULT = type_cast(Table, ResultRow.__table__)
 #: Longest comment (characters) and most comments on one job.
 MAX_COMMENT = 4000
 MAX_COMMENTS = 200
@@ -72,6 +73,26 @@ class CommentStore:
                 .order_by(COMMENT.c.created, COMMENT.c.id)
             ).all()
         return [Comment(r.author, r.created, r.text) for r in rows]
+
+    def commented_jobs_with_result(self, href_fragment: str, limit: int = 50) -> list[str]:
+        """Ids of commented jobs with a result whose link contains ``href_fragment`` (a
+        product's URL path), newest comment first."""
+        escaped = href_fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(COMMENT.c.job_id, func.max(COMMENT.c.created).label("last"))
+                .where(
+                    COMMENT.c.job_id.in_(
+                        select(RESULT.c.job_id).where(
+                            RESULT.c.href.like(f"%{escaped}%", escape="\\")
+                        )
+                    )
+                )
+                .group_by(COMMENT.c.job_id)
+                .order_by(func.max(COMMENT.c.created).desc())
+                .limit(limit)
+            ).all()
+        return [r.job_id for r in rows]
 
     def add(self, job_id: str, author: str | None, text: str) -> Comment:
         """Store a comment.

@@ -446,6 +446,27 @@ class UWSService:
         log.info("job %s: comment by %s", job_id, reader.user)
         return stored
 
+    def comments_on_result(self, reader: Reader, href_fragment: str) -> list[tuple[str, Comment]]:
+        """The comments, as ``(job id, comment)``, on the jobs ``reader`` may read that have a
+        result whose link contains ``href_fragment`` (e.g. one product's files)."""
+        found: list[tuple[str, Comment]] = []
+        for job_id in self.readable_ids(
+            reader, self.comments.commented_jobs_with_result(href_fragment)
+        ):
+            found.extend((job_id, c) for c in self.comments.comments(job_id))
+        return found
+
+    def readable_ids(self, reader: Reader, job_ids: Sequence[str]) -> list[str]:
+        """The ids among ``job_ids`` that ``reader`` may read (order kept)."""
+        readable = []
+        for job_id in job_ids:
+            try:
+                self.get(reader.user, job_id, reader=reader)
+            except JobNotFoundError:
+                continue
+            readable.append(job_id)
+        return readable
+
     def clone(
         self,
         owner: str | None,

@@ -451,3 +451,45 @@ def test_short_secrets_are_refused_at_start(
 
     with pytest.raises(SettingsError, match=message):
         _app(env, **override)
+
+
+def test_product_page_shows_the_comments_its_reader_may_read(
+    tmp_path: Path, tiny_archive: SimulationResult
+) -> None:
+    import datetime as dt
+    import time
+
+    from tests.vo_service.conftest import in_process_service
+    from vo_service._users import build_tokens
+
+    with in_process_service(tmp_path, tiny_archive) as service:
+        tokens = build_tokens(service.context.settings, service.context.engine)
+        assert tokens is not None
+        alice, bob, carol = (
+            {"Authorization": f"Bearer {tokens.issue(n, lifetime=dt.timedelta(hours=1))[0]}"}
+            for n in ("alice", "bob", "carol")
+        )
+        client = service.app.test_client()
+        created = client.post(
+            "/web/jobs",
+            data={"product_type": "spectrum", "src_name": "Crab", "radius": "10", "action": "run"},
+            headers=alice,
+        )
+        job_id = created.headers["Location"].rsplit("/", 1)[-1]
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            state = client.get(f"/web/jobs/{job_id}/state", headers=alice).get_json()
+            if not state["active"]:
+                break
+            time.sleep(0.2)
+        assert state["phase"] == "COMPLETED", state
+        product_page = state["products"][0]  # /web/products/<hash>
+        note = "Crab <b>flux</b> & index look right"
+        client.post(f"/web/jobs/{job_id}/comments", data={"text": note}, headers=alice)
+        client.post(f"/async/{job_id}/sharing", data={"ADD": "user:bob"}, headers=alice)
+        for headers, shown in ((alice, True), (bob, True), (carol, False), ({}, False)):
+            body = client.get(product_page, headers=headers).data
+            page = html.fromstring(body)
+            texts = [p.text_content() for p in page.find_class("comment-text")]
+            assert texts == ([note] if shown else []), headers
+            assert b"<b>flux</b>" not in body

@@ -367,7 +367,8 @@ def product(product_hash: str) -> ResponseReturnValue:
         "aladin": vendor_available("aladin.js"),
         "plotly": vendor_available("plotly-basic.min.js"),
     }
-    return _page("product.html", page=page, plots=plots, vendor=vendor)
+    comments = front.service.comments_on_result(_reader(), f"/products/{stored.hash}/")
+    return _page("product.html", page=page, plots=plots, vendor=vendor, comments=comments)
 
 
 @web.get("/web/products/<product_hash>/sky.fits")
