@@ -25,7 +25,7 @@ from registry import Capability, StandardID, register_capability
 from uws import xml_safe
 
 if TYPE_CHECKING:
-    from uws import IdentityPolicy, UWSService
+    from uws import AnonymousClients, IdentityPolicy, UWSService
 
 __all__ = [
     "DATALINK_EXTENSION",
@@ -248,6 +248,7 @@ def soda_async_blueprint(
     name: str = "soda_async",
     url_prefix: str = "/soda/async",
     public_url: str | None = None,
+    clients: AnonymousClients | None = None,
 ) -> Blueprint:
     """The SODA 1.0 ``{async}`` endpoint: a UWS job list whose kind is :func:`soda_job_kind`.
 
@@ -258,13 +259,19 @@ def soda_async_blueprint(
         whose store the runner also serves).
     identity
         A :class:`uws.IdentityPolicy`.
-    name, url_prefix, public_url
+    name, url_prefix, public_url, clients
         As for :func:`uws.create_uws_blueprint`.
     """
     from uws import create_uws_blueprint
 
     bp = create_uws_blueprint(
-        service, identity, name=name, url_prefix=url_prefix, sync_path=None, public_url=public_url
+        service,
+        identity,
+        name=name,
+        url_prefix=url_prefix,
+        sync_path=None,
+        public_url=public_url,
+        clients=clients,
     )
     register_capability(
         bp,

@@ -11,6 +11,9 @@ __all__ = [
     "InvalidTransitionError",
     "JobNotFoundError",
     "ParameterError",
+    "QuotaExceededError",
+    "ReadOnlyError",
+    "RequestTooLargeError",
     "ResultNotFoundError",
     "ServiceUnavailableError",
     "UWSError",
@@ -109,3 +112,37 @@ class ServiceUnavailableError(UWSError):
     def __init__(self, message: str, *, retry_after: int = 10) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class QuotaExceededError(UWSError):
+    """The owner holds or used as much as their quota allows: retry later (429).
+
+    Parameters
+    ----------
+    message
+        Which limit, the amount used and the limit.
+    retry_after
+        Seconds announced in the ``Retry-After`` header (when the limit may allow it again).
+    """
+
+    status = 429
+    dali_code = "UsageError"
+
+    def __init__(self, message: str, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RequestTooLargeError(UWSError):
+    """The request alone asks more than the owner's quota allows per request (403): asking
+    less helps, waiting does not."""
+
+    status = 403
+    dali_code = "UsageError"
+
+
+class ReadOnlyError(UWSError):
+    """The job is shared with the requester for reading only; changes are its owner's (403)."""
+
+    status = 403
+    dali_code = "PermissionDenied"

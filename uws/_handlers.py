@@ -8,25 +8,30 @@ VOTable error document here and nowhere else.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, redirect, request, send_file
 from flask.typing import ResponseReturnValue
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
+from uws._bearer import AnonymousClients, token_claims
 from uws._errors import (
     AuthenticationRequiredError,
     ParameterError,
+    QuotaExceededError,
     ResultNotFoundError,
     ServiceUnavailableError,
     UWSError,
 )
 from uws._identity import IdentityPolicy
-from uws._models import JobFilter, JobRecord
+from uws._kinds import InfoEntry
+from uws._models import JobFilter, JobRecord, Reader
 from uws._service import UWSService, parse_iso_datetime
 from uws._transitions import Action, ExecutionPhase
 from uws._xml import (
@@ -116,6 +121,7 @@ def create_uws_blueprint(
     sync_path: str | None = "/sync",
     sync_timeout: float = 60.0,
     public_url: str | None = None,
+    clients: AnonymousClients | None = None,
 ) -> Blueprint:
     """Build the blueprint of one UWS endpoint.
 
@@ -135,6 +141,8 @@ def create_uws_blueprint(
         How long the sync endpoint waits before redirecting to the job.
     public_url
         Base URL clients see (behind a proxy); the request's own root otherwise.
+    clients
+        Gives each anonymous client its own job list; ``None``: anonymous users share one.
     """
     bp = Blueprint(name, __name__)
     prefix = "/" + url_prefix.strip("/")
@@ -146,10 +154,47 @@ def create_uws_blueprint(
         return f"{base()}/{job_id}"
 
     def result_url(job: JobRecord, result_id: str) -> str:
-        return f"{base()}/{job.id}/results/{result_id}"
+        url = f"{base()}/{job.id}/results/{result_id}"
+        key = request.args.get("SHARE")
+        # A reader by link follows the results with the link's key.
+        return f"{url}?{urlencode({'SHARE': key})}" if key else url
 
     def owner() -> str | None:
         return identity.identify(request)
+
+    def reader() -> Reader:
+        """The requester as a reader: their name, their token's roles as groups, and the
+        share key of a link (``SHARE``, in the query string only)."""
+        user = owner()
+        claims = token_claims(request)
+        groups = frozenset(claims.roles) if claims is not None else frozenset()
+        return Reader(user, groups, request.args.get("SHARE") or None)
+
+    def readable(job_id: str) -> JobRecord:
+        who = reader()
+        return service.get(who.user, job_id, reader=who)
+
+    def writable(job_id: str) -> str | None:
+        """The owner, once the requester may change the job (403 for a reader by share)."""
+        who = reader()
+        service.check_writable(who, job_id)
+        return who.user
+
+    def info(job: JobRecord, user: str | None) -> list[InfoEntry]:
+        entries = list(service.describe(job))
+        if job.parent_id is not None:
+            entries.append(("parent", {"id": job.parent_id, "href": job_url(job.parent_id)}))
+        if user is not None and job.owner == user:
+            for grant in service.shares.grants(job.id):
+                entry = {"grantee": grant}
+                if grant.startswith("link:"):
+                    key = grant.removeprefix("link:")
+                    entry = {"grantee": "link", "href": f"{job_url(job.id)}?SHARE={key}"}
+                entries.append(("share", entry))
+        return entries
+
+    def client(user: str | None) -> str | None:
+        return clients.client(request) if user is None and clients is not None else None
 
     def to_job(job_id: str) -> ResponseReturnValue:
         return redirect(job_url(job_id), code=303)
@@ -158,6 +203,12 @@ def create_uws_blueprint(
     def _listen() -> None:
         # WAIT across processes on PostgreSQL needs this process to LISTEN.
         service.store.ensure_listener()
+
+    if clients is not None:
+
+        @bp.after_request
+        def _client_cookie(response: Response) -> Response:
+            return clients.remember(request, response)
 
     @bp.errorhandler(UWSError)
     def _uws_error(exc: UWSError) -> ResponseReturnValue:
@@ -168,7 +219,7 @@ def create_uws_blueprint(
         )
         if isinstance(exc, AuthenticationRequiredError) and exc.challenge:
             response.headers["WWW-Authenticate"] = exc.challenge
-        if isinstance(exc, ServiceUnavailableError):
+        if isinstance(exc, (ServiceUnavailableError, QuotaExceededError)):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
@@ -192,20 +243,24 @@ def create_uws_blueprint(
 
     @bp.get(prefix)
     def job_list() -> ResponseReturnValue:
-        refs = service.list_jobs(owner(), _job_filter())
+        user = owner()
+        flt = dataclasses.replace(_job_filter(), client=client(user))
+        refs = service.list_jobs(user, flt)
         return _xml(render_job_list(refs, job_url))
 
     @bp.post(prefix)
     def create_job() -> ResponseReturnValue:
-        job = service.create(owner(), _pairs())
+        user = owner()
+        job = service.create(user, _pairs(), client=client(user))
         return to_job(job.id)
 
     @bp.get(f"{prefix}/<job_id>")
     def job_document(job_id: str) -> ResponseReturnValue:
-        user = owner()
+        who = reader()
+        user = who.user
         wait = _single("WAIT")
         if wait is None:
-            job = service.get(user, job_id)
+            job = service.get(user, job_id, reader=who)
         else:
             try:
                 seconds = float(wait)
@@ -215,14 +270,15 @@ def create_uws_blueprint(
                 raise ParameterError("WAIT", "NaN is not a number of seconds")
             phase_value = _single("PHASE")
             phase = _phase_value("PHASE", phase_value) if phase_value else None
-            job = service.wait(user, job_id, seconds, phase)
-        return _xml(render_job(job, result_url, service.describe(job)))
+            job = service.wait(user, job_id, seconds, phase, reader=who)
+        comments = service.comments.comments(job.id)
+        return _xml(render_job(job, result_url, info(job, user), comments))
 
     @bp.post(f"{prefix}/<job_id>")
     def job_post(job_id: str) -> ResponseReturnValue:
         action = _single("ACTION")
         if action is not None and action.upper() == "DELETE":
-            service.delete(owner(), job_id)
+            service.delete(writable(job_id), job_id)
             return redirect(base(), code=303)
         if action is not None:
             raise ParameterError("ACTION", f"{action!r} is not supported (only DELETE)")
@@ -233,12 +289,12 @@ def create_uws_blueprint(
 
     @bp.delete(f"{prefix}/<job_id>")
     def job_delete(job_id: str) -> ResponseReturnValue:
-        service.delete(owner(), job_id)
+        service.delete(writable(job_id), job_id)
         return redirect(base(), code=303)
 
     @bp.get(f"{prefix}/<job_id>/phase")
     def get_phase(job_id: str) -> ResponseReturnValue:
-        return _text(service.get(owner(), job_id).phase.value)
+        return _text(readable(job_id).phase.value)
 
     @bp.post(f"{prefix}/<job_id>/phase")
     def post_phase(job_id: str) -> ResponseReturnValue:
@@ -249,64 +305,65 @@ def create_uws_blueprint(
         action = actions.get(value.strip().upper())
         if action is None:
             raise ParameterError("PHASE", f"{value!r} is not RUN or ABORT")
-        service.apply(owner(), job_id, action)
+        service.apply(writable(job_id), job_id, action)
         return to_job(job_id)
 
     @bp.get(f"{prefix}/<job_id>/executionduration")
     def get_duration(job_id: str) -> ResponseReturnValue:
-        return _text(str(service.get(owner(), job_id).execution_duration))
+        return _text(str(readable(job_id).execution_duration))
 
     @bp.post(f"{prefix}/<job_id>/executionduration")
     def post_duration(job_id: str) -> ResponseReturnValue:
         value = _single("EXECUTIONDURATION")
         if value is None:
             raise ParameterError("EXECUTIONDURATION", "missing")
-        service.set_execution_duration(owner(), job_id, value)
+        service.set_execution_duration(writable(job_id), job_id, value)
         return to_job(job_id)
 
     @bp.get(f"{prefix}/<job_id>/destruction")
     def get_destruction(job_id: str) -> ResponseReturnValue:
-        return _text(_iso(service.get(owner(), job_id).destruction))
+        return _text(_iso(readable(job_id).destruction))
 
     @bp.post(f"{prefix}/<job_id>/destruction")
     def post_destruction(job_id: str) -> ResponseReturnValue:
         value = _single("DESTRUCTION")
         if value is None:
             raise ParameterError("DESTRUCTION", "missing")
-        service.set_destruction(owner(), job_id, value)
+        service.set_destruction(writable(job_id), job_id, value)
         return to_job(job_id)
 
     @bp.get(f"{prefix}/<job_id>/quote")
     def get_quote(job_id: str) -> ResponseReturnValue:
-        return _text(_iso(service.get(owner(), job_id).quote))
+        return _text(_iso(readable(job_id).quote))
 
     @bp.get(f"{prefix}/<job_id>/owner")
     def get_owner(job_id: str) -> ResponseReturnValue:
-        return _text(service.get(owner(), job_id).owner or "")
+        return _text(readable(job_id).owner or "")
 
     @bp.get(f"{prefix}/<job_id>/error")
     def get_error(job_id: str) -> ResponseReturnValue:
-        job = service.get(owner(), job_id)
+        job = readable(job_id)
         if job.error is None:
             raise ResultNotFoundError(f"job {job_id} has no error (phase {job.phase.value})")
         return Response(render_error_votable(job.error.message), mimetype=VOTABLE_MIME)
 
     @bp.get(f"{prefix}/<job_id>/parameters")
     def get_parameters(job_id: str) -> ResponseReturnValue:
-        return _xml(render_parameters(service.get(owner(), job_id)))
+        return _xml(render_parameters(readable(job_id)))
 
     @bp.post(f"{prefix}/<job_id>/parameters")
     def post_parameters(job_id: str) -> ResponseReturnValue:
-        service.update_parameters(owner(), job_id, _pairs())
+        service.update_parameters(writable(job_id), job_id, _pairs())
         return to_job(job_id)
 
     @bp.get(f"{prefix}/<job_id>/results")
     def get_results(job_id: str) -> ResponseReturnValue:
-        return _xml(render_results(service.get(owner(), job_id), result_url))
+        return _xml(render_results(readable(job_id), result_url))
 
     @bp.get(f"{prefix}/<job_id>/results/<result_id>")
     def get_result(job_id: str, result_id: str) -> ResponseReturnValue:
-        result = service.result(owner(), job_id, result_id)
+        who = reader()
+        result = service.result(who.user, job_id, result_id, reader=who)
         if result.href is not None:
             return redirect(result.href, code=303)
         assert result.path is not None
@@ -315,9 +372,44 @@ def create_uws_blueprint(
             raise ResultNotFoundError(f"the file of result {result_id!r} is gone")
         return send_file(path, mimetype=result.mime_type or "application/octet-stream")
 
+    @bp.get(f"{prefix}/<job_id>/sharing")
+    def get_sharing(job_id: str) -> ResponseReturnValue:
+        grants = service.grants(writable(job_id), job_id)
+        return _text("".join(f"{_grant_line(g, job_url(job_id))}\n" for g in grants))
+
+    @bp.post(f"{prefix}/<job_id>/sharing")
+    def post_sharing(job_id: str) -> ResponseReturnValue:
+        add, remove = _values("ADD"), _values("REMOVE")
+        if not add and not remove:
+            raise ParameterError("ADD", "give ADD=user:<name>|group:<name>|link or REMOVE=...")
+        service.share(writable(job_id), job_id, add, remove)
+        return redirect(f"{job_url(job_id)}/sharing", code=303)
+
+    @bp.post(f"{prefix}/<job_id>/comments")
+    def post_comment(job_id: str) -> ResponseReturnValue:
+        value = _single("TEXT")
+        if value is None:
+            raise ParameterError("TEXT", "missing: the comment's text")
+        service.comment(reader(), job_id, value)
+        return to_job(job_id)
+
+    @bp.post(f"{prefix}/<job_id>/clone")
+    def clone_job(job_id: str) -> ResponseReturnValue:
+        who = reader()
+        changes = [(k, v) for k, v in _pairs() if k.lower() != "share"]
+        job = service.clone(who.user, who, job_id, changes, client=client(who.user))
+        return to_job(job.id)
+
     if sync_path is not None:
-        _add_sync(bp, service, owner, job_url, result_url, sync_path, sync_timeout)
+        _add_sync(bp, service, owner, client, job_url, result_url, sync_path, sync_timeout)
     return bp
+
+
+def _grant_line(grant: str, job_url: str) -> str:
+    """A grant as the sharing resource lists it (a link with the URL that carries its key)."""
+    if grant.startswith("link:"):
+        return f"{grant} {job_url}?{urlencode({'SHARE': grant.removeprefix('link:')})}"
+    return grant
 
 
 def _result_path(service: UWSService, job_id: str, stored: str) -> Path | None:
@@ -333,6 +425,7 @@ def _add_sync(
     bp: Blueprint,
     service: UWSService,
     owner: Callable[[], str | None],
+    client: Callable[[str | None], str | None],
     job_url: Callable[[str], str],
     result_url: Callable[[JobRecord, str], str],
     sync_path: str,
@@ -342,7 +435,7 @@ def _add_sync(
 
     def sync() -> ResponseReturnValue:
         user = owner()
-        job = service.create(user, _pairs(), run=True)
+        job = service.create(user, _pairs(), run=True, client=client(user))
         job = service.wait_final(user, job.id, timeout)
         if job.phase is ExecutionPhase.COMPLETED and job.results:
             primary = job.results[0]

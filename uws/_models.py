@@ -8,7 +8,15 @@ from typing import Any
 
 from uws._transitions import ExecutionPhase
 
-__all__ = ["JobError", "JobFilter", "JobRecord", "JobSummaryRef", "Progress", "StoredResult"]
+__all__ = [
+    "JobError",
+    "JobFilter",
+    "JobRecord",
+    "JobSummaryRef",
+    "Progress",
+    "Reader",
+    "StoredResult",
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,31 @@ class JobRecord:
     runner_id: str | None = None
     heartbeat_at: dt.datetime | None = None
     attempts: int = 0
+    #: The anonymous client whose job list shows the job (see :class:`~uws.AnonymousClients`).
+    client: str | None = None
+    #: The job this one was cloned from.
+    parent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads a job: the user, their groups, and the share key they present (a link's).
+
+    A job is readable by its owner and by the grantees it is shared with (:meth:`grantees`).
+    """
+
+    user: str | None
+    groups: frozenset[str] = frozenset()
+    key: str | None = None
+
+    def grantees(self) -> list[str]:
+        """The share grants that would admit this reader."""
+        found = [f"group:{g}" for g in sorted(self.groups)]
+        if self.user is not None:
+            found.append(f"user:{self.user}")
+        if self.key:
+            found.append(f"link:{self.key}")
+        return found
 
 
 @dataclass(frozen=True)
@@ -86,3 +119,6 @@ class JobFilter:
     last: int | None = None
     #: Only jobs with this runId (a front that tags its jobs finds them again).
     run_id: str | None = None
+    #: For anonymous owners: only this client's jobs (``None``: every anonymous job, for a
+    #: front that finds its jobs by ``run_id``).
+    client: str | None = None

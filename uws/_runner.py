@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from uws._errors import ParameterError
 from uws._kinds import KindRegistry, ParameterSet
 from uws._models import JobError, JobRecord, StoredResult
+from uws._notifications import NotificationDispatcher
 from uws._service import remove_work_dir
 from uws._storage import JobStore, utcnow
 from uws._transitions import Action, ExecutionPhase, allowed_from
@@ -357,10 +358,20 @@ class Runner:
         Every kind this runner may execute.
     config
         Limits and intervals.
+    notifications
+        Delivers the notifications of ended jobs, started and stopped with the runner.
     """
 
-    def __init__(self, store: JobStore, kinds: KindRegistry, config: RunnerConfig) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        kinds: KindRegistry,
+        config: RunnerConfig,
+        *,
+        notifications: NotificationDispatcher | None = None,
+    ) -> None:
         self.store = store
+        self.notifications = notifications
         self.kinds = kinds
         self.config = config
         self.hostname = socket.gethostname()
@@ -383,6 +394,8 @@ class Runner:
         for slot in self._slots:
             slot.thread.start()
         self._housekeeping.start()
+        if self.notifications is not None:
+            self.notifications.start()
         log.info("runner %s started with %d slots", self.runner_id, len(self._slots))
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -395,6 +408,8 @@ class Runner:
             slot.kill_worker()
         if self._housekeeping.is_alive():
             self._housekeeping.join(timeout)
+        if self.notifications is not None:
+            self.notifications.stop(timeout)
         log.info("runner %s stopped", self.runner_id)
 
     def running_jobs(self) -> list[str]:

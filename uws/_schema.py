@@ -26,7 +26,18 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "ErrorRow", "JobRow", "ParameterRow", "ResultRow", "UTCDateTime"]
+__all__ = [
+    "Base",
+    "CommentRow",
+    "ErrorRow",
+    "JobRow",
+    "NotificationRow",
+    "ParameterRow",
+    "ResultRow",
+    "ShareRow",
+    "TokenRow",
+    "UTCDateTime",
+]
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -63,6 +74,11 @@ class JobRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
     owner: Mapped[str | None] = mapped_column(String(255))
+    #: The anonymous client (a cookie's random value) whose list shows the job; ``None`` for
+    #: jobs with an owner and for anonymous jobs of clients that keep no cookie.
+    client: Mapped[str | None] = mapped_column(String(64))
+    #: The job this one was cloned from (no foreign key: the parent may be deleted first).
+    parent_id: Mapped[str | None] = mapped_column(String(32))
     run_id: Mapped[str | None] = mapped_column(String(255))
     phase: Mapped[str] = mapped_column(String(16))
     creation_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -84,6 +100,7 @@ class JobRow(Base):
         Index("ix_uws_job_owner_phase_created", "owner", "phase", "creation_time"),
         Index("ix_uws_job_phase_queued", "phase", "queued_at"),
         Index("ix_uws_job_destruction", "destruction"),
+        Index("ix_uws_job_client_created", "client", "creation_time"),
     )
 
 
@@ -130,3 +147,65 @@ class ErrorRow(Base):
     error_type: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class TokenRow(Base):
+    """One issued bearer token (its claims; the signed token itself is never stored)."""
+
+    __tablename__ = "uws_token"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), index=True)
+    roles: Mapped[list[str] | None] = mapped_column(JSON)
+    quota_class: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(255))
+    notify: Mapped[list[str] | None] = mapped_column(JSON)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ShareRow(Base):
+    """One grant of read access to a job: ``user:<name>``, ``group:<name>`` or ``link:<key>``."""
+
+    __tablename__ = "uws_share"
+
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("uws_job.id", ondelete="CASCADE"), primary_key=True
+    )
+    grantee: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
+
+
+class CommentRow(Base):
+    """One comment on a job (plain text, sanitised when written)."""
+
+    __tablename__ = "uws_comment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("uws_job.id", ondelete="CASCADE"), index=True
+    )
+    author: Mapped[str | None] = mapped_column(String(255))
+    created: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    text: Mapped[str] = mapped_column(Text)
+
+
+class NotificationRow(Base):
+    """One notification a job asked for (``email`` or ``webhook:<url>``) and its delivery."""
+
+    __tablename__ = "uws_notification"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("uws_job.id", ondelete="CASCADE"), index=True
+    )
+    target: Mapped[str] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_uws_notification_state_next", "state", "next_at"),)

@@ -16,14 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection
+
+from uws._comments import Comment, CommentStore, clean_comment
 from uws._errors import (
     InvalidTransitionError,
     JobNotFoundError,
     ParameterError,
+    ReadOnlyError,
     ResultNotFoundError,
 )
 from uws._kinds import InfoEntry, KindRegistry, ParameterSet
-from uws._models import JobFilter, JobRecord, JobSummaryRef, Progress, StoredResult
+from uws._models import JobFilter, JobRecord, JobSummaryRef, Progress, Reader, StoredResult
+from uws._notifications import NotifyPolicy
+from uws._quotas import QuotaPolicy
+from uws._sharing import ShareStore, parse_grant
 from uws._storage import JobStore, utcnow
 from uws._text import MAX_NAME_LENGTH, check_text
 from uws._transitions import (
@@ -172,6 +179,8 @@ class UWSService:
         kind_selector: KindSelector | None = None,
         policy: UWSPolicy | None = None,
         work_root: Path | None = None,
+        quotas: QuotaPolicy | None = None,
+        notify: NotifyPolicy | None = None,
     ) -> None:
         if default_kind is None and kind_selector is None:
             names = kinds.names()
@@ -186,12 +195,25 @@ class UWSService:
         self._default_kind = default_kind
         self._selector = kind_selector
         self.work_root = work_root
+        self.quotas = quotas
+        self.shares = ShareStore(store.engine)
+        self.comments = CommentStore(store.engine)
+        self.notify = notify
 
     # Creation --------------------------------------------------------------------------
     def create(
-        self, owner: str | None, pairs: Iterable[tuple[str, str]], *, run: bool = False
+        self,
+        owner: str | None,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        run: bool = False,
+        client: str | None = None,
+        parent_id: str | None = None,
     ) -> JobRecord:
         """Validate parameters and store a new job (QUEUED when PHASE=RUN or ``run``).
+
+        ``client`` names the anonymous client whose list shows the job (ignored when the job
+        has an owner).
 
         Raises
         ------
@@ -200,8 +222,11 @@ class UWSService:
         """
         control: dict[str, tuple[str, str]] = {}
         job_pairs: list[tuple[str, str]] = []
+        notify: list[str] = []
         for name, value in checked_pairs(pairs):
-            if name.lower() in CONTROL_PARAMETERS:
+            if name.lower() == "notify":
+                notify.append(value)
+            elif name.lower() in CONTROL_PARAMETERS:
                 control[name.lower()] = (name, value)
             else:
                 job_pairs.append((name, value))
@@ -213,6 +238,7 @@ class UWSService:
         params = ParameterSet(job_pairs)
         kind = self._select_kind(params)
         spec = self.kinds.validate(kind, params)
+        targets, email = self._notify_targets(owner, notify)
         now = utcnow()
         duration = self.policy.initial_execution_duration
         if "executionduration" in control:
@@ -244,10 +270,57 @@ class UWSService:
             parameters=job_pairs,
             results=answered or [],
             progress=None if answered is None else Progress(0.0, 0.0, ANSWERED_NOTE),
+            client=client if owner is None else None,
+            parent_id=parent_id,
         )
-        self.store.add(job)
+        self._add_within_quota(job, self._notify_writer(job.id, targets, email))
         log.info("created job %s (%s) for %s in %s", job.id, kind, owner, job.phase.value)
         return job
+
+    # Notifications (kept apart: creation only calls these) ---------------------------------
+    def _notify_targets(self, owner: str | None, given: list[str]) -> tuple[list[str], str | None]:
+        if self.notify is None:
+            if given:
+                raise ParameterError("NOTIFY", "this service sends no notifications")
+            return [], None
+        return self.notify.targets(owner, given)
+
+    @staticmethod
+    def _notify_writer(
+        job_id: str, targets: list[str], email: str | None
+    ) -> Callable[[Connection], None] | None:
+        if not targets:
+            return None
+        return lambda conn: NotifyPolicy.record(conn, job_id, targets, email)
+
+    # Quotas (kept apart: creation only calls these) ----------------------------------------
+    def _add_within_quota(
+        self, job: JobRecord, then: Callable[[Connection], None] | None = None
+    ) -> None:
+        """Store the new job, refused (and not stored) when it is over its owner's quota."""
+        quotas = self.quotas
+        if quotas is None:
+            self.store.add(job, then=then)
+            return
+        assert job.spec is not None
+        quotas.check_request(job.owner, job.kind, job.spec)
+        with quotas.process_lock(self.store.engine.dialect.name):
+            self.store.add(job, guard=lambda conn: quotas.check_counts(conn, job.owner, job.phase))
+
+    def _queue_within_quota(self, job: JobRecord) -> bool:
+        """PENDING -> QUEUED, refused when the owner's active jobs are at their quota."""
+        quotas = self.quotas
+        if quotas is None:
+            return self.store.set_phase(job.id, [job.phase], ExecutionPhase.QUEUED)
+        with quotas.process_lock(self.store.engine.dialect.name):
+            return self.store.set_phase(
+                job.id,
+                [job.phase],
+                ExecutionPhase.QUEUED,
+                guard=lambda conn: quotas.check_counts(
+                    conn, job.owner, ExecutionPhase.QUEUED, new=False
+                ),
+            )
 
     def _answer(
         self, kind: str, spec: dict[str, Any], owner: str | None
@@ -291,8 +364,9 @@ class UWSService:
         return min(when, now + self.policy.max_destruction)
 
     # Reading -------------------------------------------------------------------------------
-    def get(self, owner: str | None, job_id: str) -> JobRecord:
-        """The job, if it belongs to ``owner``.
+    def get(self, owner: str | None, job_id: str, *, reader: Reader | None = None) -> JobRecord:
+        """The job, if it belongs to ``owner`` (or, with ``reader``, if that reader may read it:
+        its owner, or a grantee of one of its shares).
 
         Raises
         ------
@@ -300,10 +374,125 @@ class UWSService:
             When it does not exist, is of another endpoint's kind, or is somebody else's.
         """
         _check_job_id(job_id)
-        job = self.store.get(job_id, owner=owner, check_owner=True)
+        if reader is None:
+            job = self.store.get(job_id, owner=owner, check_owner=True)
+        else:
+            job = self.store.get(job_id)
+            if (
+                job is not None
+                and job.owner != reader.user
+                and not self.shares.admits(job_id, reader.grantees())
+            ):
+                job = None
         if job is None or job.kind not in self.kinds:
             raise JobNotFoundError(job_id)
         return job
+
+    # Sharing and cloning -----------------------------------------------------------------
+    def check_writable(self, reader: Reader, job_id: str) -> None:
+        """Refuse (403) a change by a reader the job is only shared with; a job the reader
+        cannot read at all stays a 404 (its existence is not told)."""
+        try:
+            self.get(reader.user, job_id)
+        except JobNotFoundError:
+            owner = self.get(reader.user, job_id, reader=reader).owner
+            raise ReadOnlyError(
+                f"job {job_id} is shared with you by {owner} for reading only"
+            ) from None
+
+    def grants(self, owner: str | None, job_id: str) -> list[str]:
+        """The job's shares (its owner's to see)."""
+        self._sharer(owner, job_id)
+        return self.shares.grants(job_id)
+
+    def share(
+        self, owner: str | None, job_id: str, add: Sequence[str], remove: Sequence[str]
+    ) -> list[str]:
+        """Add grants (``user:<name>``, ``group:<name>``, ``link``) and remove grants (as
+        listed); the grants after the change.
+
+        Raises
+        ------
+        ParameterError
+            For a malformed grant.
+        ReadOnlyError
+            For an anonymous owner (whose jobs anybody with the link reads already).
+        """
+        self._sharer(owner, job_id)
+        parsed = [parse_grant("ADD", value) for value in add]
+        for value in remove:
+            self.shares.revoke(job_id, value.strip())
+        for grant in parsed:
+            self.shares.grant(job_id, grant)
+        log.info("job %s: shared with %d grantees", job_id, len(self.shares.grants(job_id)))
+        return self.shares.grants(job_id)
+
+    def _sharer(self, owner: str | None, job_id: str) -> JobRecord:
+        job = self.get(owner, job_id)
+        if owner is None:
+            raise ReadOnlyError("sign in to share jobs: anonymous jobs have no owner to share")
+        return job
+
+    def comment(self, reader: Reader, job_id: str, text: str) -> Comment:
+        """Add a comment by a reader of the job (its owner or a grantee).
+
+        Raises
+        ------
+        ParameterError
+            Naming ``TEXT``, for an empty, too long or unprintable comment.
+        """
+        self.get(reader.user, job_id, reader=reader)
+        stored = self.comments.add(job_id, reader.user, clean_comment("TEXT", text))
+        log.info("job %s: comment by %s", job_id, reader.user)
+        return stored
+
+    def comments_on_result(self, reader: Reader, href_fragment: str) -> list[tuple[str, Comment]]:
+        """The comments, as ``(job id, comment)``, on the jobs ``reader`` may read that have a
+        result whose link contains ``href_fragment`` (e.g. one product's files)."""
+        found: list[tuple[str, Comment]] = []
+        for job_id in self.readable_ids(
+            reader, self.comments.commented_jobs_with_result(href_fragment)
+        ):
+            found.extend((job_id, c) for c in self.comments.comments(job_id))
+        return found
+
+    def readable_ids(self, reader: Reader, job_ids: Sequence[str]) -> list[str]:
+        """The ids among ``job_ids`` that ``reader`` may read (order kept)."""
+        readable = []
+        for job_id in job_ids:
+            try:
+                self.get(reader.user, job_id, reader=reader)
+            except JobNotFoundError:
+                continue
+            readable.append(job_id)
+        return readable
+
+    def clone(
+        self,
+        owner: str | None,
+        reader: Reader,
+        job_id: str,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        client: str | None = None,
+    ) -> JobRecord:
+        """A new job of ``owner`` with the parameters of a job ``reader`` may read, the given
+        parameters replacing its values; it records its parent. Control parameters (PHASE,
+        RUNID, ...) apply to the new job.
+
+        Raises
+        ------
+        JobNotFoundError
+            When the reader cannot read the job.
+        ParameterError
+            When the merged parameters do not validate.
+        """
+        parent = self.get(owner, job_id, reader=reader)
+        given = checked_pairs(pairs)
+        control = [(k, v) for k, v in given if k.lower() in CONTROL_PARAMETERS]
+        changes = [(k, v) for k, v in given if k.lower() not in CONTROL_PARAMETERS]
+        merged = ParameterSet(parent.parameters).replaced(changes)
+        return self.create(owner, [*merged.pairs, *control], client=client, parent_id=parent.id)
 
     def describe(self, job: JobRecord) -> Sequence[InfoEntry]:
         """The kind's own ``jobInfo`` entries of ``job`` (none when its kind has no describer;
@@ -318,7 +507,9 @@ class UWSService:
         """The owner's jobs of this endpoint's kinds."""
         return self.store.list_jobs(owner, self.kinds.names(), flt)
 
-    def result(self, owner: str | None, job_id: str, result_id: str) -> StoredResult:
+    def result(
+        self, owner: str | None, job_id: str, result_id: str, *, reader: Reader | None = None
+    ) -> StoredResult:
         """One result of a job.
 
         Raises
@@ -326,7 +517,7 @@ class UWSService:
         ResultNotFoundError
             When the job has no such result.
         """
-        for result in self.get(owner, job_id).results:
+        for result in self.get(owner, job_id, reader=reader).results:
             if result.id == result_id:
                 return result
         raise ResultNotFoundError(f"job {job_id} has no result {result_id!r}")
@@ -337,6 +528,8 @@ class UWSService:
         job_id: str,
         timeout: float,
         phase: ExecutionPhase | None = None,
+        *,
+        reader: Reader | None = None,
     ) -> JobRecord:
         """UWS 1.1 blocking GET: return once the phase changes or ``timeout`` passes.
 
@@ -346,7 +539,7 @@ class UWSService:
         timeout = self.policy.wait_cap if timeout < 0 else min(timeout, self.policy.wait_cap)
         _check_job_id(job_id)  # an impossible id is refused before it is watched
         with self.store.notifier.watch(job_id) as changed:
-            job = self.get(owner, job_id)
+            job = self.get(owner, job_id, reader=reader)
             start_phase = job.phase
             if start_phase not in ACTIVE_PHASES or (phase is not None and start_phase != phase):
                 return job
@@ -357,7 +550,7 @@ class UWSService:
                 current = self.store.get_phase(job_id)
                 if current != start_phase:
                     break
-        return self.get(owner, job_id)
+        return self.get(owner, job_id, reader=reader)
 
     def wait_final(self, owner: str | None, job_id: str, timeout: float) -> JobRecord:
         """Wait until the job reaches a final phase or ``timeout`` passes (for /sync)."""
@@ -389,7 +582,11 @@ class UWSService:
             target = next_phase(job.phase, action)
             if target is None:
                 return job
-            if self.store.set_phase(job_id, [job.phase], target):
+            if target is ExecutionPhase.QUEUED:
+                changed = self._queue_within_quota(job)
+            else:
+                changed = self.store.set_phase(job_id, [job.phase], target)
+            if changed:
                 log.info("job %s: %s -> %s", job_id, job.phase.value, target.value)
                 return self.get(owner, job_id)
         raise InvalidTransitionError(f"job {job_id} changes too fast; try again")

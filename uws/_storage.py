@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from typing import cast as type_cast
@@ -134,17 +134,30 @@ class JobStore:
             self.notifier.queue_changed()
 
     # Creation and reading ---------------------------------------------------------------
-    def add(self, job: JobRecord) -> None:
+    def add(
+        self,
+        job: JobRecord,
+        *,
+        guard: Callable[[Connection], None] | None = None,
+        then: Callable[[Connection], None] | None = None,
+    ) -> None:
         """Insert a new job with its parameters (and results: a job answered at creation is
-        stored COMPLETED, with its times and progress, in the same transaction)."""
+        stored COMPLETED, with its times and progress, in the same transaction).
+
+        ``guard`` runs first in that transaction (a quota check); what it raises aborts the
+        insert. ``then`` runs after the insert in it (rows that refer to the job)."""
         queued = job.phase is ExecutionPhase.QUEUED
         progress = job.progress
         with self.engine.begin() as conn:
+            if guard is not None:
+                guard(conn)
             conn.execute(
                 insert(JOB).values(
                     id=job.id,
                     kind=job.kind,
                     owner=job.owner,
+                    client=job.client,
+                    parent_id=job.parent_id,
                     run_id=job.run_id,
                     phase=job.phase.value,
                     creation_time=job.creation_time,
@@ -163,6 +176,8 @@ class JobStore:
             )
             self._insert_parameters(conn, job.id, job.parameters)
             self._insert_results(conn, job.id, job.results)
+            if then is not None:
+                then(conn)
             if queued:
                 self._publish(conn, job.id, queued=True)
         if queued:
@@ -302,6 +317,8 @@ class JobStore:
             runner_id=row.runner_id,
             heartbeat_at=row.heartbeat_at,
             attempts=row.attempts,
+            client=row.client,
+            parent_id=row.parent_id,
         )
 
     def list_jobs(
@@ -311,6 +328,8 @@ class JobStore:
         stmt = select(JOB.c.id, JOB.c.run_id, JOB.c.owner, JOB.c.phase, JOB.c.creation_time)
         stmt = stmt.where(JOB.c.owner.is_(None) if owner is None else JOB.c.owner == owner)
         stmt = stmt.where(JOB.c.kind.in_(list(kinds)))
+        if owner is None and flt.client is not None:
+            stmt = stmt.where(JOB.c.client == flt.client)
         if flt.phases:
             stmt = stmt.where(JOB.c.phase.in_(_phases(flt.phases)))
         else:
@@ -336,11 +355,13 @@ class JobStore:
         to_phase: ExecutionPhase,
         *,
         error: JobError | None = None,
+        guard: Callable[[Connection], None] | None = None,
         **values: Any,
     ) -> bool:
         """Compare-and-set the phase; False when the job was not in ``from_phases``.
 
-        ``values`` sets further columns in the same statement (``end_time=...``).
+        ``values`` sets further columns in the same statement (``end_time=...``); ``guard``
+        runs first in the same transaction (a quota check) and may raise to refuse.
         """
         now = utcnow()
         if to_phase is ExecutionPhase.QUEUED:
@@ -349,6 +370,8 @@ class JobStore:
             values.setdefault("end_time", now)
         queued = to_phase is ExecutionPhase.QUEUED
         with self.engine.begin() as conn:
+            if guard is not None:
+                guard(conn)
             done = conn.execute(
                 update(JOB)
                 .where(JOB.c.id == job_id, JOB.c.phase.in_(_phases(from_phases)))

@@ -28,6 +28,7 @@ from vo_models.uws import (
 from vo_models.uws.models import NSMAP
 from vo_models.uws.types import ErrorType, UWSVersion
 
+from uws._comments import Comment
 from uws._kinds import InfoEntry
 from uws._models import JobRecord, JobSummaryRef
 from uws._text import xml_safe
@@ -105,7 +106,9 @@ def _results_model(job: JobRecord, result_url: ResultUrl) -> Results:
     )
 
 
-def _job_info(job: JobRecord, extra: Sequence[InfoEntry]) -> etree._Element:
+def _job_info(
+    job: JobRecord, extra: Sequence[InfoEntry], comments: Sequence[Comment]
+) -> etree._Element:
     info = etree.Element(f"{{{UWS_NS}}}jobInfo", nsmap={"ji": JOBINFO_NS})
     kind = etree.SubElement(info, f"{{{JOBINFO_NS}}}kind")
     kind.text = xml_safe(job.kind)
@@ -121,12 +124,22 @@ def _job_info(job: JobRecord, extra: Sequence[InfoEntry]) -> etree._Element:
         entry = etree.SubElement(info, f"{{{JOBINFO_NS}}}{name}")
         for key, value in attributes.items():
             entry.set(key, xml_safe(value))
+    for comment in comments:
+        node = etree.SubElement(info, f"{{{JOBINFO_NS}}}comment")
+        node.set("author", xml_safe(comment.author or ""))
+        node.set("time", comment.time.isoformat(timespec="seconds").replace("+00:00", "Z"))
+        node.text = xml_safe(comment.text)
     return info
 
 
-def render_job(job: JobRecord, result_url: ResultUrl, info: Sequence[InfoEntry] = ()) -> bytes:
+def render_job(
+    job: JobRecord,
+    result_url: ResultUrl,
+    info: Sequence[InfoEntry] = (),
+    comments: Sequence[Comment] = (),
+) -> bytes:
     """The job document (``GET /{jobs}/{job-id}``); ``info`` adds the kind's own ``jobInfo``
-    entries (:attr:`uws.JobKind.describe`)."""
+    entries (:attr:`uws.JobKind.describe`), ``comments`` the job's comments (as text)."""
     error = None
     if job.error is not None:
         error = ErrorSummary(
@@ -156,7 +169,7 @@ def render_job(job: JobRecord, result_url: ResultUrl, info: Sequence[InfoEntry] 
         _drop_empty(tree, ["runId"])
     for stale in tree.findall(f"{{{UWS_NS}}}jobInfo"):
         tree.remove(stale)
-    tree.append(_job_info(job, info))
+    tree.append(_job_info(job, info, comments))
     return _serialise(tree)
 
 

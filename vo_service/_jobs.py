@@ -75,8 +75,18 @@ def tap_kinds(settings: Settings) -> KindRegistry:
     return KindRegistry([tap_job_kind(settings)])
 
 
-def build_identity(settings: Settings) -> IdentityPolicy:
-    """The owner policy chosen by ``uws_identity``."""
+def build_identity(settings: Settings, engine: Engine | None = None) -> IdentityPolicy:
+    """The owner policy chosen by ``uws_identity``, with bearer tokens in front of it when
+    ``engine`` (the database of the tokens) is given and tokens are on."""
+    base = _base_identity(settings)
+    if engine is None:
+        return base
+    from vo_service._users import with_tokens
+
+    return with_tokens(settings, engine, base)
+
+
+def _base_identity(settings: Settings) -> IdentityPolicy:
     if settings.uws_identity == "none":
         return AnonymousIdentity()
     if settings.uws_identity == "basic":
@@ -102,6 +112,8 @@ def build_service(settings: Settings, store: JobStore, kinds: KindRegistry) -> U
         wait_cap=float(settings.wait_cap),
         poll_interval=0.5 if store.is_postgres else 0.05,
     )
+    from vo_service._users import build_quotas, notify_policy
+
     names = kinds.names()
     selector = None if len(names) == 1 else select_by_parameter("KIND", kinds, default=names[0])
     return UWSService(
@@ -111,6 +123,8 @@ def build_service(settings: Settings, store: JobStore, kinds: KindRegistry) -> U
         kind_selector=selector,
         policy=policy,
         work_root=settings.resolved_uws_work_path,
+        quotas=build_quotas(settings, store.engine),
+        notify=notify_policy(settings, store.engine),
     )
 
 
@@ -122,7 +136,10 @@ def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
     if not kinds.names():
         log.info("no job kinds registered: /async and /sync are not mounted")
         return
-    identity = build_identity(settings)
+    from vo_service._users import anonymous_clients
+
+    identity = build_identity(settings, engine)
+    clients = anonymous_clients(settings)
     service = build_service(settings, store, kinds)
     app.register_blueprint(
         create_uws_blueprint(
@@ -132,6 +149,7 @@ def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
             sync_path="/sync",
             sync_timeout=float(settings.sync_timeout),
             public_url=settings.public_base_url,
+            clients=clients,
         )
     )
     from vo_service._descriptor import input_params, params_blueprint
@@ -183,15 +201,19 @@ def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
             identity,
             url_prefix="/soda/async",
             public_url=settings.public_base_url,
+            clients=clients,
         )
     )
     from vo_service._tap_http import install_tap
 
-    install_tap(app, settings, engine, store, identity)  # /tap/async: the tap job kind
+    install_tap(app, settings, engine, store, identity, clients)  # /tap/async: the tap job kind
 
 
 def build_runner(settings: Settings, store: JobStore) -> Runner:
-    """A runner for every registered kind, configured from the settings."""
+    """A runner for every registered kind, configured from the settings, delivering the
+    notifications of ended jobs."""
+    from vo_service._users import notification_dispatcher
+
     return Runner(
         store,
         job_kinds(settings).merged(soda_kinds(settings)).merged(tap_kinds(settings)),
@@ -201,4 +223,5 @@ def build_runner(settings: Settings, store: JobStore) -> Runner:
             poll_interval=settings.runner_poll_interval,
             max_attempts=settings.runner_max_attempts,
         ),
+        notifications=notification_dispatcher(settings, store),
     )

@@ -19,6 +19,7 @@ from registry import (
     tables_document,
 )
 from uws import (
+    AnonymousClients,
     IdentityPolicy,
     JobStore,
     ParameterError,
@@ -98,7 +99,12 @@ def tap_blueprint(engine: Engine, base_url: str) -> Blueprint:
 
 
 def install_tap(
-    app: Flask, settings: Settings, engine: Engine, store: JobStore, identity: IdentityPolicy
+    app: Flask,
+    settings: Settings,
+    engine: Engine,
+    store: JobStore,
+    identity: IdentityPolicy,
+    clients: AnonymousClients | None = None,
 ) -> None:
     """Mount ``/tap`` (``async`` as a UWS job list of kind ``tap``), ``/scs`` and ``/sia`` and
     register their capabilities (VOSI ``/capabilities`` and the registry record)."""
@@ -134,6 +140,7 @@ def install_tap(
         url_prefix="/tap/async",
         sync_path=None,
         public_url=base_url,
+        clients=clients,
     )
     folder = upload_folder(settings)
     # Kept uploads outlive the longest a job may wait (its destruction time at most).

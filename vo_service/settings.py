@@ -16,7 +16,19 @@ import yaml
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "SettingsError"]
+__all__ = ["QUOTA_LIMITS", "Settings", "SettingsError"]
+
+#: The limits a quota class may set (``docs/users.md``).
+QUOTA_LIMITS = frozenset(
+    {
+        "max_pending_jobs",
+        "max_active_jobs",
+        "max_jobs_per_day",
+        "max_execution_seconds_per_day",
+        "max_result_bytes_per_day",
+        "max_science_windows",
+    }
+)
 
 
 class SettingsError(ValueError):
@@ -98,6 +110,50 @@ class Settings(BaseSettings):
         None,
         description="Shared secret (HS256) of ODA tokens given to /oda; unset: tokens are ignored.",
     )
+    tokens: bool = Field(
+        True, description="Accept the service's bearer tokens (Authorization: Bearer, token=)."
+    )
+    token_secret: SecretStr | None = Field(
+        None,
+        description="Signing key of bearer tokens (>= 32 characters); unset: a random key "
+        "kept in data_dir/token.key (set it when several machines serve the same database).",
+    )
+    token_audience: str | None = Field(
+        None, description="Audience (aud) of bearer tokens; default: public_base_url."
+    )
+    token_lifetime_days: int = Field(30, ge=1, description="Default lifetime of issued tokens.")
+    anonymous_client_lists: bool = Field(
+        True, description="Each anonymous client (a cookie) sees only its own job list."
+    )
+    quota_classes: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Quota classes by name (JSON): each a mapping of limits (QUOTA_LIMITS); "
+        "'default' for users without a class, 'anonymous' for anonymous requests; none: no "
+        "quotas.",
+    )
+    quota_users: dict[str, str] = Field(
+        default_factory=dict,
+        description="User name -> quota class (JSON); else the class of the user's token.",
+    )
+    quota_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Token role -> quota class (JSON), for tokens that name no class.",
+    )
+    notify_webhook_secret: SecretStr | None = Field(
+        None,
+        description="Key of the HMAC signature of job webhooks (>= 16 characters); unset: "
+        "NOTIFY=webhook:<url> is refused.",
+    )
+    smtp_host: str | None = Field(None, description="Mail server; unset: NOTIFY=email refused.")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = Field("vo-service@localhost", description="Sender of job e-mails.")
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    notify_max_attempts: int = Field(6, ge=1, description="Deliveries tried per notification.")
+    notify_backoff_seconds: float = Field(
+        30.0, gt=0, description="First retry delay of a notification (doubled each time)."
+    )
     network_resolvers: bool = Field(
         True, description="Try Sesame/SIMBAD/NED before the local catalog."
     )
@@ -116,6 +172,22 @@ class Settings(BaseSettings):
             raise ValueError("must be one of 'header', 'basic', 'none'")
         return value
 
+    @field_validator("quota_classes")
+    @classmethod
+    def _known_limits(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for name, limits in value.items():
+            unknown = set(limits) - QUOTA_LIMITS
+            if unknown:
+                raise ValueError(
+                    f"quota class {name!r}: unknown limit {sorted(unknown)[0]!r} "
+                    f"(known: {', '.join(sorted(QUOTA_LIMITS))})"
+                )
+            if any(v < 0 for v in limits.values()):
+                raise ValueError(f"quota class {name!r}: limits must not be negative")
+        if value and "default" not in value:
+            raise ValueError("quota classes need a 'default' class")
+        return value
+
     @field_validator("public_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -129,6 +201,10 @@ class Settings(BaseSettings):
             raise ValueError("executor 'dask' needs VO_SERVICE_DASK_SCHEDULER")
         if self.uws_identity == "basic" and self.uws_users_file is None:
             raise ValueError("uws_identity 'basic' needs VO_SERVICE_UWS_USERS_FILE")
+        for name, mapping in (("quota_users", self.quota_users), ("quota_roles", self.quota_roles)):
+            unknown = set(mapping.values()) - set(self.quota_classes)
+            if unknown:
+                raise ValueError(f"{name} names an unknown quota class {sorted(unknown)[0]!r}")
         return self
 
     # Resolved paths -------------------------------------------------------------------
@@ -156,6 +232,11 @@ class Settings(BaseSettings):
     def resolved_uws_work_path(self) -> Path:
         """UWS job work folders, defaulting to ``data_dir/jobs``."""
         return (self.uws_work_path or self.data_dir / "jobs").resolve()
+
+    @property
+    def resolved_token_audience(self) -> str:
+        """Audience of bearer tokens, defaulting to the public base URL."""
+        return self.token_audience or self.public_base_url
 
     @property
     def ivoid(self) -> str:

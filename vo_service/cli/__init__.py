@@ -12,6 +12,8 @@ from vo_service.cli import (  # noqa: F401  (registers the sub-commands)
     _registry,
     _serve,
     _tap,
+    _tokens,
+    _users,
     _worker,
 )
 from vo_service.cli._main import main

@@ -49,7 +49,12 @@ def install_oda(
         public_url=settings.public_base_url,
         ivoid=settings.ivoid,
     )
-    tokens = TokenPolicy(None if secret is None else secret.get_secret_value())
+    from vo_service._users import build_tokens
+
+    tokens = TokenPolicy(
+        None if secret is None else secret.get_secret_value(),
+        service=build_tokens(settings, context.engine),
+    )
     app.register_blueprint(oda_blueprint(facade, identity, tokens))
     capabilities_of(app).add(
         Capability(

@@ -41,8 +41,8 @@ def oda_blueprint(
         user = identity.identify(request)
         if token is None:
             return user
-        if tokens.secret is None:
-            notes.append("token ignored: this service does not use ODA tokens")
+        if not tokens.active:
+            notes.append("token ignored: this service does not use tokens")
             return user
         subject = tokens.subject(token)
         return user if user is not None else subject

@@ -6,11 +6,19 @@ request; a wrong or expired token is refused (HTTP 403, the client's ``Unauthori
 owner the service's own identity policy finds (a front proxy's header, HTTP Basic) comes
 first. Without a secret there is nothing to check a token against: it is ignored, and the
 reply says so. No accounts are kept here.
+
+The service's own bearer tokens (``vo-service tokens issue``) are accepted as ``token=`` too,
+checked like an ``Authorization: Bearer`` header (audience, issuer, revocation): a token that
+names this service as its issuer is judged as one of ours, any other by the ODA secret.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from uws import TokenService
 
 __all__ = ["TokenError", "TokenPolicy"]
 
@@ -21,22 +29,39 @@ class TokenError(Exception):
 
 @dataclass(frozen=True)
 class TokenPolicy:
-    """How tokens are checked: ``secret`` ``None`` means tokens are not used."""
+    """How tokens are checked: ODA tokens with ``secret``, the service's own with ``service``;
+    with neither, tokens are not used."""
 
     secret: str | None = None
     algorithms: tuple[str, ...] = ("HS256",)
+    service: TokenService | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether any token can be checked."""
+        return self.secret is not None or self.service is not None
 
     def subject(self, token: str | None) -> str | None:
-        """The user a valid token names, or ``None`` (no token, or no secret to check it).
+        """The user a valid token names, or ``None`` (no token, or nothing to check it with).
 
         Raises
         ------
         TokenError
             For a token that fails the check.
         """
-        if token is None or self.secret is None:
+        if token is None:
             return None
         import jwt  # PyJWT; only needed where tokens are configured
+
+        if self.service is not None and (self.secret is None or self._ours(token)):
+            from uws import TokenRejected
+
+            try:
+                return self.service.verify(token).subject
+            except TokenRejected as exc:
+                raise TokenError(str(exc)) from exc
+        if self.secret is None:
+            return None
 
         try:
             claims = jwt.decode(
@@ -50,3 +75,15 @@ class TokenPolicy:
         if not isinstance(subject, str) or not subject.strip():
             raise TokenError("the token names no user (no sub or email claim)")
         return subject.strip()
+
+    def _ours(self, token: str) -> bool:
+        """Whether the token names this service as its issuer (unverified: only to choose
+        which key checks it)."""
+        import jwt
+
+        assert self.service is not None
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            return False
+        return claims.get("iss") == self.service.issuer

@@ -9,6 +9,7 @@ See ``docs/web.md``.
 
 from __future__ import annotations
 
+from vo_service.web import _account  # noqa: F401  (registers the account pages)
 from vo_service.web._views import install_web
 
 __all__ = ["install_web"]

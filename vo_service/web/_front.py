@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 
 from flask import Request
 
-from uws import IdentityPolicy, ParameterError, ParameterSet, UWSService
+from uws import (
+    AnonymousClients,
+    IdentityPolicy,
+    ParameterError,
+    ParameterSet,
+    TokenService,
+    UWSService,
+)
 from vo_service._context import ServiceContext
 from vo_service._datalink import StoreProductSource
 
@@ -65,10 +72,20 @@ class WebFront:
     context: ServiceContext
     source: StoreProductSource
     kind: str
+    #: Per-client anonymous job lists (shared with ``/async``: the same cookie).
+    clients: AnonymousClients | None = None
+    #: The service's bearer tokens (the account page turns one into a session cookie).
+    tokens: TokenService | None = None
 
     def owner(self, request: Request) -> str | None:
         """The user the request comes from (raises ``AuthenticationRequiredError``)."""
         return self.identity.identify(request)
+
+    def client(self, request: Request, owner: str | None) -> str | None:
+        """The anonymous client whose list an anonymous request's jobs join."""
+        if owner is not None or self.clients is None:
+            return None
+        return self.clients.client(request)
 
     def check(self, pairs: Sequence[tuple[str, str]]) -> Check:
         """Validate like a job creation does (the same validator, so the same messages), and

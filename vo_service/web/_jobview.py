@@ -84,6 +84,9 @@ class JobView:
     target: str
     parameters: tuple[tuple[str, str], ...]
     products: tuple[str, ...]
+    #: The owner ("" for an anonymous job) and the job this one was cloned from ("" if none).
+    owner: str = ""
+    parent: str = ""
 
     def state(self, base: str) -> dict[str, object]:
         """The JSON the job page polls."""
@@ -144,4 +147,6 @@ def job_view(job: JobRecord, now: dt.datetime | None = None) -> JobView:
         target=_target(job.parameters),
         parameters=tuple(job.parameters),
         products=tuple(product_hashes([r.href for r in job.results])),
+        owner=job.owner or "",
+        parent=job.parent_id or "",
     )

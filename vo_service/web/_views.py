@@ -37,8 +37,11 @@ from uws import (
     InvalidTransitionError,
     JobFilter,
     JobNotFoundError,
+    JobRecord,
     ParameterError,
+    Reader,
     UWSError,
+    token_claims,
 )
 from vo_service._context import ServiceContext
 from vo_service._datalink import StoreProductSource
@@ -152,6 +155,7 @@ def _form_page(
     check: Check | None = None,
     status: int = 200,
     note: str = "",
+    parent: str | None = None,
 ) -> ResponseReturnValue:
     errors: dict[str, str] = {}
     if check is not None and check.error_field is not None and check.error is not None:
@@ -175,6 +179,8 @@ def _form_page(
         check=check,
         general_error=general,
         note=note,
+        parent=parent,
+        share=request.args.get("SHARE") or request.form.get("share"),
         n_scw=archive.count(),
         span=archive.time_span(),
     )
@@ -192,14 +198,18 @@ def submit() -> ResponseReturnValue:
     front = _front()
     pairs = submitted_pairs(request.form.items(multi=True))
     values = values_of(pairs)
+    parent = _clone_parent()
     if request.form.get("action") == "check":
         check = front.check(pairs)
-        return _form_page(values, check, 200 if check.ok else 400)
+        return _form_page(values, check, 200 if check.ok else 400, parent=parent)
     owner = _owner()
     try:
-        job = front.service.create(owner, pairs, run=True)
+        job = front.service.create(
+            owner, pairs, run=True, client=front.client(request, owner), parent_id=parent
+        )
     except ParameterError as exc:
-        return _form_page(values, Check(error_field=exc.parameter, error=exc.reason), 400)
+        check = Check(error_field=exc.parameter, error=exc.reason)
+        return _form_page(values, check, 400, parent=parent)
     return redirect(url_for("web.job", job_id=job.id), 303)
 
 
@@ -220,7 +230,8 @@ def jobs() -> ResponseReturnValue:
     front = _front()
     owner = _owner()
     views = []
-    for summary in front.service.list_jobs(owner, JobFilter(last=_LIST_LENGTH)):
+    flt = JobFilter(last=_LIST_LENGTH, client=front.client(request, owner))
+    for summary in front.service.list_jobs(owner, flt):
         try:
             views.append(job_view(front.service.get(owner, summary.id)))
         except JobNotFoundError:
@@ -228,22 +239,79 @@ def jobs() -> ResponseReturnValue:
     return _page("jobs.html", jobs=views)
 
 
+def _reader() -> Reader:
+    """The requester as a reader of shared jobs (token roles as groups, a link's key)."""
+    claims = token_claims(request)
+    groups = frozenset(claims.roles) if claims is not None else frozenset()
+    return Reader(_owner(), groups, request.args.get("SHARE") or None)
+
+
+def _readable(job_id: str) -> JobRecord:
+    reader = _reader()
+    return _front().service.get(reader.user, job_id, reader=reader)
+
+
+def _clone_parent() -> str | None:
+    """The job a submitted form clones (``clone_of``), once the requester may read it."""
+    given = request.form.get("clone_of", "").strip()
+    if not given:
+        return None
+    reader = _reader()
+    reader = Reader(reader.user, reader.groups, request.form.get("share") or None)
+    return _front().service.get(reader.user, given, reader=reader).id
+
+
 @web.get("/web/jobs/<job_id>")
 def job(job_id: str) -> ResponseReturnValue:
-    """One job: phase, progress, error, products."""
-    view = job_view(_front().service.get(_owner(), job_id))
-    return _page("job.html", job=view)
+    """One job: phase, progress, error, products (read only for a job shared with the user)."""
+    found = _readable(job_id)
+    owned = found.owner == _owner()
+    comments = _front().service.comments.comments(found.id)
+    return _page(
+        "job.html",
+        job=job_view(found),
+        owned=owned,
+        share=request.args.get("SHARE"),
+        comments=comments,
+    )
+
+
+@web.post("/web/jobs/<job_id>/comments")
+def comment(job_id: str) -> ResponseReturnValue:
+    """Add a comment (the job's owner and its readers); a bad one is the page with the
+    message, nothing stored."""
+    try:
+        _front().service.comment(_reader(), job_id, request.form.get("text", ""))
+    except ParameterError as exc:
+        found = _readable(job_id)
+        return _page(
+            "job.html",
+            400,
+            job=job_view(found),
+            owned=found.owner == _owner(),
+            share=request.args.get("SHARE"),
+            comments=_front().service.comments.comments(found.id),
+            comment_error=exc.reason,
+        )
+    share = request.args.get("SHARE")
+    target = (
+        url_for("web.job", job_id=job_id, SHARE=share)
+        if share
+        else url_for("web.job", job_id=job_id)
+    )
+    return redirect(f"{target}#comments", 303)
 
 
 @web.get("/web/jobs/<job_id>/state")
 def job_state(job_id: str) -> ResponseReturnValue:
     """The job's phase and progress as JSON (what the pages' script polls)."""
-    view = job_view(_front().service.get(_owner(), job_id))
+    view = job_view(_readable(job_id))
     return jsonify(view.state(""))
 
 
 @web.post("/web/jobs/<job_id>/abort")
 def abort_job(job_id: str) -> ResponseReturnValue:
+    _front().service.check_writable(_reader(), job_id)  # 403 for a job only shared with you
     with contextlib.suppress(InvalidTransitionError):  # finished meanwhile: the page says so
         _front().service.apply(_owner(), job_id, Action.ABORT)
     return redirect(url_for("web.job", job_id=job_id), 303)
@@ -251,18 +319,20 @@ def abort_job(job_id: str) -> ResponseReturnValue:
 
 @web.post("/web/jobs/<job_id>/delete")
 def delete_job(job_id: str) -> ResponseReturnValue:
+    _front().service.check_writable(_reader(), job_id)
     _front().service.delete(_owner(), job_id)
     return redirect(url_for("web.jobs"), 303)
 
 
 @web.get("/web/jobs/<job_id>/clone")
 def clone_job(job_id: str) -> ResponseReturnValue:
-    """The form filled with the job's parameters, to change and submit as a new job."""
-    found = _front().service.get(_owner(), job_id)
+    """The form filled with the job's parameters, to change and submit as a new job (which
+    records this one as its parent)."""
+    found = _readable(job_id)
     if found.kind != _front().kind:
         abort(404, description="only product jobs can be cloned into the request form")
     note = f"A copy of job {found.id}: change what you need and submit it as a new job."
-    return _form_page(values_of(found.parameters), note=note)
+    return _form_page(values_of(found.parameters), note=note, parent=found.id)
 
 
 # Products --------------------------------------------------------------------------------------
@@ -297,7 +367,8 @@ def product(product_hash: str) -> ResponseReturnValue:
         "aladin": vendor_available("aladin.js"),
         "plotly": vendor_available("plotly-basic.min.js"),
     }
-    return _page("product.html", page=page, plots=plots, vendor=vendor)
+    comments = front.service.comments_on_result(_reader(), f"/products/{stored.hash}/")
+    return _page("product.html", page=page, plots=plots, vendor=vendor, comments=comments)
 
 
 @web.get("/web/products/<product_hash>/sky.fits")
@@ -361,15 +432,18 @@ def _uws_error(exc: UWSError) -> ResponseReturnValue:
 def install_web(app: Flask, settings: Settings, context: ServiceContext) -> None:
     """Mount the front end over the ``/async`` jobs (after ``register_uws``)."""
     from vo_service._jobs import UWS_EXTENSION, build_identity, build_service, job_kinds
+    from vo_service._users import anonymous_clients, build_tokens
 
     kinds = job_kinds(settings)
     service = build_service(settings, app.extensions[UWS_EXTENSION], kinds)
     app.extensions[WEB_EXTENSION] = WebFront(
         service=service,
-        identity=build_identity(settings),
+        identity=build_identity(settings, context.engine),
         context=context,
         source=StoreProductSource(settings),
         kind="product",
+        clients=anonymous_clients(settings),
+        tokens=build_tokens(settings, context.engine),
     )
     app.register_blueprint(web)
     app.register_blueprint(vendor_blueprint())

@@ -7,6 +7,7 @@ Each test checks that no request left the machine, and writes screenshots at 128
 from __future__ import annotations
 
 import io
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,10 +76,15 @@ def image_variety(png: bytes) -> tuple[float, int]:
     return float(pixels.std()), len(np.unique(flat[:: max(1, len(flat) // 20000)], axis=0))
 
 
-def submit_job(base: str, **params: str) -> str:
-    """Create a running job through /async (as pyvo would) and return its id."""
+def submit_job(base: str, cookies: dict[str, str] | None = None, **params: str) -> str:
+    """Create a running job through /async (as pyvo would) and return its id; with a browser's
+    ``cookies``, the job joins that browser's anonymous job list."""
     created = requests.post(
-        f"{base}/async", data={**params, "PHASE": "RUN"}, allow_redirects=False, timeout=30
+        f"{base}/async",
+        data={**params, "PHASE": "RUN"},
+        allow_redirects=False,
+        timeout=30,
+        cookies=cookies,
     )
     assert created.status_code == 303, created.text
     return str(created.headers["Location"]).rsplit("/", 1)[-1]
@@ -171,7 +177,10 @@ def test_bad_value_shows_the_servers_message_at_the_field(
 def test_abort_and_clone(browser: Any, web_service: str, screenshots: Path) -> None:
     driver = browser
     requested_urls(driver)
-    sleeper = submit_job(web_service, KIND="sleep", SECONDS="120", STEPS="120")
+    # Anonymous job lists are per client: the jobs made here join the browser's (its cookie).
+    driver.get(f"{web_service}/web/jobs")
+    cookies = {"uws_client": driver.get_cookie("uws_client")["value"]}
+    sleeper = submit_job(web_service, cookies, KIND="sleep", SECONDS="120", STEPS="120")
     driver.get(f"{web_service}/web/jobs")
     phase = f"tr[data-job='{sleeper}'] [data-role=phase]"
     wait_for(
@@ -206,6 +215,14 @@ def test_abort_and_clone(browser: Any, web_service: str, screenshots: Path) -> N
         )
     )
     assert float(request["e2_kev"]) == 60.0 and request["src_name"] == "Crab"
+    # The clone is the browser's job and names its parent.
+    listing = requests.get(f"{web_service}/async", cookies=cookies, timeout=30).text
+    clones = [
+        j
+        for j in re.findall(r'jobref id="([0-9a-f]+)"', listing)
+        if f'parent id="{image}"' in requests.get(f"{web_service}/async/{j}", timeout=30).text
+    ]
+    assert len(clones) == 1
     # Delete the aborted job: it leaves the list.
     driver.get(f"{web_service}/web/jobs/{sleeper}")
     driver.find_element(By.ID, f"delete-{sleeper}").click()
