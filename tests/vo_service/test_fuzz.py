@@ -531,7 +531,9 @@ def make_fuzzer(
     monkeypatch.setattr(
         UWSService,
         "wait",
-        lambda self, owner, job_id, timeout, phase=None: wait(self, owner, job_id, 0.0, phase),
+        lambda self, owner, job_id, timeout, phase=None, **kw: wait(
+            self, owner, job_id, 0.0, phase, **kw
+        ),
     )
     contexts: list[ServiceContext] = []
 
