@@ -11,6 +11,7 @@ and a home of their own: what they need must reach them through their tasks.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -73,23 +74,17 @@ class ManagedProcess:
 
     def kill(self) -> None:
         """SIGKILL the process and its group (a nanny's worker, a runner's job processes)."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.popen.wait(30)
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM, then SIGKILL what is left of the group after ``timeout`` seconds."""
         if self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         self.kill()
 
     def tail(self, chars: int = 3000) -> str:
@@ -242,13 +237,19 @@ class LocalTopology:
         )
 
     def start_runner(self, index: int) -> ManagedProcess:
-        """Start one ``vo-service worker`` job runner."""
-        return self._start(
+        """Start one ``vo-service worker`` job runner; return once it claims jobs (it has
+        warmed the Dask workers and says ``runner <id>: kinds ...``)."""
+        process = self._start(
             f"runner-{index}",
             [_bin("vo-service"), "worker"],
             self._service_environment(),
             self.data_dir,
         )
+        deadline = time.monotonic() + self.startup_timeout
+        while "runner " not in process.tail(100_000):
+            self._deadline_check(process, deadline, f"runner {index}")
+            time.sleep(0.2)
+        return process
 
     def start_web(self) -> None:
         """Start ``vo-service serve --no-runner --no-demo`` on its port; wait for /health."""

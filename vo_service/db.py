@@ -95,8 +95,6 @@ def database_revisions(engine: Engine) -> dict[str, tuple[str | None, str | None
     with engine.connect() as connection:
         for package, version_table in MIGRATION_PACKAGES.items():
             script = ScriptDirectory.from_config(_config(engine, package, version_table))
-            context = MigrationContext.configure(
-                connection, opts={"version_table": version_table}
-            )
+            context = MigrationContext.configure(connection, opts={"version_table": version_table})
             found[package] = (context.get_current_revision(), script.get_current_head())
     return found

@@ -52,7 +52,9 @@ def test_slurm_cluster_submits_single_threaded_workers_of_the_service_environmen
 def test_kubernetes_cluster_resource_mounts_the_shared_data_root(capsys) -> None:
     pytest.importorskip("dask_kubernetes", reason="dask-kubernetes (test extra) is not installed")
     example = _load("kubernetes_cluster")
-    example.main(["--image", "registry.example.org/vo:0.1.0", "--claim", "vo-data", "--workers", "3"])
+    example.main(
+        ["--image", "registry.example.org/vo:0.1.0", "--claim", "vo-data", "--workers", "3"]
+    )
     resource = yaml.safe_load(capsys.readouterr().out)
     assert resource["apiVersion"] == "kubernetes.dask.org/v1"
     assert resource["kind"] == "DaskCluster"

@@ -87,7 +87,9 @@ def test_compose_roles_split_as_the_design_says(compose: dict[str, Any]) -> None
     services = compose["services"]
     web, runner = services["web"], services["runner"]
     assert "--no-runner" in web["command"] and runner["command"] == ["vo-service", "worker"]
-    scheduler_port = services["scheduler"]["command"][services["scheduler"]["command"].index("--port") + 1]
+    scheduler_port = services["scheduler"]["command"][
+        services["scheduler"]["command"].index("--port") + 1
+    ]
     for service in (web, runner, services["migrate"]):
         env = service["environment"]
         assert env["VO_SERVICE_DATABASE_URL"].startswith("postgresql+psycopg://")

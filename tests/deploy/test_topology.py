@@ -160,7 +160,10 @@ def topology(
 
 
 def test_distributed_topology_survives_kills_and_matches_the_embedded_default(
-    topology: tuple[LocalTopology, Path], postgres_url: str, crab_field: SimulationResult, tmp_path: Path
+    topology: tuple[LocalTopology, Path],
+    postgres_url: str,
+    crab_field: SimulationResult,
+    tmp_path: Path,
 ) -> None:
     topo, database_attempts = topology
     service = Service(topo.base_url)

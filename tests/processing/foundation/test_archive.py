@@ -184,11 +184,25 @@ def test_selection_bounds_match_brute_force_over_the_sky(database_url: str) -> N
         cx, cy, cz = radec_to_unit(float(ra[i]), float(dec[i]))
         rows.append(
             dict(
-                scw_id=f"{i // 100:04d}{i % 100:04d}0010.001", revolution=i // 100,
-                ra_x=float(ra[i]), dec_x=float(dec[i]), ra_z=0.0, dec_z=0.0,
-                cx=float(cx), cy=float(cy), cz=float(cz), tstart=float(tstart[i]),
-                tstop=float(tstart[i] + duration[i]), ontime=1.0, deadc=1.0, n_events=0,
-                path="p", checksum="0", file_size=0, simulated=1, ingested_at=datetime.now(UTC),
+                scw_id=f"{i // 100:04d}{i % 100:04d}0010.001",
+                revolution=i // 100,
+                ra_x=float(ra[i]),
+                dec_x=float(dec[i]),
+                ra_z=0.0,
+                dec_z=0.0,
+                cx=float(cx),
+                cy=float(cy),
+                cz=float(cz),
+                tstart=float(tstart[i]),
+                tstop=float(tstart[i] + duration[i]),
+                ontime=1.0,
+                deadc=1.0,
+                n_events=0,
+                path="p",
+                checksum="0",
+                file_size=0,
+                simulated=1,
+                ingested_at=datetime.now(UTC),
             )
         )
     engine = make_engine(database_url)

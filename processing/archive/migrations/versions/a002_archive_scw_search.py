@@ -16,9 +16,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index("ix_archive_scw_cz", "archive_scw", ["cz"])
-    op.create_index(
-        "ix_archive_scw_duration", "archive_scw", [sa.text("(tstop - tstart)")]
-    )
+    op.create_index("ix_archive_scw_duration", "archive_scw", [sa.text("(tstop - tstart)")])
 
 
 def downgrade() -> None:
