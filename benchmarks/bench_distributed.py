@@ -146,7 +146,7 @@ def postgres_database() -> Iterator[str]:
 
 
 def distributed(
-    archive: Path, work: Path, n_scw: int, timeout: float, first_scw: str
+    archive: Path, work: Path, n_scw: int, timeout: float, first_scw: str, worker_memory: str
 ) -> dict[str, Any]:
     data = work / "distributed" / "data"
     shutil.copytree(archive, data / "archive")
@@ -156,7 +156,9 @@ def distributed(
             subprocess.run(
                 [cli, *args], env=service_environment(data, url), check=True, capture_output=True
             )
-        with LocalTopology(data, url, dask_workers=2, runners=1) as topo:
+        with LocalTopology(
+            data, url, dask_workers=2, runners=1, worker_memory=worker_memory
+        ) as topo:
             pids = {p.name: p.pid for p in topo.processes if p.name != "web"}
             warm = warm_up(topo.base_url, first_scw, timeout)
             with PeakMemory(pids) as memory:
@@ -198,6 +200,7 @@ def main() -> None:
     parser.add_argument("--scw", type=int, default=50, help="science windows in the mosaic")
     parser.add_argument("--skip-embedded", action="store_true")
     parser.add_argument("--timeout", type=float, default=7200.0)
+    parser.add_argument("--worker-memory", default="3GiB", help="memory limit of a Dask worker")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -219,7 +222,10 @@ def main() -> None:
             "scw": args.scw,
             "simulate_s": simulated,
             "load_before": load_before,
-            "distributed": distributed(archive, work, args.scw, args.timeout, first),
+            "worker_memory_limit": args.worker_memory,
+            "distributed": distributed(
+                archive, work, args.scw, args.timeout, first, args.worker_memory
+            ),
         }
         if not args.skip_embedded:
             result["embedded"] = embedded(archive, work, args.scw, args.timeout, first)

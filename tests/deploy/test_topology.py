@@ -15,6 +15,7 @@ import hashlib
 import io
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,9 +52,8 @@ def crab_field(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
 
 
 def _cli(data_dir: Path, database_url: str, *args: str) -> None:
-    vo_service = Path(shutil.which("vo-service") or REPO / ".venv/bin/vo-service")
     subprocess.run(
-        [str(vo_service), *args],
+        [str(Path(sys.executable).parent / "vo-service"), *args],
         env=service_environment(data_dir, database_url),
         check=True,
         capture_output=True,
