@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -161,10 +162,22 @@ def distributed(
         ) as topo:
             pids = {p.name: p.pid for p in topo.processes if p.name != "web"}
             warm = warm_up(topo.base_url, first_scw, timeout)
+            error = None
+            t0 = time.perf_counter()
             with PeakMemory(pids) as memory:
-                seconds = run_job(topo.base_url, request(n_scw), timeout)
+                try:
+                    seconds = run_job(topo.base_url, request(n_scw), timeout)
+                except RuntimeError as exc:  # recorded: e.g. a worker over its memory limit
+                    seconds, error = time.perf_counter() - t0, str(exc)[:2000]
+            logs = topo.data_dir / "logs"
+            restarts = {
+                p.stem: p.read_text(errors="replace").count("exceeded 95% memory budget")
+                for p in sorted(logs.glob("dask-worker-*.log"))
+            }
             return {
                 "seconds": seconds,
+                "error": error,
+                "memory_restarts": restarts,
                 "warm_up_s": warm,
                 "peak_rss_mib": memory.peak,
                 "load_after": os.getloadavg(),
@@ -202,6 +215,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=7200.0)
     parser.add_argument("--worker-memory", default="3GiB", help="memory limit of a Dask worker")
     args = parser.parse_args()
+    # SIGTERM ends the run through the context managers: no process of the topology is left.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()
@@ -237,6 +252,8 @@ def main() -> None:
     d = result["distributed"]
     print(f"{args.scw} ScWs, cold image (load before {load_before[0]:.2f})")
     print(f"  distributed (2 Dask workers, 1 runner): {d['seconds']:.1f} s")
+    if d["error"]:
+        print(f"    FAILED: {d['error'][:300]} (memory restarts {d['memory_restarts']})")
     for proc, mib in d["peak_rss_mib"].items():
         print(f"    peak RSS {proc}: {mib:.0f} MiB")
     if "embedded" in result:
