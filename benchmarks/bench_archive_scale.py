@@ -2,10 +2,11 @@
 windows on SQLite and PostgreSQL, and the planning of a 1,000-ScW image request.
 
 Run: ``python -m benchmarks.bench_archive_scale [--rows 100000] [--plan-scw 1000]``. Writes
-``benchmarks/results/bench_archive_scale.json``. Rows are generated (no event files): pointings
-dithered around ~300 targets, most near the Galactic plane, one ScW an hour over 20 years, as
-INTEGRAL's archive is laid out. Target: a selection (``ArchiveIndex.query``, the call the request
-validation makes, rows to objects included) ≤ 50 ms on both back ends.
+``benchmarks/results/bench_archive_scale.json``. Rows are generated (no event files):
+pointings dithered around ~300 targets, most near the Galactic plane, hour-long windows back to
+back over ~12 years, as INTEGRAL's archive is laid out. Target: a selection
+(``ArchiveIndex.query``, the call the request validation makes, rows to objects included)
+≤ 50 ms on both back ends.
 
 The planning part builds the image DAG of 1,000 indexed science windows and plans it against an
 empty cache (``Pipeline.plan``: every node looked up and leased level by level), measuring its

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -246,7 +247,7 @@ class LocalTopology:
             self.data_dir,
         )
         deadline = time.monotonic() + self.startup_timeout
-        while "runner " not in process.tail(100_000):
+        while not re.search(r"^runner \S+: kinds ", process.tail(100_000), re.MULTILINE):
             self._deadline_check(process, deadline, f"runner {index}")
             time.sleep(0.2)
         return process

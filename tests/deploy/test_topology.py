@@ -143,9 +143,21 @@ def topology(
 ) -> Iterator[tuple[LocalTopology, Path]]:
     data = tmp_path / "shared" / "data"
     shutil.copytree(crab_field.root, data / "archive")
+    attempts = tmp_path / "database-attempts.txt"
+    try:
+        yield from _started(data, postgres_url, attempts)
+    finally:
+        # The session's database is shared with other tests: leave it empty, as found.
+        engine = create_engine(postgres_url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+
+
+def _started(data: Path, postgres_url: str, attempts: Path) -> Iterator[tuple[LocalTopology, Path]]:
     _cli(data, postgres_url, "db", "upgrade")
     _cli(data, postgres_url, "archive", "ingest")
-    attempts = tmp_path / "database-attempts.txt"
     with LocalTopology(
         data,
         postgres_url,
