@@ -24,8 +24,9 @@ fi
 extra="${1:-}"
 if [ "$extra" = "test" ]; then
   # Before pip: Sherpa (a test dependency) builds from source with bison, flex, byacc and FFTW;
-  # STILTS (votlint, datalinklint) and python3-gavo (the official IVOA XSDs) serve the tests.
-  apt_install stilts python3-gavo bison flex byacc libfftw3-dev
+  # STILTS (votlint, datalinklint) and python3-gavo (the official IVOA XSDs) serve the tests;
+  # docker-compose validates docker/compose.yaml (no Docker daemon needed).
+  apt_install stilts python3-gavo bison flex byacc libfftw3-dev docker-compose
   # TAP on PostgreSQL: pgsphere for ADQL geometry, with its install script corrected.
   if [ -d /usr/lib/postgresql/15 ]; then
     apt_install postgresql-15-pgsphere

@@ -43,3 +43,17 @@ def source_only_scenario(ra_offset_deg: float, duration_s: float = 400.0) -> Sce
         ],
         background=BackgroundModel(rate_20_40=0.0, line_rates=[0.0, 0.0], noisy_pixels=0),
     )
+
+
+def crab_field_scenario(n_scw: int = 20, seed: int = 18) -> Scenario:
+    """``n_scw`` short (300 s) science windows dithering around the Crab: a mosaic of a known
+    field at a cost that scales with ``n_scw`` (the distributed topology test and benchmark)."""
+    return Scenario(
+        name="crabfield",
+        seed=seed,
+        pointings=[
+            PointingPlan(
+                target="Crab", start="2004-03-01T00:00:00", n_scw=n_scw, scw_duration_s=300
+            ),
+        ],
+    )

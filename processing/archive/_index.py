@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from processing.archive._events import EventFileError, read_header, verify_event_file
@@ -121,6 +121,10 @@ class ArchiveIndex:
                     progress(n, len(files))
                 self._ingest_one(session, base, path, known, report)
             session.commit()
+        if report.added or report.updated:
+            with self.engine.connect() as connection:  # statistics for the query planner
+                connection.execute(text("ANALYZE archive_scw"))
+                connection.commit()
         for name, reason in report.skipped:
             log.warning("skipped %s: %s", name, reason)
         return report
@@ -209,14 +213,33 @@ class ArchiveIndex:
         conditions: list[object] = []
         if ra is not None and dec is not None and radius_deg is not None:
             ux, uy, uz = radec_to_unit(ra, dec)
-            cos_r = float(np.cos(np.radians(min(radius_deg, 180.0))))
+            radius = min(radius_deg, 180.0)
+            cos_r = float(np.cos(np.radians(radius)))
             dot = ScienceWindowRow.cx * float(ux) + ScienceWindowRow.cy * float(uy)
             conditions.append(dot + ScienceWindowRow.cz * float(uz) >= cos_r - 1e-12)
+            # The cone's declination band, which the index on cz finds without a scan.
+            low, high = max(dec - radius, -90.0), min(dec + radius, 90.0)
+            if low > -90.0:
+                conditions.append(ScienceWindowRow.cz >= float(np.sin(np.radians(low))) - 1e-12)
+            if high < 90.0:
+                conditions.append(ScienceWindowRow.cz <= float(np.sin(np.radians(high))) + 1e-12)
         if t1 is not None:
             conditions.append(ScienceWindowRow.tstop > t1)
+            # A window ending after t1 starts after t1 minus the longest window: a range of
+            # the tstart index instead of every window that started before t2.
+            longest = self._longest()
+            if longest is not None:
+                conditions.append(ScienceWindowRow.tstart > t1 - longest - 1e-9)
         if t2 is not None:
             conditions.append(ScienceWindowRow.tstart < t2)
         return self._select(*conditions)
+
+    def _longest(self) -> float | None:
+        """Duration (days) of the longest science window (its own index answers it)."""
+        duration = ScienceWindowRow.tstop - ScienceWindowRow.tstart
+        with Session(self.engine) as session:
+            value = session.scalar(select(func.max(duration)))
+        return None if value is None else float(value)
 
     def get(self, scw_ids: Iterable[str]) -> list[ScienceWindow]:
         """The listed science windows (``RRRRPPPPSSSF`` with or without ``.VVV``), in time order.

@@ -111,7 +111,8 @@ def provenance_document(
                 PROV_TYPE: cm[kind],
                 "prov:label": item.label,
                 "cm:checksum": item.checksum,
-                "cm:path": str(item.path),
+                # Not the file's absolute path: it names this host's folders (public documents
+                # name none) and would make equal products differ between deployments.
             }
             for attr, value in sorted(item.attributes.items()):
                 attributes[f"cm:{attr}"] = value

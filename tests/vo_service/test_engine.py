@@ -44,3 +44,43 @@ def test_local_engine_warms_its_workers(tmp_path: Path) -> None:
 def test_inline_settings_start_no_cluster(tmp_path: Path) -> None:
     settings = Settings.load(data_dir=tmp_path / "var", executor="inline")
     assert start_engine(settings) == (settings, None)
+
+
+@pytest.mark.slow
+def test_runner_warms_the_workers_of_an_existing_cluster(tmp_path: Path) -> None:
+    """``executor = dask``: the cluster's workers know no setting; the starting runner has them
+    build the imaging model of its archive, and keeps no cluster of its own."""
+    from processing.pipeline import DaskExecutor
+
+    archive = tmp_path / "archive"
+    write_calibration(archive)
+    cluster = DaskExecutor.local(1)
+    try:
+        address = str(cluster.client.scheduler_info()["address"])
+        settings = Settings.load(
+            data_dir=tmp_path / "var",
+            archive_path=archive,
+            executor="dask",
+            dask_scheduler=address,
+            network_resolvers=False,
+        )
+        assert start_engine(settings) == (settings, None)
+        built = cluster.client.run(_models_built)
+        assert built and all(n == 1 for n in built.values())
+    finally:
+        cluster.close()
+
+
+def test_runner_starts_when_the_scheduler_is_not_up_yet(tmp_path: Path) -> None:
+    import socket
+
+    import dask
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    settings = Settings.load(
+        data_dir=tmp_path / "var", executor="dask", dask_scheduler=f"tcp://127.0.0.1:{port}"
+    )
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        assert start_engine(settings) == (settings, None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from vo_service.cli import (  # noqa: F401  (registers the sub-commands)
     _archive,
     _cache,
+    _db,
     _registry,
     _serve,
     _tap,

@@ -159,3 +159,78 @@ def test_cli_simulate_names_a_bad_scenario(tmp_path: Path, monkeypatch: pytest.M
     )
     assert result.exit_code == 2
     assert "--scenario" in result.output and "built-in" in result.output
+
+
+def test_selection_bounds_match_brute_force_over_the_sky(database_url: str) -> None:
+    """The declination band and the longest-window bound of ``query`` (issue 18) lose nothing:
+    random cones (poles and whole-sky included) and time ranges over windows of very different
+    lengths select exactly what a brute-force separation and overlap test selects."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from processing.archive._tables import ScienceWindowRow
+    from processing.instrument import radec_to_unit
+
+    rng = np.random.default_rng(18)
+    n = 3000
+    ra = rng.uniform(0.0, 360.0, n)
+    dec = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, n)))
+    dec[:4] = [90.0, -90.0, 89.99, -89.99]
+    tstart = np.sort(rng.uniform(1000.0, 8000.0, n))
+    duration = np.where(rng.random(n) < 0.01, rng.uniform(1.0, 3.0, n), rng.uniform(0.01, 0.1, n))
+    rows = []
+    for i in range(n):
+        cx, cy, cz = radec_to_unit(float(ra[i]), float(dec[i]))
+        rows.append(
+            dict(
+                scw_id=f"{i // 100:04d}{i % 100:04d}0010.001",
+                revolution=i // 100,
+                ra_x=float(ra[i]),
+                dec_x=float(dec[i]),
+                ra_z=0.0,
+                dec_z=0.0,
+                cx=float(cx),
+                cy=float(cy),
+                cz=float(cz),
+                tstart=float(tstart[i]),
+                tstop=float(tstart[i] + duration[i]),
+                ontime=1.0,
+                deadc=1.0,
+                n_events=0,
+                path="p",
+                checksum="0",
+                file_size=0,
+                simulated=1,
+                ingested_at=datetime.now(UTC),
+            )
+        )
+    engine = make_engine(database_url)
+    upgrade_database(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(ScienceWindowRow), rows)
+    index = ArchiveIndex(engine, Path("/nonexistent"))
+    points = SkyCoord(ra, dec, unit="deg")
+    long_windows = np.flatnonzero(duration > 1.0)
+    for k in range(60):
+        c_ra, c_dec = float(rng.uniform(0, 360)), float(np.degrees(np.arcsin(rng.uniform(-1, 1))))
+        if k < 6:
+            c_dec = [90.0, -90.0, 85.0, -85.0, 0.0, 45.0][k]
+        radius = float([0.5, 5.0, 15.0, 40.0, 90.0, 179.0, 180.0][k % 7])
+        t1 = float(rng.uniform(1000.0, 8000.0)) if k % 3 else None
+        if k % 3 == 1:  # inside a long window, which started long before t1
+            j = long_windows[k % len(long_windows)]
+            t1 = float(tstart[j] + 0.95 * duration[j])
+        t2 = t1 + float(rng.uniform(0.01, 400.0)) if t1 is not None and k % 2 else None
+        inside = SkyCoord(c_ra, c_dec, unit="deg").separation(points).deg <= radius
+        if t1 is not None:
+            inside &= tstart + duration > t1
+        if t2 is not None:
+            inside &= tstart < t2
+        got = index.query(ra=c_ra, dec=c_dec, radius_deg=radius, t1=t1, t2=t2)
+        want = {rows[i]["scw_id"] for i in np.flatnonzero(inside)}
+        # Boundary cases within rounding of the separation are not the test's business.
+        near = np.abs(SkyCoord(c_ra, c_dec, unit="deg").separation(points).deg - radius) < 1e-7
+        ambiguous = {rows[i]["scw_id"] for i in np.flatnonzero(near)}
+        assert {s.scw_id for s in got} ^ want <= ambiguous, (c_ra, c_dec, radius, t1, t2)
+    engine.dispose()
