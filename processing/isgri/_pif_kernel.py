@@ -27,7 +27,7 @@ try:
 except ImportError:  # pragma: no cover - numba is a dependency; this keeps NumPy-only installs
     AVAILABLE = False
 
-__all__ = ["AVAILABLE", "pixel_area"]
+__all__ = ["AVAILABLE", "compile_now", "pixel_area"]
 
 
 def _cell(pos: float, element: float, size: int) -> int:
@@ -199,3 +199,11 @@ def pixel_area(
             h_high * tz,
         )
     )
+
+
+def compile_now() -> None:
+    """Compile the kernel (or load it from numba's disk cache) ahead of the first source model:
+    a container image runs it at build time, as the user that runs the service."""
+    pattern = np.array([[1, 0], [0, 1]], dtype=np.uint8)
+    axis = np.array([-1.0, 1.0])
+    pixel_area(pattern, 1.0, 10.0, 1.0, axis, axis, 0.5, 0.01, -0.02)
