@@ -154,10 +154,11 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie still answers signal 0; read its state.
+    # A zombie still answers signal 0; read its state. A process reaped between the open and
+    # the read of its stat file makes the read fail with ESRCH (ProcessLookupError).
     try:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return False
 
 
