@@ -284,17 +284,7 @@ class TokenService:
         )
         with self.engine.connect() as conn:
             row = conn.execute(stmt).first()
-        if row is None:
-            return None
-        return TokenClaims(
-            subject=row.subject,
-            token_id=row.jti,
-            expires=row.expires_at,
-            roles=tuple(row.roles or ()),
-            quota_class=row.quota_class,
-            email=row.email,
-            notify=tuple(row.notify or ()),
-        )
+        return None if row is None else _row_claims(row)
 
     def records(self, subject: str | None = None) -> list[TokenRecord]:
         """Issued tokens, newest first (optionally one subject's)."""
@@ -305,15 +295,7 @@ class TokenService:
             rows = conn.execute(stmt).all()
         return [
             TokenRecord(
-                claims=TokenClaims(
-                    subject=r.subject,
-                    token_id=r.jti,
-                    expires=r.expires_at,
-                    roles=tuple(r.roles or ()),
-                    quota_class=r.quota_class,
-                    email=r.email,
-                    notify=tuple(r.notify or ()),
-                ),
+                claims=_row_claims(r),
                 issued=r.issued_at,
                 revoked=r.revoked_at,
                 note=r.note,
@@ -344,6 +326,19 @@ def _lookup_engine(engine: Engine) -> Engine:
             )
             _LOOKUPS[engine] = lookup
         return lookup
+
+
+def _row_claims(row: Any) -> TokenClaims:
+    """The claims recorded in a ``uws_token`` row."""
+    return TokenClaims(
+        subject=row.subject,
+        token_id=row.jti,
+        expires=row.expires_at,
+        roles=tuple(row.roles or ()),
+        quota_class=row.quota_class,
+        email=row.email,
+        notify=tuple(row.notify or ()),
+    )
 
 
 def _claims(payload: dict[str, Any]) -> TokenClaims:
