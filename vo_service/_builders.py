@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from processing.archive import MJDREF, read_reference_catalog
+from processing.codedmask._imaging import ImageScienceWindow
 from processing.instrument import radec_to_unit, unit_to_radec
 from processing.isgri import (
     CatalogSource,
@@ -30,7 +31,6 @@ from processing.isgri import (
     run_lightcurve_product,
     run_spectrum_product,
 )
-from processing.isgri._imaging import ImageScienceWindow
 from processing.isgri._products import safe_name
 from processing.isgri._products_image import ImageRequest, run_image_product
 from processing.pipeline import Node, prov_json, prov_xml, provenance_document

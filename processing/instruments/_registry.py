@@ -86,7 +86,7 @@ def _ensure_builtins() -> None:
 
 
 def _isgri() -> InstrumentSpec:
-    from processing.isgri._channels import DEFAULT_CHANNEL_EDGES
+    from processing.instruments._isgri import DEFAULT_CHANNEL_EDGES
 
     return InstrumentSpec(
         name="isgri",

@@ -1,9 +1,13 @@
 """Analysis units of IBIS/ISGRI: binning, imaging (decoding, detection, mosaics) and products."""
 
-from processing.isgri._bin import BinScienceWindow, bin_events, default_channel_edges, events_file
-from processing.isgri._channels import DEFAULT_CHANNEL_EDGES, BandError, band_channels
-from processing.isgri._decode import Decoder, SkyImage, resample_mask
-from processing.isgri._detect import (
+from processing.codedmask._bin import (
+    BinScienceWindow,
+    bin_events,
+    default_channel_edges,
+    events_file,
+)
+from processing.codedmask._decode import Decoder, SkyImage, resample_mask
+from processing.codedmask._detect import (
     CatalogEntry,
     DetectedSource,
     ShadowgramBand,
@@ -13,8 +17,8 @@ from processing.isgri._detect import (
     r90_arcmin,
     source_name,
 )
-from processing.isgri._fit import PifFit, background_templates, fit_shadowgrams
-from processing.isgri._imaging import (
+from processing.codedmask._fit import PifFit, background_templates, fit_shadowgrams
+from processing.codedmask._imaging import (
     ImageScienceWindow,
     ImagingModel,
     ReferenceCatalog,
@@ -26,26 +30,45 @@ from processing.isgri._imaging import (
     scw_wcs,
     warm_imaging_model,
 )
-from processing.isgri._lcproducts import (
-    LightCurveProducts,
-    LightCurveRequest,
-    build_lightcurve_graph,
-    run_lightcurve_product,
-)
-from processing.isgri._lightcurve import (
+from processing.codedmask._lightcurve import (
     BinTimeResolved,
     ConcatLightCurves,
     ScwLightCurve,
     concatenate_lightcurves,
 )
-from processing.isgri._mosaic import MosaicImages, mosaic_wcs
-from processing.isgri._ogip import write_lightcurve, write_pha
-from processing.isgri._pif import (
+from processing.codedmask._mosaic import MosaicImages, mosaic_wcs
+from processing.codedmask._ogip import write_lightcurve, write_pha
+from processing.codedmask._pif import (
     SourcePIF,
     instrument_calibration,
     instrument_for,
     source_pifs,
     source_scale,
+)
+from processing.codedmask._response_files import (
+    arf_values,
+    band_rate,
+    crab_spectrum,
+    response_matrix,
+    write_arf,
+    write_rmf,
+)
+from processing.codedmask._skymodel import (
+    CatalogError,
+    CatalogSource,
+    parse_source_catalog,
+    read_source_catalog,
+    reference_catalog,
+)
+from processing.codedmask._specfit import FitResult, SpectralFitError, fit_spectrum
+from processing.codedmask._spectra import ExtractSpectrum, StackSpectra, stack_spectra
+from processing.codedmask._transients import Block, find_blocks
+from processing.instruments._isgri import DEFAULT_CHANNEL_EDGES, BandError, band_channels
+from processing.isgri._lcproducts import (
+    LightCurveProducts,
+    LightCurveRequest,
+    build_lightcurve_graph,
+    run_lightcurve_product,
 )
 from processing.isgri._products import (
     RequestError,
@@ -62,24 +85,6 @@ from processing.isgri._products_image import (
     build_image_graph,
     run_image_product,
 )
-from processing.isgri._response_files import (
-    arf_values,
-    band_rate,
-    crab_spectrum,
-    response_matrix,
-    write_arf,
-    write_rmf,
-)
-from processing.isgri._skymodel import (
-    CatalogError,
-    CatalogSource,
-    parse_source_catalog,
-    read_source_catalog,
-    reference_catalog,
-)
-from processing.isgri._specfit import FitResult, SpectralFitError, fit_spectrum
-from processing.isgri._spectra import ExtractSpectrum, StackSpectra, stack_spectra
-from processing.isgri._transients import Block, find_blocks
 
 __all__ = [
     "CATALOG_COLUMNS",

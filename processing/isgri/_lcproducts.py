@@ -16,11 +16,16 @@ from typing import Any
 import numpy as np
 
 from processing.archive import ArchiveIndex
+from processing.codedmask._bin import BinScienceWindow, default_channel_edges, events_file
+from processing.codedmask._lightcurve import BinTimeResolved, ConcatLightCurves, ScwLightCurve
+from processing.codedmask._ogip import write_lightcurve
+from processing.codedmask._pif import SourcePIF, instrument_calibration, instrument_for
+from processing.codedmask._response_files import band_rate, crab_spectrum
+from processing.codedmask._skymodel import CatalogSource, sources_from_param, sources_to_param
+from processing.codedmask._spectra import sky_params
+from processing.codedmask._transients import find_blocks
+from processing.codedmask._votable import plot_lightcurve, write_lightcurve_votable
 from processing.instrument import Instrument
-from processing.isgri._bin import BinScienceWindow, default_channel_edges, events_file
-from processing.isgri._lightcurve import BinTimeResolved, ConcatLightCurves, ScwLightCurve
-from processing.isgri._ogip import write_lightcurve
-from processing.isgri._pif import SourcePIF, instrument_calibration, instrument_for
 from processing.isgri._products import (
     ProductDescriptor,
     RequestError,
@@ -28,11 +33,6 @@ from processing.isgri._products import (
     file_stems,
     select_science_windows,
 )
-from processing.isgri._response_files import band_rate, crab_spectrum
-from processing.isgri._skymodel import CatalogSource, sources_from_param, sources_to_param
-from processing.isgri._spectra import sky_params
-from processing.isgri._transients import find_blocks
-from processing.isgri._votable import plot_lightcurve, write_lightcurve_votable
 from processing.pipeline import (
     AnalysisUnit,
     Float,

@@ -20,20 +20,20 @@ from astropy.time import Time
 from astropy.wcs import WCS
 
 from processing.archive import ArchiveIndex
-from processing.instrument import Instrument
-from processing.isgri._bin import BinScienceWindow, default_channel_edges, events_file
-from processing.isgri._channels import DEFAULT_CHANNEL_EDGES, BandError, band_channels
-from processing.isgri._fits_time import MJDREF, set_time_keywords
-from processing.isgri._imaging import (
+from processing.codedmask._bin import BinScienceWindow, default_channel_edges, events_file
+from processing.codedmask._fits_time import MJDREF, set_time_keywords
+from processing.codedmask._imaging import (
     REFERENCE_CATALOG,
     ImageScienceWindow,
     ReferenceCatalog,
     UserCatalog,
     calibration_of,
 )
-from processing.isgri._mosaic import MosaicImages
-from processing.isgri._preview import write_sky_preview
-from processing.isgri._votable import write_catalog_votable
+from processing.codedmask._mosaic import MosaicImages
+from processing.codedmask._preview import write_sky_preview
+from processing.codedmask._votable import write_catalog_votable
+from processing.instrument import Instrument
+from processing.instruments._isgri import DEFAULT_CHANNEL_EDGES, BandError, band_channels
 from processing.pipeline import (
     AnalysisUnit,
     Bool,

@@ -16,7 +16,7 @@ from astropy.io.votable import parse
 from astropy.table import Table
 
 from datalink import ProductNotFoundError
-from processing.isgri._votable import write_catalog_votable
+from processing.codedmask._votable import write_catalog_votable
 from tests.datalink.conftest import votlint
 from tests.uws._xsd import validate
 from vo_service._detections import (

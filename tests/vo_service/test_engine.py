@@ -12,7 +12,7 @@ from vo_service.settings import Settings
 
 
 def _models_built() -> int:
-    from processing.isgri._imaging import _model_for
+    from processing.codedmask._imaging import _model_for
 
     return int(_model_for.cache_info().currsize)
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from processing.codedmask._shadowfit import least_squares as _least_squares
 from processing.instrument import Attitude, Instrument, load_instrument, unit_to_radec
 from processing.isgri import (
     DEFAULT_CHANNEL_EDGES,
@@ -30,7 +31,6 @@ from processing.isgri import (
     calibration_of,
     imaging_model,
 )
-from processing.isgri._shadowfit import least_squares as _least_squares
 from processing.pipeline import Calibration
 from processing.simulator import SkySource
 

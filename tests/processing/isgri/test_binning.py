@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from processing.codedmask._bin import channel_index
 from processing.isgri import DEFAULT_CHANNEL_EDGES, bin_events
-from processing.isgri._bin import channel_index
 
 
 def _energies(rng: np.random.Generator, edges: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from astropy.io.votable import parse
 from astropy.table import Table
 from astropy.time import Time
 
-from processing.isgri._votable import IJD_ORIGIN_JD, write_catalog_votable
+from processing.codedmask._votable import IJD_ORIGIN_JD, write_catalog_votable
 from tests.datalink.conftest import votlint
 from tests.uws._xsd import validate
 

@@ -12,9 +12,9 @@ from astropy.io import fits
 from astropy.time import Time
 from astropy.wcs import WCS
 
-from processing.isgri._fits_time import TIME_KEYWORDS, set_time_keywords
-from processing.isgri._mosaic import mosaic_wcs
-from processing.isgri._ogip import good_span, write_lightcurve, write_pha
+from processing.codedmask._fits_time import TIME_KEYWORDS, set_time_keywords
+from processing.codedmask._mosaic import mosaic_wcs
+from processing.codedmask._ogip import good_span, write_lightcurve, write_pha
 
 # 2006-09-22T00:00:00 TT and 1 h 31 min 20 s later, as IJD.
 T0, T1 = 2456.0, 2456.0 + 5480.0 / 86400.0

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 
+from processing.codedmask._detect import _refine
 from processing.instrument import Attitude, Instrument
 from processing.isgri import ImagingModel, fit_background, resample_mask, scw_wcs
-from processing.isgri._detect import _refine
 
 from .conftest import significance_values, simulate_band
 

@@ -369,8 +369,8 @@ def test_empty_field_mosaic_has_no_detection(tmp_path: Path) -> None:
 
 
 def test_mosaic_only_source_is_identified_with_the_catalog() -> None:
+    from processing.codedmask._mosaic_catalog import _rows, _Source
     from processing.instrument import radec_to_unit
-    from processing.isgri._mosaic_catalog import _rows, _Source
 
     new = [
         _Source(vec=radec_to_unit(84.72, 26.31), flux=1.1, flux_error=0.1),
@@ -385,7 +385,7 @@ def test_mosaic_only_source_is_identified_with_the_catalog() -> None:
 
 
 def _view(att, index: int = 0):  # type: ignore[no-untyped-def]
-    from processing.isgri._mosaic_catalog import ScwView
+    from processing.codedmask._mosaic_catalog import ScwView
 
     empty = np.zeros((3, 3))
     return ScwView(
@@ -404,8 +404,8 @@ def _view(att, index: int = 0):  # type: ignore[no-untyped-def]
 
 
 def test_single_scw_detections_on_ghosts_of_undetected_sources_are_dropped() -> None:
+    from processing.codedmask._mosaic_catalog import _ghost_of, _Source
     from processing.instrument import Attitude, radec_to_unit
-    from processing.isgri._mosaic_catalog import _ghost_of, _Source
 
     p = 53 * 11.2 / 3200  # one basic-pattern period seen from the detector
     att = Attitude(150.0, -40.0, 150.0, 50.0)  # pointing (150, -40), Z axis north

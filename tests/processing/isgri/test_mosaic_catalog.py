@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 from astropy.wcs import WCS
 
+from processing.codedmask._detect import psf_at
+from processing.codedmask._mosaic_catalog import ScwView, mosaic_catalog
 from processing.instrument import Attitude, radec_to_unit, unit_to_radec
 from processing.isgri import ImagingModel
-from processing.isgri._detect import psf_at
-from processing.isgri._mosaic_catalog import ScwView, mosaic_catalog
 
 ATTITUDE = Attitude(150.0, -40.0, 150.0, 50.0)  # pointing (150, -40), Z axis north
 SHAPE = (61, 61)

@@ -12,11 +12,11 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
+from processing.codedmask._decode import Decoder
+from processing.codedmask._imaging import scw_wcs
+from processing.codedmask._mosaic import mosaic_wcs
+from processing.codedmask._preview import axis_names, sky_preview_figure
 from processing.instrument import Attitude, Instrument
-from processing.isgri._decode import Decoder
-from processing.isgri._imaging import scw_wcs
-from processing.isgri._mosaic import mosaic_wcs
-from processing.isgri._preview import axis_names, sky_preview_figure
 from processing.isgri._products_image import _preview_title, _significance_limits
 
 # A UCD word such as pos.eq.ra, phot.count or em.energy (what WCSAxes falls back to).

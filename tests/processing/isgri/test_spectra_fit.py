@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from processing.codedmask._lightcurve import bin_time_resolved, concatenate_lightcurves
 from processing.instrument import Attitude, Instrument, load_instrument, write_calibration
 from processing.isgri import (
     DEFAULT_CHANNEL_EDGES,
@@ -28,7 +29,6 @@ from processing.isgri import (
     source_pifs,
     stack_spectra,
 )
-from processing.isgri._lightcurve import bin_time_resolved, concatenate_lightcurves
 from processing.simulator import Scenario, simulate_archive
 
 
@@ -294,8 +294,8 @@ def test_requests_name_the_bad_parameter() -> None:
 def test_fast_pif_equals_the_instruments_ray_tracing(
     instrument: Instrument, ty: float, tz: float
 ) -> None:
+    from processing.codedmask._pif import fast_pixel_illumination
     from processing.instrument import pixel_illumination
-    from processing.isgri._pif import fast_pixel_illumination
 
     expected = pixel_illumination(instrument.mask, instrument.detector, ty, tz)
     got = fast_pixel_illumination(instrument.mask, instrument.detector, ty, tz)

@@ -16,6 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
+from processing.codedmask import _pif_kernel
+from processing.codedmask._skymodel import sources_from_param
 from processing.instrument import (
     Attitude,
     DetectorGeometry,
@@ -23,8 +25,6 @@ from processing.instrument import (
     MaskGeometry,
     load_instrument,
 )
-from processing.isgri import _pif_kernel
-from processing.isgri._skymodel import sources_from_param
 from processing.pipeline import (
     AnalysisUnit,
     Calibration,
@@ -295,7 +295,7 @@ def exact_pixel_illumination(
     meets first, a linear condition in (Y, Z): its area is that of a half-plane in the
     rectangle. No sampling: the model of a bright source is as exact as the ray tracing.
 
-    Computed by the compiled kernel of :mod:`processing.isgri._pif_kernel` where numba is
+    Computed by the compiled kernel of :mod:`processing.codedmask._pif_kernel` where numba is
     installed (the same arithmetic, ~6x faster), else by :func:`numpy_pixel_illumination`.
     """
     if _pif_kernel.AVAILABLE:

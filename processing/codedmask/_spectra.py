@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from processing.codedmask._fit import background_templates, fit_shadowgrams
+from processing.codedmask._pif import instrument_for
 from processing.instrument import Instrument
-from processing.isgri._fit import background_templates, fit_shadowgrams
-from processing.isgri._pif import instrument_for
 from processing.pipeline import AnalysisUnit, Float, List, NodeInput, Str, UnitContext, declare
 
 __all__ = ["ExtractSpectrum", "StackSpectra", "fit_scw_spectrum", "stack_spectra"]

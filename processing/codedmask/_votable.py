@@ -30,7 +30,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
-from processing.isgri._ogip import MJDREF
+from processing.codedmask._ogip import MJDREF
 
 __all__ = [
     "CATALOG_COOSYS_ID",

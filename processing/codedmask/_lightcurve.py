@@ -17,9 +17,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from processing.archive import read_events
-from processing.isgri._fit import background_templates, fit_shadowgrams
-from processing.isgri._pif import instrument_for
-from processing.isgri._spectra import sky_params
+from processing.codedmask._fit import background_templates, fit_shadowgrams
+from processing.codedmask._pif import instrument_for
+from processing.codedmask._spectra import sky_params
 from processing.pipeline import (
     AnalysisUnit,
     ExternalFile,

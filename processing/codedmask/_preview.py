@@ -8,7 +8,7 @@ figure is drawn on the Agg canvas without pyplot (no global state, safe in worke
 
 Examples
 --------
->>> from processing.isgri._mosaic import mosaic_wcs
+>>> from processing.codedmask._mosaic import mosaic_wcs
 >>> wcs, shape = mosaic_wcs(83.63, 22.01, 5.0, 0.2, "TAN")
 >>> fig = sky_preview_figure(
 ...     np.zeros(shape), wcs, title="Crab field", colour_label="Significance (σ)"

@@ -1,4 +1,4 @@
-"""The exact PIF of :func:`processing.isgri._pif.exact_pixel_illumination`, compiled.
+"""The exact PIF of :func:`processing.codedmask._pif.exact_pixel_illumination`, compiled.
 
 The NumPy version builds each axis's segments, the open rectangles and two sparse products with
 some thirty array operations on arrays of a few hundred elements: at ~0.8 ms per source model,

@@ -5,7 +5,7 @@ For every row r (an energy channel, or a time bin × band) and active pixel i::
     mu[r, i] = e_r * (sum_k F[r, k] * s_k * PIF[k, i] + sum_m b[r, m] * U[m, i])
 
 with e_r the live time of the row, s_k the on-axis-equivalent scale of source k
-(:func:`processing.isgri.source_scale`) and U_m the background template restricted to module m.
+(:func:`processing.codedmask.source_scale`) and U_m the background template restricted to module m.
 The model is linear in (F, b). We maximise the Poisson likelihood by iteratively reweighted
 least squares with weights 1 / mu: for a linear model its fixed point is exactly the Poisson
 maximum-likelihood solution (score X^T (D - mu) / mu = 0), so short, nearly empty time bins are

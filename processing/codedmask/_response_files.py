@@ -1,6 +1,6 @@
 """Spectral response of the PIF-fitted spectra: RMF (redistribution × threshold) and ARF.
 
-The fitted rates are on-axis-equivalent count rates (:func:`processing.isgri.source_scale`), so
+The fitted rates are on-axis-equivalent count rates (:func:`processing.codedmask.source_scale`), so
 the ARF is the instrument's on-axis effective area A_eff(E) (open mask included) and is the same
 for every source. The RMF integrates the detector's redistribution model (Gaussian core, charge-
 loss tail, Cd/Te escape peaks) and the low-threshold roll-off over each channel: the threshold

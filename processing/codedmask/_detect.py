@@ -17,12 +17,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.interpolate import CubicSpline
 
+from processing.codedmask._decode import Decoder, SkyImage
+from processing.codedmask._pif import exact_pixel_illumination
+from processing.codedmask._shadowfit import chi2 as _chi2
+from processing.codedmask._shadowfit import least_squares as _least_squares
+from processing.codedmask._shadowfit import weighted_alone as _alone
 from processing.instrument import Attitude, Instrument
-from processing.isgri._decode import Decoder, SkyImage
-from processing.isgri._pif import exact_pixel_illumination
-from processing.isgri._shadowfit import chi2 as _chi2
-from processing.isgri._shadowfit import least_squares as _least_squares
-from processing.isgri._shadowfit import weighted_alone as _alone
 
 __all__ = [
     "CatalogEntry",

@@ -38,8 +38,7 @@ from astropy.wcs import WCS
 from numpy.typing import NDArray
 from scipy.optimize import minimize
 
-from processing.instrument import Attitude, radec_to_unit, unit_to_radec
-from processing.isgri._detect import (
+from processing.codedmask._detect import (
     MODEL_ERROR,
     _separation_deg,
     detection_significance,
@@ -48,6 +47,7 @@ from processing.isgri._detect import (
     r90_arcmin,
     source_name,
 )
+from processing.instrument import Attitude, radec_to_unit, unit_to_radec
 
 __all__ = ["ScwView", "mosaic_catalog"]
 

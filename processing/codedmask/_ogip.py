@@ -17,7 +17,7 @@ import numpy as np
 from astropy.io import fits
 from numpy.typing import NDArray
 
-from processing.isgri._fits_time import MJDREF, set_time_keywords
+from processing.codedmask._fits_time import MJDREF, set_time_keywords
 from processing.pipeline import write_fits
 
 __all__ = ["MJDREF", "good_span", "write_lightcurve", "write_pha"]

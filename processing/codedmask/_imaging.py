@@ -15,16 +15,16 @@ from astropy.wcs import WCS
 from numpy.typing import NDArray
 
 from processing.archive import read_catalog_file
-from processing.instrument import Attitude, Instrument, load_instrument
-from processing.isgri._channels import BandError, band_channels
-from processing.isgri._decode import Decoder
-from processing.isgri._detect import (
+from processing.codedmask._decode import Decoder
+from processing.codedmask._detect import (
     CatalogEntry,
     ShadowgramBand,
     SourceModeller,
     add_sources,
     clean_band,
 )
+from processing.instrument import Attitude, Instrument, load_instrument
+from processing.instruments._isgri import BandError, band_channels
 from processing.pipeline import (
     AnalysisUnit,
     Calibration,

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from processing.archive import ArchiveIndex, ScienceWindow, read_events
-from processing.isgri._channels import DEFAULT_CHANNEL_EDGES
+from processing.instruments._isgri import DEFAULT_CHANNEL_EDGES
 from processing.pipeline import (
     AnalysisUnit,
     ExternalFile,

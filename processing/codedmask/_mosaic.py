@@ -2,7 +2,7 @@
 
 F = Σ(S/V)/Σ(1/V), V = 1/Σ(1/V); exposures add. Each mosaic pixel takes the ScW pixel that
 contains its centre (nearest-neighbour reprojection keeps every ScW pixel's variance exact).
-The catalog is measured in the ScWs' own grids (:mod:`processing.isgri._mosaic_catalog`).
+The catalog is measured in the ScWs' own grids (:mod:`processing.codedmask._mosaic_catalog`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 from astropy.wcs import WCS
 from numpy.typing import NDArray
 
+from processing.codedmask._mosaic_catalog import ScwView, mosaic_catalog
 from processing.instrument import Attitude, radec_to_unit
-from processing.isgri._mosaic_catalog import ScwView, mosaic_catalog
 from processing.pipeline import (
     AnalysisUnit,
     Float,
