@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from processing.archive import ArchiveIndex, ScienceWindow, read_events
-from processing.instruments._isgri import DEFAULT_CHANNEL_EDGES
+from processing.instruments import InstrumentSpec, adapter_for_detector, default_instrument
 from processing.pipeline import (
     AnalysisUnit,
     ExternalFile,
@@ -20,9 +20,7 @@ from processing.pipeline import (
     declare,
 )
 
-__all__ = ["BinScienceWindow", "bin_events", "default_channel_edges", "events_file"]
-
-_DETECTOR_SHAPE = (130, 134)  # DETY x DETZ of the event-file layout (checked against events)
+__all__ = ["BinScienceWindow", "bin_events", "detector_of", "events_file"]
 
 
 def events_file(index: ArchiveIndex, scw: ScienceWindow) -> ExternalFile:
@@ -86,6 +84,15 @@ def channel_index(channel_edges: NDArray[np.float64], energy: NDArray[Any]) -> N
     return slot
 
 
+def detector_of(header: dict[str, Any]) -> InstrumentSpec:
+    """The adapter of the camera an event file's header names (``DETNAM``).
+
+    A file without ``DETNAM`` is taken as the default instrument's, as the archive index does.
+    """
+    detnam = header.get("DETNAM")
+    return default_instrument() if detnam is None else adapter_for_detector(str(detnam))
+
+
 def bin_events(
     time: np.ndarray,
     energy: np.ndarray,
@@ -93,9 +100,14 @@ def bin_events(
     detz: np.ndarray,
     good: np.ndarray,
     channel_edges: np.ndarray,
+    detector_shape: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Counts cube (channel, DETY, DETZ) of the good events, with one ``bincount``."""
-    ny, nz = _DETECTOR_SHAPE
+    """Counts cube (channel, DETY, DETZ) of the good events, with one ``bincount``.
+
+    ``detector_shape`` is the (DETY, DETZ) size of the camera's detector image, the default
+    instrument's when not given.
+    """
+    ny, nz = default_instrument().detector_shape if detector_shape is None else detector_shape
     n_chan = channel_edges.size - 1
     chan = channel_index(channel_edges, energy)
     ok = good & (chan >= 0) & (chan < n_chan)
@@ -121,7 +133,7 @@ class BinScienceWindow(AnalysisUnit):
             Quantity("keV", digits=9), min_length=2, doc="fine channel edges (increasing)"
         ),
     )
-    inputs = declare(events=FileInput(doc="the ScW's isgri_events.fits.gz"))
+    inputs = declare(events=FileInput(doc="the ScW's event file"))
     codec = "numpy"
 
     def run(self, ctx: UnitContext, events: ExternalFile) -> dict[str, Any]:  # type: ignore[override]
@@ -130,12 +142,11 @@ class BinScienceWindow(AnalysisUnit):
             raise ValueError("channel edges must increase")
         ev = read_events(events.path)
         ctx.check()
-        if ev.dety.size and (
-            ev.dety.max() >= _DETECTOR_SHAPE[0] or ev.detz.max() >= _DETECTOR_SHAPE[1]
-        ):
-            raise ValueError(f"{events.label}: DETY/DETZ outside the {_DETECTOR_SHAPE} grid")
+        shape = detector_of(ev.header).detector_shape
+        if ev.dety.size and (ev.dety.max() >= shape[0] or ev.detz.max() >= shape[1]):
+            raise ValueError(f"{events.label}: DETY/DETZ outside the {shape} grid")
         good = ev.good()
-        counts = bin_events(ev.time, ev.energy, ev.dety, ev.detz, good, edges)
+        counts = bin_events(ev.time, ev.energy, ev.dety, ev.detz, good, edges, shape)
         h = ev.header
         ontime = ev.ontime_s
         deadc = float(h.get("DEADC", 1.0))
@@ -155,8 +166,3 @@ class BinScienceWindow(AnalysisUnit):
             "n_events": len(ev),
             "n_good": int(good.sum()),
         }
-
-
-def default_channel_edges() -> list[float]:
-    """The default fine grid as a plain list (the unit parameter)."""
-    return [float(x) for x in DEFAULT_CHANNEL_EDGES]

@@ -24,7 +24,7 @@ from processing.codedmask._detect import (
     clean_band,
 )
 from processing.instrument import Attitude, Instrument, load_instrument
-from processing.instruments._isgri import BandError, band_channels
+from processing.instruments import BandError, band_channels
 from processing.pipeline import (
     AnalysisUnit,
     Calibration,
@@ -53,7 +53,6 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
-REFERENCE_CATALOG = Path("cat/hec/isgr_refr_cat_0001.fits")
 
 
 def calibration_of(instrument: Instrument, archive_root: Path) -> Calibration:
@@ -193,7 +192,7 @@ class ReferenceCatalog(AnalysisUnit):
     name = "isgri.reference_catalog"
     version = "1"
     uses_calibration = False
-    inputs = declare(catalog=FileInput(doc="cat/hec/isgr_refr_cat_0001.fits"))
+    inputs = declare(catalog=FileInput(doc="the archive's reference catalog FITS file"))
     codec = "json"
 
     def run(self, ctx: UnitContext, catalog: ExternalFile) -> list[dict[str, Any]]:  # type: ignore[override]

@@ -17,9 +17,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from processing.archive import read_events
+from processing.codedmask._bin import detector_of
 from processing.codedmask._fit import background_templates, fit_shadowgrams
 from processing.codedmask._pif import instrument_for
 from processing.codedmask._spectra import sky_params
+from processing.instruments import default_instrument
 from processing.pipeline import (
     AnalysisUnit,
     ExternalFile,
@@ -42,7 +44,6 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 _SECONDS_PER_DAY = 86400.0
-_SHAPE = (130, 134)
 _MIN_ONTIME_S = 0.01
 _CHUNK_PIXELS = 4_000_000
 
@@ -67,8 +68,12 @@ def bin_time_resolved(
     bin_s: float | None,
     tstart: float,
     tstop: float,
+    detector_shape: tuple[int, int] | None = None,
 ) -> dict[str, NDArray[Any]]:
     """Counts (bin × band × DETY × DETZ) of the good events on the global time grid.
+
+    ``detector_shape`` is the (DETY, DETZ) size of the camera's detector image, the default
+    instrument's when not given.
 
     ``bin_s`` = None gives one bin spanning [tstart, tstop). Returns ``counts``, ``bin_index``
     (global grid index; -1 for the single whole-ScW bin), ``bin_start``/``bin_stop`` (IJD) and
@@ -87,8 +92,9 @@ def bin_time_resolved(
     t, e = time[good], energy[good]
     y, z = dety[good].astype(np.int64), detz[good].astype(np.int64)
     tb = np.searchsorted(edges, t, side="right") - 1
-    n_pix = _SHAPE[0] * _SHAPE[1]
-    pix = y * _SHAPE[1] + z
+    shape = default_instrument().detector_shape if detector_shape is None else detector_shape
+    n_pix = shape[0] * shape[1]
+    pix = y * shape[1] + z
     # Filled in chunks of bins so that the bincount buffer stays small (10 s bins over a
     # 2000 s ScW: 7 MB per band in 16 bits); 32 bits only if a pixel ever exceeds 65 535.
     counts = np.zeros((n_bins, len(bands), n_pix), dtype=np.uint16)
@@ -108,7 +114,7 @@ def bin_time_resolved(
     # Slivers of good time (rounding at GTI edges) cannot be fitted: no exposure there.
     ontime[ontime < _MIN_ONTIME_S] = 0.0
     return {
-        "counts": counts.reshape(n_bins, len(bands), *_SHAPE),
+        "counts": counts.reshape(n_bins, len(bands), *shape),
         "bin_index": index,
         "bin_start": edges[:-1].copy(),
         "bin_stop": edges[1:].copy(),
@@ -131,7 +137,7 @@ class BinTimeResolved(AnalysisUnit):
         ),
         time_bin_s=Float(min=1.0, nullable=True, default=None, doc="bin size; None: whole ScW"),
     )
-    inputs = declare(events=FileInput(doc="the ScW's isgri_events.fits.gz"))
+    inputs = declare(events=FileInput(doc="the ScW's event file"))
     codec = "numpy"
 
     def run(self, ctx: UnitContext, events: ExternalFile) -> dict[str, Any]:  # type: ignore[override]
@@ -153,6 +159,7 @@ class BinTimeResolved(AnalysisUnit):
             self.config["time_bin_s"],
             float(h["TSTART"]),
             float(h["TSTOP"]),
+            detector_of(h).detector_shape,
         )
         deadc = float(h.get("DEADC", 1.0))
         out.update(
@@ -199,7 +206,7 @@ class ScwLightCurve(AnalysisUnit):
         if usable.any():
             templates = background_templates(instrument.background_template, det.module, det.live)
             fit = fit_shadowgrams(
-                counts.reshape(n_bins * n_bands, *_SHAPE),
+                counts.reshape(n_bins * n_bands, *det.shape),
                 np.repeat(live, n_bands),
                 np.asarray(pif["pif"])[usable],
                 np.asarray(pif["scale"])[usable],

@@ -18,6 +18,7 @@ from astropy.io import fits
 from numpy.typing import NDArray
 
 from processing.codedmask._fits_time import MJDREF, set_time_keywords
+from processing.instruments import InstrumentSpec, default_instrument
 from processing.pipeline import write_fits
 
 __all__ = ["MJDREF", "good_span", "write_lightcurve", "write_pha"]
@@ -27,10 +28,10 @@ FloatArray = NDArray[np.float64]
 Card = tuple[str, object, str]
 
 
-def _common(header: fits.Header) -> None:
-    header["TELESCOP"] = ("INTEGRAL", "mission")
-    header["INSTRUME"] = ("IBIS", "instrument")
-    header["DETNAM"] = ("ISGRI", "detector")
+def _common(header: fits.Header, instrument: InstrumentSpec | None) -> None:
+    spec = default_instrument() if instrument is None else instrument
+    for key, value, comment in spec.fits.cards():
+        header[key] = (value, comment)
     header["FILTER"] = ("NONE", "filter")
 
 
@@ -68,6 +69,7 @@ def write_pha(
     respfile: str,
     ancrfile: str,
     extra_cards: Sequence[Card] = (),
+    instrument: InstrumentSpec | None = None,
 ) -> None:
     """Write an OGIP PHA type I spectrum of one source (channels numbered from 1).
 
@@ -87,7 +89,7 @@ def write_pha(
         name="SPECTRUM",
     )
     h = hdu.header
-    _common(h)
+    _common(h, instrument)
     h["OBJECT"] = (source, "source name")
     h["RA_OBJ"] = (ra, "[deg] source right ascension (ICRS)")
     h["DEC_OBJ"] = (dec, "[deg] source declination (ICRS)")
@@ -135,6 +137,7 @@ def write_lightcurve(
     e_min: float,
     e_max: float,
     extra_cards: Sequence[Card] = (),
+    instrument: InstrumentSpec | None = None,
 ) -> None:
     """Write an OGIP light curve of one source in one band (TIME = bin centre, IJD days).
 
@@ -159,7 +162,7 @@ def write_lightcurve(
         name="RATE",
     )
     h = hdu.header
-    _common(h)
+    _common(h, instrument)
     h["OBJECT"] = (source, "source name")
     h["RA_OBJ"] = (ra, "[deg] source right ascension (ICRS)")
     h["DEC_OBJ"] = (dec, "[deg] source declination (ICRS)")
@@ -186,7 +189,7 @@ def write_lightcurve(
         name="GTI",
     )
     gh = gti.header
-    _common(gh)
+    _common(gh, instrument)
     gh["HDUCLASS"] = ("OGIP", "")
     gh["HDUCLAS1"] = ("GTI", "")
     gh["HDUCLAS2"] = ("STANDARD", "")

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
 from processing.codedmask import _pif_kernel
+from processing.codedmask._camera import adapter_or_none, max_offaxis_deg
 from processing.codedmask._skymodel import sources_from_param
 from processing.instrument import (
     Attitude,
@@ -39,7 +40,6 @@ from processing.pipeline import (
 )
 
 __all__ = [
-    "MAX_OFFAXIS_DEG",
     "SourcePIF",
     "exact_pixel_illumination",
     "fast_pixel_illumination",
@@ -51,8 +51,6 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
-#: Sources further off axis than this have no usable shadow (zero response at ~15° half-width).
-MAX_OFFAXIS_DEG = 15.5
 #: A source lighting less than this fraction of the detector is left out of a fit.
 MIN_ILLUMINATED_FRACTION = 0.02
 
@@ -114,7 +112,9 @@ def instrument_calibration(instrument: Instrument, archive_root: Path) -> Calibr
         ExternalFile(root / label, f"sha256:{checksum}", label=label)
         for label, checksum in instrument.calibration_files
     )
-    return Calibration(f"isgri-ic-{instrument.calibration_version}", files)
+    spec = adapter_or_none(instrument)
+    prefix = "" if spec is None else f"{spec.name}-ic-"
+    return Calibration(f"{prefix}{instrument.calibration_version}", files)
 
 
 @functools.lru_cache(maxsize=4)
@@ -170,8 +170,9 @@ def source_pifs(
     pif = np.zeros((n, *instrument.detector.shape), dtype=np.float32)
     usable = np.zeros(n, dtype=np.int8)
     live = float(instrument.detector.live.sum())
+    limit = max_offaxis_deg(instrument)
     for k in range(n):
-        if not front[k] or offaxis[k] >= MAX_OFFAXIS_DEG:
+        if not front[k] or offaxis[k] >= limit:
             continue
         pif[k] = fast_pixel_illumination(
             instrument.mask, instrument.detector, float(ty[k]), float(tz[k]), oversample

@@ -20,6 +20,7 @@ from astropy.io import fits
 from numpy.typing import NDArray
 
 from processing.instrument import Instrument
+from processing.instruments import InstrumentSpec, adapter_of, default_instrument
 from processing.pipeline import write_fits
 
 __all__ = [
@@ -112,10 +113,15 @@ def arf_values(instrument: Instrument, energ_lo: FloatArray, energ_hi: FloatArra
     return np.asarray(instrument.effective_area(grid).mean(axis=1), dtype=float)
 
 
+def _adapter(instrument: Instrument) -> InstrumentSpec:
+    """The adapter of the IC files ``instrument`` was loaded from (the default instrument's for
+    a model built without files)."""
+    return adapter_of(instrument) if instrument.calibration_files else default_instrument()
+
+
 def _common_cards(header: fits.Header, instrument: Instrument) -> None:
-    header["TELESCOP"] = ("INTEGRAL", "mission")
-    header["INSTRUME"] = ("IBIS", "instrument")
-    header["DETNAM"] = ("ISGRI", "detector")
+    for key, value, comment in _adapter(instrument).fits.cards():
+        header[key] = (value, comment)
     header["FILTER"] = ("NONE", "filter")
     header["HDUCLASS"] = ("OGIP", "format conforms to OGIP standard")
     header["CALVERS"] = (instrument.calibration_version, "calibration files (hash)")

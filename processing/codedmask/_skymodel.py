@@ -21,9 +21,9 @@ from astropy.io.votable import parse_single_table
 from astropy.table import Table
 
 from processing.archive import read_catalog_file
+from processing.instruments import InstrumentSpec, default_instrument
 
 __all__ = [
-    "REFERENCE_CATALOG",
     "CatalogError",
     "CatalogSource",
     "parse_source_catalog",
@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 #: The archive's reference catalog, relative to the archive root.
-REFERENCE_CATALOG = Path("cat/hec/isgr_refr_cat_0001.fits")
 
 _NAME_COLUMNS = ("NAME", "name", "source", "SOURCE", "main_id", "MAIN_ID", "id")
 _RA_COLUMNS = ("RA_OBJ", "ra", "RA", "ra_deg", "RAJ2000", "RA_FIN")
@@ -80,9 +79,13 @@ def _from_table(table: Table, label: str) -> list[CatalogSource]:
     ]
 
 
-def reference_catalog(archive_root: Path) -> list[CatalogSource]:
-    """All sources of the archive's reference catalog (``cat/hec/isgr_refr_cat_0001.fits``)."""
-    path = Path(archive_root) / REFERENCE_CATALOG
+def reference_catalog(
+    archive_root: Path, instrument: InstrumentSpec | None = None
+) -> list[CatalogSource]:
+    """All sources of the archive's reference catalog of ``instrument`` (the default
+    instrument's when not given; its adapter says where the file lies)."""
+    spec = default_instrument() if instrument is None else instrument
+    path = Path(archive_root) / spec.layout.reference_catalog_path
     if not path.is_file():
         raise CatalogError(f"no reference catalog at {path}")
     return [CatalogSource(s.name, s.ra, s.dec) for s in read_catalog_file(path)]

@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
 from processing.codedmask._ogip import MJDREF
+from processing.instruments import InstrumentSpec, default_instrument
 
 __all__ = [
     "CATALOG_COOSYS_ID",
@@ -87,6 +88,11 @@ def _table(
     return table
 
 
+def _detector(instrument: InstrumentSpec | None) -> str:
+    """The detector name product descriptions start with (the default instrument's if None)."""
+    return (default_instrument() if instrument is None else instrument).short_title
+
+
 def write_spectrum_votable(
     path: Path,
     *,
@@ -99,6 +105,7 @@ def write_spectrum_votable(
     sys_err: float,
     exposure_s: float,
     infos: Sequence[tuple[str, str]] = (),
+    instrument: InstrumentSpec | None = None,
 ) -> None:
     """One source's spectrum: channel, energy bounds, net rate and errors."""
     vot, resource = _document(infos)
@@ -114,7 +121,7 @@ def write_spectrum_votable(
     table = _table(
         vot,
         "spectrum",
-        f"ISGRI spectrum of {source} by PIF fitting",
+        f"{_detector(instrument)} spectrum of {source} by PIF fitting",
         columns,
         [
             np.arange(1, n + 1, dtype=np.int32),
@@ -160,6 +167,7 @@ def write_lightcurve_votable(
     error: FloatArray,
     fracexp: FloatArray,
     infos: Sequence[tuple[str, str]] = (),
+    instrument: InstrumentSpec | None = None,
 ) -> None:
     """One source's light curve: time (MJD, TT) with a TIMESYS element, rate, error, FRACEXP."""
     vot, resource = _document(infos)
@@ -182,7 +190,7 @@ def write_lightcurve_votable(
     table = _table(
         vot,
         "lightcurve",
-        f"ISGRI light curve of {source}, {e_min:g}-{e_max:g} keV, by PIF fitting",
+        f"{_detector(instrument)} light curve of {source}, {e_min:g}-{e_max:g} keV, by PIF fitting",
         columns,
         [time_ijd + MJDREF, timedel_d, rate, error, fracexp],
         timesys_ref="time_frame",

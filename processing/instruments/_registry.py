@@ -2,50 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-from processing.instruments._band import EnergyBand, band_channels
+from processing.instruments._spec import InstrumentSpec
+
+if TYPE_CHECKING:
+    from processing.instrument import Instrument
 
 __all__ = [
-    "InstrumentSpec",
+    "DEFAULT_INSTRUMENT",
     "UnknownInstrumentError",
+    "adapter_for_calibration",
+    "adapter_for_detector",
+    "adapter_of",
+    "default_instrument",
     "get_instrument",
     "instrument_names",
     "register_instrument",
 ]
 
-
-@dataclass(frozen=True)
-class InstrumentSpec:
-    """What the service needs to know of one camera before any data is read."""
-
-    #: The name clients use (``instrument=isgri``), lower case.
-    name: str
-    #: A human title (``INTEGRAL IBIS/ISGRI``).
-    title: str
-    #: The fine channel grid every science window is binned into, edges in keV, increasing.
-    channel_edges: tuple[float, ...]
-
-    @property
-    def energy_range_kev(self) -> tuple[float, float]:
-        """The lowest and highest energy the channel grid covers."""
-        return self.channel_edges[0], self.channel_edges[-1]
-
-    def snap_band(self, e_min_kev: float, e_max_kev: float) -> EnergyBand:
-        """The band [e_min, e_max] keV snapped to this instrument's channel grid.
-
-        Raises
-        ------
-        BandError
-            When the band is empty, reversed, outside the grid or narrower than one channel.
-        """
-        channels, lo, hi = band_channels(self.channel_edges, e_min_kev, e_max_kev)
-        return EnergyBand(lo, hi, int(channels.start), int(channels.stop))
+#: The instrument a request names when it names none.
+DEFAULT_INSTRUMENT = "isgri"
 
 
 class UnknownInstrumentError(KeyError):
-    """No adapter is registered under the name asked for."""
+    """No adapter is registered under the name asked for, or none matches a file."""
 
 
 _FACTORIES: dict[str, Callable[[], InstrumentSpec]] = {}
@@ -80,16 +62,54 @@ def get_instrument(name: str) -> InstrumentSpec:
     return _LOADED[name]
 
 
+def default_instrument() -> InstrumentSpec:
+    """The adapter of :data:`DEFAULT_INSTRUMENT`."""
+    return get_instrument(DEFAULT_INSTRUMENT)
+
+
+def _adapters() -> list[InstrumentSpec]:
+    return [get_instrument(name) for name in instrument_names()]
+
+
+def adapter_for_detector(detnam: str) -> InstrumentSpec:
+    """The adapter whose event files carry ``DETNAM = detnam``.
+
+    Raises
+    ------
+    UnknownInstrumentError
+        When no registered instrument has that detector name.
+    """
+    wanted = detnam.strip().upper()
+    for spec in _adapters():
+        if spec.fits.detector.upper() == wanted:
+            return spec
+    raise UnknownInstrumentError(f"no instrument has the detector {detnam!r}")
+
+
+def adapter_for_calibration(labels: Iterable[str]) -> InstrumentSpec:
+    """The adapter whose IC files these archive-relative paths are.
+
+    Raises
+    ------
+    UnknownInstrumentError
+        When the files are no registered instrument's, or several instruments'.
+    """
+    names = list(labels)
+    found = [
+        s for s in _adapters() if names and all(s.layout.holds_calibration_file(n) for n in names)
+    ]
+    if len(found) != 1:
+        raise UnknownInstrumentError(f"calibration files {names} are no one instrument's")
+    return found[0]
+
+
+def adapter_of(instrument: Instrument) -> InstrumentSpec:
+    """The adapter of an instrument model, found from the IC files it was loaded from."""
+    return adapter_for_calibration(label for label, _ in instrument.calibration_files)
+
+
 def _ensure_builtins() -> None:
-    if "isgri" not in _FACTORIES:
-        _FACTORIES["isgri"] = _isgri
+    if DEFAULT_INSTRUMENT not in _FACTORIES:
+        from processing.instruments._isgri import isgri_spec
 
-
-def _isgri() -> InstrumentSpec:
-    from processing.instruments._isgri import DEFAULT_CHANNEL_EDGES
-
-    return InstrumentSpec(
-        name="isgri",
-        title="INTEGRAL IBIS/ISGRI",
-        channel_edges=tuple(float(e) for e in DEFAULT_CHANNEL_EDGES),
-    )
+        _FACTORIES[DEFAULT_INSTRUMENT] = isgri_spec

@@ -3,7 +3,6 @@
 from processing.codedmask._bin import (
     BinScienceWindow,
     bin_events,
-    default_channel_edges,
     events_file,
 )
 from processing.codedmask._decode import Decoder, SkyImage, resample_mask
@@ -63,7 +62,12 @@ from processing.codedmask._skymodel import (
 from processing.codedmask._specfit import FitResult, SpectralFitError, fit_spectrum
 from processing.codedmask._spectra import ExtractSpectrum, StackSpectra, stack_spectra
 from processing.codedmask._transients import Block, find_blocks
-from processing.instruments._isgri import DEFAULT_CHANNEL_EDGES, BandError, band_channels
+from processing.instruments._isgri import (
+    DEFAULT_CHANNEL_EDGES,
+    BandError,
+    band_channels,
+    default_channel_edges,
+)
 from processing.isgri._lcproducts import (
     LightCurveProducts,
     LightCurveRequest,

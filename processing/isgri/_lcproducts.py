@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from processing.archive import ArchiveIndex
-from processing.codedmask._bin import BinScienceWindow, default_channel_edges, events_file
+from processing.codedmask._bin import BinScienceWindow, events_file
 from processing.codedmask._lightcurve import BinTimeResolved, ConcatLightCurves, ScwLightCurve
 from processing.codedmask._ogip import write_lightcurve
 from processing.codedmask._pif import SourcePIF, instrument_calibration, instrument_for
@@ -26,6 +26,7 @@ from processing.codedmask._spectra import sky_params
 from processing.codedmask._transients import find_blocks
 from processing.codedmask._votable import plot_lightcurve, write_lightcurve_votable
 from processing.instrument import Instrument
+from processing.instruments._isgri import default_channel_edges
 from processing.isgri._products import (
     ProductDescriptor,
     RequestError,

@@ -19,20 +19,16 @@ from typing import Any
 import numpy as np
 
 from processing.archive import ArchiveIndex, ScienceWindow
-from processing.codedmask._bin import BinScienceWindow, default_channel_edges, events_file
+from processing.codedmask._bin import BinScienceWindow, events_file
 from processing.codedmask._ogip import write_pha
-from processing.codedmask._pif import (
-    MAX_OFFAXIS_DEG,
-    SourcePIF,
-    instrument_calibration,
-    instrument_for,
-)
+from processing.codedmask._pif import SourcePIF, instrument_calibration, instrument_for
 from processing.codedmask._response_files import arf_values, response_matrix, write_arf, write_rmf
 from processing.codedmask._skymodel import CatalogSource, sources_from_param, sources_to_param
 from processing.codedmask._specfit import SpectralFitError, fit_spectrum, fold, photon_model
 from processing.codedmask._spectra import ExtractSpectrum, StackSpectra, sky_params
 from processing.codedmask._votable import plot_spectrum, write_fit_votable, write_spectrum_votable
 from processing.instrument import Instrument
+from processing.instruments._isgri import MAX_OFFAXIS_DEG, default_channel_edges
 from processing.pipeline import (
     AnalysisUnit,
     Float,

@@ -20,10 +20,9 @@ from astropy.time import Time
 from astropy.wcs import WCS
 
 from processing.archive import ArchiveIndex
-from processing.codedmask._bin import BinScienceWindow, default_channel_edges, events_file
+from processing.codedmask._bin import BinScienceWindow, events_file
 from processing.codedmask._fits_time import MJDREF, set_time_keywords
 from processing.codedmask._imaging import (
-    REFERENCE_CATALOG,
     ImageScienceWindow,
     ReferenceCatalog,
     UserCatalog,
@@ -33,7 +32,13 @@ from processing.codedmask._mosaic import MosaicImages
 from processing.codedmask._preview import write_sky_preview
 from processing.codedmask._votable import write_catalog_votable
 from processing.instrument import Instrument
-from processing.instruments._isgri import DEFAULT_CHANNEL_EDGES, BandError, band_channels
+from processing.instruments._isgri import (
+    DEFAULT_CHANNEL_EDGES,
+    REFERENCE_CATALOG,
+    BandError,
+    band_channels,
+    default_channel_edges,
+)
 from processing.pipeline import (
     AnalysisUnit,
     Bool,
