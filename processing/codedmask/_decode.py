@@ -35,19 +35,40 @@ def _overlap_1d(n_cells: int, centre: float, pitch: float, edges: FloatArray) ->
 
 
 def resample_mask(
-    pattern: NDArray[np.uint8], element_mm: float, pitch_mm: float, n_cells: int, centre: float
+    pattern: NDArray[np.uint8],
+    element_mm: float,
+    pitch_mm: float,
+    n_cells: int | tuple[int, int],
+    centre: float | tuple[float, float],
 ) -> tuple[FloatArray, FloatArray]:
     """Open fraction M_r and inside-mask fraction In_r of cells of side ``pitch_mm``.
 
     Cell m covers ((m − centre) ± 0.5)·pitch along each axis; the mask is centred on 0.
+    ``n_cells`` and ``centre`` are per axis (Y, Z) or shared; the pattern may be rectangular.
     The overlap is separable, so the 2-D areas are products of 1-D overlap matrices.
     """
-    size = pattern.shape[0]
-    edges = (np.arange(size + 1) - 0.5 * size) * element_mm
-    o = _overlap_1d(n_cells, centre, pitch_mm, edges)  # (cells, elements)
-    m_r = o @ pattern.astype(float) @ o.T
-    inside = o.sum(axis=1)
-    return m_r, np.outer(inside, inside)
+    cells = (n_cells, n_cells) if isinstance(n_cells, int) else n_cells
+    centres = (centre, centre) if isinstance(centre, (int, float)) else centre
+    o = []
+    for axis in (0, 1):
+        size = pattern.shape[axis]
+        edges = (np.arange(size + 1) - 0.5 * size) * element_mm
+        o.append(_overlap_1d(cells[axis], centres[axis], pitch_mm, edges))  # (cells, elements)
+    m_r = o[0] @ pattern.astype(float) @ o[1].T
+    return m_r, np.outer(o[0].sum(axis=1), o[1].sum(axis=1))
+
+
+def _cell_grid(half_width_mm: float, pitch_mm: float, n_pixels: int) -> tuple[int, float]:
+    """Number of resampled-mask cells along one axis and the index of the mask centre.
+
+    Cells are aligned with the detector pixels (shift = whole pixels): pixel i sits at
+    (i − (n − 1)/2)·pitch and cell m at (m − c)·pitch, so c − (n − 1)/2 must be an integer:
+    half-integer c for an even pixel count, integer c for an odd one.
+    """
+    half_cells = int(np.ceil(half_width_mm / pitch_mm)) + 1
+    if n_pixels % 2 == 0:
+        return 2 * half_cells, half_cells - 0.5
+    return 2 * half_cells + 1, float(half_cells)
 
 
 @dataclass(frozen=True)
@@ -84,17 +105,20 @@ class Decoder:
         self.det_shape = det.shape
         ny, nz = det.shape
         pitch = det.pitch_mm
-        # Cells of the resampled mask are aligned with the detector pixels (shift = whole pixels):
-        # pixel i sits at (i − (ny−1)/2)·pitch and cell m at (m − c)·pitch, so c − (ny−1)/2 must be
-        # an integer; both detector axes have even pixel counts (half-integer centres).
-        half_cells = int(np.ceil(mask.half_width_mm / pitch)) + 1
-        self.n_cells = 2 * half_cells
-        centre = half_cells - 0.5
-        self.offset = (round(centre - (ny - 1) / 2.0), round(centre - (nz - 1) / 2.0))
-        m_r, in_r = resample_mask(mask.pattern, mask.element_mm, pitch, self.n_cells, centre)
+        half = 0.5 * np.asarray(mask.pattern.shape, dtype=float) * mask.element_mm
+        (cells_y, centre_y), (cells_z, centre_z) = (
+            _cell_grid(float(half[0]), pitch, ny),
+            _cell_grid(float(half[1]), pitch, nz),
+        )
+        #: Resampled-mask cells per axis (Y, Z).
+        self.n_cells = (cells_y, cells_z)
+        self.offset = (round(centre_y - (ny - 1) / 2.0), round(centre_z - (nz - 1) / 2.0))
+        m_r, in_r = resample_mask(
+            mask.pattern, mask.element_mm, pitch, self.n_cells, (centre_y, centre_z)
+        )
         self.g_plus = m_r
         self.g_minus = in_r - m_r
-        self.shape = (self.n_cells + ny - 1, self.n_cells + nz - 1)  # full-overlap sky grid
+        self.shape = (cells_y + ny - 1, cells_z + nz - 1)  # full-overlap sky grid
         self.fft_shape = tuple(sfft.next_fast_len(n, real=True) for n in self.shape)
         # Sky pixel of the pointing axis (ty = tz = 0): correlation lag k = offset.
         self.centre_pixel = (self.offset[0] + ny - 1, self.offset[1] + nz - 1)
@@ -132,8 +156,8 @@ class Decoder:
         full = sfft.irfft2(self._fg[key] * spectrum, s=self.fft_shape, workers=1)
         ny, nz = self.det_shape
         # Negative lags wrapped to the end of the padded array: roll them to the front.
-        rows = np.r_[self.fft_shape[0] - (ny - 1) : self.fft_shape[0], 0 : self.n_cells]
-        cols = np.r_[self.fft_shape[1] - (nz - 1) : self.fft_shape[1], 0 : self.n_cells]
+        rows = np.r_[self.fft_shape[0] - (ny - 1) : self.fft_shape[0], 0 : self.n_cells[0]]
+        cols = np.r_[self.fft_shape[1] - (nz - 1) : self.fft_shape[1], 0 : self.n_cells[1]]
         return np.asarray(full[np.ix_(rows, cols)])
 
     def decode(self, rate: FloatArray, variance: FloatArray) -> SkyImage:

@@ -29,7 +29,7 @@ def test_resampled_mask_conserves_open_area(instrument: Instrument) -> None:
 def test_fft_padding_avoids_cyclic_wrap(model: ImagingModel) -> None:
     dec = model.decoder
     assert all(f >= s for f, s in zip(dec.fft_shape, dec.shape, strict=True))
-    assert dec.shape == (dec.n_cells + 129, dec.n_cells + 133)
+    assert dec.shape == (dec.n_cells[0] + 129, dec.n_cells[1] + 133)
 
 
 def _empty_sky(instrument: Instrument, model: ImagingModel, seed: int) -> np.ndarray:

@@ -33,8 +33,8 @@ def test_the_compiled_illumination_is_the_numpy_one(instrument: Instrument) -> N
     """The numba kernel does the NumPy version's arithmetic in the same order: on random
     directions over the whole field (partly coded included), on the axes and beyond the mask's
     shadow, both give the same PIF (to rounding; they are bit-identical on this machine)."""
-    from processing.codedmask._pif import numpy_pixel_illumination
     from processing.codedmask import _pif_kernel
+    from processing.codedmask._pif import numpy_pixel_illumination
 
     assert _pif_kernel.AVAILABLE, "numba is a dependency: the compiled kernel must load"
     rng = np.random.default_rng()
