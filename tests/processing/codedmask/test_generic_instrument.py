@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from astropy.coordinates import SkyCoord
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
@@ -40,6 +41,7 @@ from processing.instruments import (
     ArchiveLayout,
     FitsIdentity,
     InstrumentSpec,
+    _registry,
     get_instrument,
     register_instrument,
 )
@@ -253,7 +255,7 @@ def test_a_source_beyond_the_field_gets_no_shadow(camera: Instrument) -> None:
     assert float(pifs["pif"].sum()) == 0.0
 
 
-def test_events_are_binned_on_the_adapters_grid() -> None:
+def test_events_are_binned_on_the_adapters_grid(monkeypatch: pytest.MonkeyPatch) -> None:
     """An adapter registered for the camera: its DETNAM finds it, its grid and detector size
     bin the events, its grid snaps bands."""
     edges = tuple(float(e) for e in np.concatenate([np.arange(3.0, 20.0, 0.5), [20, 25, 30, 35]]))
@@ -272,6 +274,9 @@ def test_events_are_binned_on_the_adapters_grid() -> None:
         default_bands_kev=((3.0, 10.0),),
         max_offaxis_deg=10.0,
     )
+    # Registered for this test only: the registry is restored afterwards.
+    monkeypatch.setattr(_registry, "_FACTORIES", dict(_registry._FACTORIES))
+    monkeypatch.setattr(_registry, "_LOADED", dict(_registry._LOADED))
     register_instrument("testcam", lambda: spec)
     assert get_instrument("testcam") is spec
     assert detector_of({"DETNAM": "TESTCAM"}) is spec
@@ -290,3 +295,65 @@ def test_events_are_binned_on_the_adapters_grid() -> None:
     assert int(cube[band.channels].sum()) == int(in_band.sum())
     assert spec.layout.holds_calibration_file("ic/testcam/tcam_mask_0003.fits")
     assert not spec.layout.holds_calibration_file("ic/testcam/other_0001.fits")
+
+
+def test_images_and_a_mosaic_of_two_pointings(
+    camera: Instrument, imaging: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-ScW imaging unit and the mosaic unit on the synthetic camera: a source seen in
+    two pointings is found in each image and in the mosaic, at its position."""
+    from processing.codedmask import ImageScienceWindow, ImagingModel, MosaicImages, _imaging
+    from processing.instrument import radec_to_unit
+    from processing.pipeline import UnitContext
+
+    model = ImagingModel(camera)
+    monkeypatch.setattr(_imaging, "imaging_model", lambda calibration: model)
+    decoder, modeller = model.decoder, model.modeller
+    rng = np.random.default_rng(21)
+    source_ra, source_dec = 83.6, 22.0
+    edges = [3.0, 10.0, 35.0]
+    images = []
+    for ra_x in (81.5, 85.5):
+        attitude = Attitude(ra_x, 21.0, ra_x, 111.0)
+        ty, tz, _ = attitude.to_tangents(source_ra, source_dec)
+        rate = 0.05 * camera.background_template + 2.0 * modeller.shadowgram(float(ty), float(tz))
+        total = rng.poisson(rate * 3000.0 * (camera.detector.live > 0))
+        low = rng.binomial(total, 0.6)
+        binned = {
+            "counts": np.stack([low, total - low]).astype(np.uint16),
+            "channel_edges": np.asarray(edges),
+            "revolution": 100,
+            "ra_x": ra_x,
+            "dec_x": 21.0,
+            "ra_z": ra_x,
+            "dec_z": 111.0,
+            "deadc": 1.0,
+            "ontime_s": 3000.0,
+            "tstart": 0.0,
+            "tstop": 0.035,
+        }
+        unit = ImageScienceWindow(bands=[[3.0, 35.0]])
+        image = unit.run(UnitContext.detached(None, "test"), binned, [])
+        assert len(image["sources"]) == 1
+        found = image["sources"][0]
+        miss = np.degrees(
+            np.arccos(
+                np.clip(
+                    radec_to_unit(found["ra"], found["dec"]) @ radec_to_unit(source_ra, source_dec),
+                    -1.0,
+                    1.0,
+                )
+            )
+        )
+        assert miss < np.degrees(decoder.pixel_tan)
+        images.append(image)
+    mosaic = MosaicImages(
+        center=SkyCoord(83.6, 21.5, unit="deg"),
+        radius=6.0,
+        pixel=float(np.degrees(decoder.pixel_tan)),
+    ).run(UnitContext.detached(None, "test"), images, [])
+    assert mosaic["n_scw"] == 2
+    rows = [r for r in mosaic["sources"] if r["significance"] > 6.0]
+    assert len(rows) == 1, rows
+    assert abs(rows[0]["ra"] - source_ra) * np.cos(np.radians(source_dec)) < 0.2
+    assert abs(rows[0]["dec"] - source_dec) < 0.2
