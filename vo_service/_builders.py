@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from processing.archive import MJDREF, read_reference_catalog
-from processing.codedmask._imaging import ImageScienceWindow
+from processing.codedmask import ImageScienceWindow
 from processing.instrument import radec_to_unit, unit_to_radec
 from processing.isgri import (
     CatalogSource,

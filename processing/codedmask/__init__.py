@@ -62,7 +62,13 @@ from processing.codedmask._skymodel import (
     read_source_catalog,
     reference_catalog,
 )
-from processing.codedmask._specfit import FitResult, SpectralFitError, fit_spectrum
+from processing.codedmask._specfit import (
+    FitResult,
+    SpectralFitError,
+    fit_spectrum,
+    fold,
+    photon_model,
+)
 from processing.codedmask._spectra import ExtractSpectrum, StackSpectra, stack_spectra
 from processing.codedmask._transients import Block, find_blocks
 
@@ -104,12 +110,14 @@ __all__ = [
     "fit_background",
     "fit_shadowgrams",
     "fit_spectrum",
+    "fold",
     "imaging_model",
     "instrument_calibration",
     "instrument_for",
     "instrument_from_calibration",
     "mosaic_wcs",
     "parse_source_catalog",
+    "photon_model",
     "r90_arcmin",
     "read_reference_catalog",
     "read_source_catalog",

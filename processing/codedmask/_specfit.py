@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import least_squares
 
-__all__ = ["FitResult", "SpectralFitError", "fit_spectrum", "fold"]
+__all__ = ["FitResult", "SpectralFitError", "fit_spectrum", "fold", "photon_model"]
 
 FloatArray = NDArray[np.float64]
 PIVOT_KEV = 50.0
