@@ -78,7 +78,7 @@ class LowThreshold:
 class Redistribution:
     """How a photon of true energy E becomes a measured energy.
 
-    Components: a Gaussian core (FWHM ∝ E^fwhm_index); a charge-loss tail in which the deposited
+    Components: a Gaussian core (FWHM ∝ E^fwhm_index, or a gas detector's law); a charge-loss tail in which the deposited
     energy is uniform in [E (1 - tail_max_loss), E]; Cd/Te escape peaks at E - line. Each component
     is then blurred by the Gaussian resolution at its deposited energy.
     """
@@ -90,10 +90,17 @@ class Redistribution:
     tail_fraction_max: float
     tail_max_loss: float
     escape_lines: tuple[EscapeLine, ...]
+    #: A gas detector's law, FWHM / E = fwhm_relative * sqrt(1/E + 1/fwhm_relative_keV), replaces
+    #: the power law in E when given (JEM-X: 0.40 and 60 keV).
+    fwhm_relative: float | None = None
+    fwhm_relative_keV: float = 60.0
 
     def sigma(self, energy: FloatArray) -> FloatArray:
         """Gaussian sigma (keV) of the resolution at ``energy`` keV."""
         e = np.maximum(np.asarray(energy, dtype=float), 1.0)
+        if self.fwhm_relative is not None:
+            fwhm = self.fwhm_relative * np.sqrt(e + e * e / self.fwhm_relative_keV)
+            return np.asarray(fwhm * _FWHM_TO_SIGMA, dtype=float)
         return self.fwhm_60keV * (e / 60.0) ** self.fwhm_index * _FWHM_TO_SIGMA
 
     def tail_fraction(self, energy: FloatArray) -> FloatArray:
