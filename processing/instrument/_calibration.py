@@ -16,14 +16,13 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 from astropy.io import fits
 from numpy.typing import NDArray
 
-from processing.archive import EventLayout
 from processing.instrument._geometry import DetectorGeometry, MaskGeometry
 from processing.instrument._hura import hura, rasterise
 from processing.instrument._mura import cyclic_extension, mura_pattern
@@ -43,6 +42,9 @@ __all__ = [
 _KIND_NAMES = ("mask", "geometry", "background", "arf", "response")
 _VERSION_RE = re.compile(r"_(\d{4})\.fits$")
 _DEFAULT = "isgri"
+
+if TYPE_CHECKING:  # processing.archive imports this package; it is imported where it is used
+    from processing.archive import EventLayout
 
 
 class CalibrationError(RuntimeError):
@@ -95,6 +97,8 @@ def calibration_facts(instrument: str | Path = _DEFAULT) -> dict[str, Any]:
 
 
 def _layout_from(facts: dict[str, Any]) -> CalibrationLayout:
+    from processing.archive._layout import EventLayout
+
     try:
         lay, ev = facts["layout"], facts["layout"]["events"]
         cols = ev["columns"]
@@ -127,7 +131,7 @@ def calibration_layout(instrument: str | Path = _DEFAULT) -> CalibrationLayout:
 
 
 #: ISGRI's IC folder in an archive (``ic/ibis/mod``), as its calibration facts give it.
-IC_DIR = calibration_layout(_DEFAULT).ic_dir
+IC_DIR = Path(_facts(_DEFAULT)["layout"]["ic_dir"])
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,9 @@ class Instrument:
         y, z = np.nonzero(det.in_module)
         r_det = float(np.max(np.hypot(det.y_mm[y], det.z_mm[z]))) + det.pitch_mm / np.sqrt(2.0)
         reach = self.mask.outer_radius_mm + r_det
-        return float(np.degrees(np.arctan(reach / (self.mask.focal_mm - 0.5 * self.mask.thickness_mm))))
+        return float(
+            np.degrees(np.arctan(reach / (self.mask.focal_mm - 0.5 * self.mask.thickness_mm)))
+        )
 
     def detector_efficiency(self, energy_keV: NDArray[np.float64]) -> NDArray[np.float64]:
         """Probability that a photon reaching a crystal is detected, before the threshold."""
@@ -350,6 +356,8 @@ def write_calibration(
         ],
         name=ext["threshold"],
     )
+    if "energy_cut_keV" in en:
+        thr_hdu.header["LLDCUT"] = (float(en["energy_cut_keV"]), "[keV] events below are dropped")
     _write(names["response"], [_primary("response", seed, layout), resp_hdu, thr_hdu])
     return list(names.values())
 
@@ -389,21 +397,25 @@ def _read_mask(path: Path, extname: str) -> MaskGeometry:
     with fits.open(path) as hl:
         h = hl[extname].header
         pattern = np.asarray(hl[extname].data, dtype=np.uint8)
-        common = {
-            "element_mm": float(h["MASKELEM"]),
-            "thickness_mm": float(h["MASKTHCK"]),
-            "focal_mm": float(h["FOCALLEN"]),
-        }
+        element, thickness, focal = (float(h[k]) for k in ("MASKELEM", "MASKTHCK", "FOCALLEN"))
         if h.get("MASKTYPE", "MURA") == "HURA":
             return MaskGeometry(
                 pattern=pattern,
+                element_mm=element,
+                thickness_mm=thickness,
+                focal_mm=focal,
                 basic_order=int(h["HURAORD"]),
                 lattice="hexagonal",
                 cell_mm=float(h["CELLPTCH"]),
                 support=np.asarray(hl[f"{extname}-SUPP"].data, dtype=np.uint8),
-                **common,
             )
-        return MaskGeometry(pattern=pattern, basic_order=int(h["MURAORD"]), **common)
+        return MaskGeometry(
+            pattern=pattern,
+            element_mm=element,
+            thickness_mm=thickness,
+            focal_mm=focal,
+            basic_order=int(h["MURAORD"]),
+        )
 
 
 def _read_response(
@@ -432,11 +444,12 @@ def _read_response(
             fwhm_relative=float(h["FWHMREL"]) if "FWHMREL" in h else None,
             fwhm_relative_keV=float(h.get("FWHMREF", 60.0)),
         )
-        thr = hl[ext["threshold"]].data
+        thr, thr_hdr = hl[ext["threshold"]].data, hl[ext["threshold"]].header
         threshold = LowThreshold(
             revolutions=np.asarray(thr["REVOL"], dtype=np.int64),
             threshold_keV=np.asarray(thr["THRESHOLD"], dtype=float),
             width_keV=float(h["THRWIDTH"]),
+            cut_keV=float(thr_hdr["LLDCUT"]) if "LLDCUT" in thr_hdr else None,
         )
         return redistribution, threshold, (float(h["EMIN"]), float(h["EMAX"]))
 

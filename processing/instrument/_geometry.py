@@ -20,10 +20,10 @@ class MaskGeometry:
     """The mask: pattern[k, l] with k along Y and l along Z (1 = open).
 
     A square MURA (ISGRI) is its own pattern: one element per pattern entry, ``element_mm`` on a
-    side. A hexagonal-cell mask (a HURA, JEM-X) is rasterised onto a square grid: ``element_mm`` is
-    then the grid pitch, ``cell_mm`` the hexagonal cell pitch, ``basic_order`` the number of cells in
-    one period, and ``support`` marks the grid pixels that lie on the mask (open or closed); pixels
-    off the mask are closed in ``pattern``.
+    side. A hexagonal-cell mask (a HURA, JEM-X) is rasterised onto a square grid: ``element_mm``
+    is then the grid pitch, ``cell_mm`` the hexagonal cell pitch, ``basic_order`` the number of
+    cells in one period, and ``support`` marks the grid pixels that lie on the mask (open or
+    closed); pixels off the mask are closed in ``pattern``.
     """
 
     pattern: NDArray[np.uint8]

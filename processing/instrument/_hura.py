@@ -1,10 +1,10 @@
 """Hexagonal uniformly redundant arrays (HURA, Finger & Prince 1985) and their rasterisation.
 
 A HURA lives on a hexagonal lattice with basis vectors ``a1 = c (1, 0)`` and
-``a2 = c (-1/2, sqrt(3)/2)`` (120° apart, ``c`` the cell pitch). Lattice point ``(i, j)`` gets the
-label ``l = (i + r j) mod v`` for a prime order ``v`` and an ``r`` with ``r² + r + 1 ≡ 0 (mod v)``
-(a primitive cube root of unity, which exists when ``v ≡ 1 mod 3``). A cell is open when its label is
-a non-zero ``k``-th power residue modulo ``v``. The labels repeat on the sublattice
+``a2 = c (-1/2, sqrt(3)/2)`` (120° apart, ``c`` the cell pitch). Lattice point ``(i, j)`` gets
+the label ``l = (i + r j) mod v`` for a prime order ``v`` and an ``r`` with ``r² + r + 1 ≡ 0
+(mod v)`` (a primitive cube root of unity, which exists when ``v ≡ 1 mod 3``). A cell is open when
+its label is a non-zero ``k``-th power residue modulo ``v``. The labels repeat on the sublattice
 ``{(i, j): i + r j ≡ 0 (mod v)}``, which is itself hexagonal because a 120° rotation of the lattice
 multiplies every label by ``r``; when the residues form a cyclic difference set, the cyclic
 autocorrelation over one period is two-valued (a peak at zero shift and a constant elsewhere), the
@@ -50,7 +50,9 @@ def cube_root_of_unity(order: int) -> int:
 def _residues(order: int, power: int) -> NDArray[np.bool_]:
     """``result[l]``: whether ``l`` is a non-zero ``power``-th power residue modulo ``order``."""
     if (order - 1) % power:
-        raise ValueError(f"{power}-th power residues need {power} to divide order - 1 ({order - 1})")
+        raise ValueError(
+            f"{power}-th power residues need {power} to divide order - 1 ({order - 1})"
+        )
     marks = np.zeros(order, dtype=bool)
     marks[[pow(x, power, order) for x in range(1, order)]] = True
     return marks
@@ -106,8 +108,8 @@ def hura(order: int, residue_power: int = 2) -> HexMask:
     # The period is a hexagon of area `order` cells: its circumradius is sqrt(order / 3) pitches.
     reach = int(np.ceil(np.sqrt(order / 3.0))) + 2
     span = np.arange(-2 * reach, 2 * reach + 1)
-    ii, jj = np.meshgrid(span, span, indexing="ij")
-    ii, jj = ii.ravel(), jj.ravel()
+    grid_i, grid_j = np.meshgrid(span, span, indexing="ij")
+    ii, jj = grid_i.ravel(), grid_j.ravel()
     norm = ii**2 - ii * jj + jj**2  # squared distance in cell pitches (exact integers)
     near = norm <= reach**2
     ii, jj, norm = ii[near], jj[near], norm[near]
@@ -180,9 +182,9 @@ def rasterise(
     table[mask.i - lo_i, mask.j - lo_j] = mask.open.astype(np.int8)
     ki, kj = ci - lo_i, cj - lo_j
     inside = (ki >= 0) & (ki < table.shape[0]) & (kj >= 0) & (kj < table.shape[1])
-    state = np.full(ci.shape, -1, dtype=np.int8)
-    state[inside] = table[ki[inside], kj[inside]]
-    state = state.reshape(size, size)
+    flat = np.full(ci.shape, -1, dtype=np.int8)
+    flat[inside] = table[ki[inside], kj[inside]]
+    state = flat.reshape(size, size)
     edge = np.concatenate([state[0], state[-1], state[:, 0], state[:, -1]])
     if np.any(edge >= 0):
         raise ValueError(f"a {size} x {size} grid of {pitch_mm} mm does not hold the whole mask")
