@@ -21,17 +21,26 @@ from processing.archive._index import (
     ScienceWindow,
     UnknownScienceWindow,
 )
-from processing.archive._layout import EVENTS_FILE, MJDREF, ScwId, scw_dir
+from processing.archive._layout import (
+    EVENTS_FILE,
+    ISGRI_EVENTS,
+    MJDREF,
+    EventLayout,
+    ScwId,
+    scw_dir,
+)
 
 __all__ = [
     "EVENTS_EXTENSION",
     "EVENTS_FILE",
     "GTI_EXTENSION",
+    "ISGRI_EVENTS",
     "MJDREF",
     "REFERENCE_CATALOG",
     "ArchiveIndex",
     "CatalogSource",
     "EventFileError",
+    "EventLayout",
     "EventList",
     "IngestReport",
     "ScienceWindow",

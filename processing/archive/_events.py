@@ -1,4 +1,5 @@
-"""Reading and writing ISGRI event files (``ISGR-EVTS-ALL`` and ``IBIS-GNRL-GTI``).
+"""Reading and writing event files (ISGRI's ``ISGR-EVTS-ALL`` and ``IBIS-GNRL-GTI`` by default;
+another camera's extension and column names come with its :class:`EventLayout`).
 
 Event files are gzip-compressed FITS. Compression and decompression go through python-isal's
 igzip, which is several times faster than zlib and produces ordinary gzip streams.
@@ -20,6 +21,8 @@ from astropy.io import fits
 from isal import igzip as _gzip_impl  # a faster gzip codec writing ordinary gzip streams
 from numpy.typing import NDArray
 
+from processing.archive._layout import ISGRI_EVENTS, EventLayout
+
 __all__ = [
     "EVENTS_EXTENSION",
     "GTI_EXTENSION",
@@ -30,22 +33,18 @@ __all__ = [
     "write_events",
 ]
 
-EVENTS_EXTENSION = "ISGR-EVTS-ALL"
-GTI_EXTENSION = "IBIS-GNRL-GTI"
+EVENTS_EXTENSION = ISGRI_EVENTS.extname
+GTI_EXTENSION = ISGRI_EVENTS.gti_extname
 REQUIRED_KEYWORDS = ("REVOL", "SWID", "TSTART", "TSTOP", "RA_SCX", "DEC_SCX", "RA_SCZ", "DEC_SCZ")
-_EVENT_DTYPE = np.dtype(
-    [
-        ("TIME", ">f8"),
-        ("ISGRI_ENERGY", ">f4"),
-        ("DETY", ">i2"),
-        ("DETZ", ">i2"),
-        ("SELECT_FLAG", ">i2"),
-    ]
-)
+_FORMATS = (">f8", ">f4", ">i2", ">i2", ">i2")
+
+
+def _event_dtype(layout: EventLayout) -> np.dtype[Any]:
+    return np.dtype(list(zip(layout.column_names, _FORMATS, strict=True)))
 
 
 class EventFileError(ValueError):
-    """An event file is unreadable, corrupt, or not an ISGRI event file."""
+    """An event file is unreadable, corrupt, or not an event file of the expected camera."""
 
 
 @dataclass
@@ -84,25 +83,27 @@ def _header_cards(header: dict[str, Any]) -> fits.Header:
     return out
 
 
-def write_events(path: Path, events: EventList, compresslevel: int = 1) -> None:
+def write_events(
+    path: Path, events: EventList, compresslevel: int = 1, layout: EventLayout = ISGRI_EVENTS
+) -> None:
     """Write an event file atomically (temporary file, then rename)."""
-    table = np.empty(len(events), dtype=_EVENT_DTYPE)
+    table = np.empty(len(events), dtype=_event_dtype(layout))
     table["TIME"] = events.time
-    table["ISGRI_ENERGY"] = events.energy
-    table["DETY"] = events.dety
-    table["DETZ"] = events.detz
-    table["SELECT_FLAG"] = events.select_flag
+    table[layout.energy_column] = events.energy
+    table[layout.y_column] = events.dety
+    table[layout.z_column] = events.detz
+    table[layout.flag_column] = events.select_flag
     common = _header_cards(events.header)
     primary = fits.PrimaryHDU(header=common.copy())
-    evts = fits.BinTableHDU(table, header=common.copy(), name=EVENTS_EXTENSION)
+    evts = fits.BinTableHDU(table, header=common.copy(), name=layout.extname)
     evts.columns["TIME"].unit = "d"
-    evts.columns["ISGRI_ENERGY"].unit = "keV"
+    evts.columns[layout.energy_column].unit = "keV"
     gti = fits.BinTableHDU.from_columns(
         [
             fits.Column("START", "D", unit="d", array=events.gti_start),
             fits.Column("STOP", "D", unit="d", array=events.gti_stop),
         ],
-        name=GTI_EXTENSION,
+        name=layout.gti_extname,
         header=common.copy(),
     )
     buffer = io.BytesIO()
@@ -146,17 +147,17 @@ def _header_block(data: bytes, offset: int, path: Path) -> tuple[fits.Header, in
         raise EventFileError(f"{path}: malformed FITS header: {exc}") from exc
 
 
-def _check_events_header(path: Path, header: fits.Header) -> None:
-    if header.get("EXTNAME") != EVENTS_EXTENSION:
+def _check_events_header(path: Path, header: fits.Header, layout: EventLayout) -> None:
+    if header.get("EXTNAME") != layout.extname:
         raise EventFileError(
-            f"{path}: second HDU is {header.get('EXTNAME')!r}, not {EVENTS_EXTENSION}"
+            f"{path}: second HDU is {header.get('EXTNAME')!r}, not {layout.extname}"
         )
     missing = [k for k in REQUIRED_KEYWORDS if k not in header]
     if missing:
         raise EventFileError(f"{path}: missing header keywords {', '.join(missing)}")
 
 
-def read_header(path: Path) -> dict[str, Any]:
+def read_header(path: Path, layout: EventLayout = ISGRI_EVENTS) -> dict[str, Any]:
     """The event extension's header, decompressing only the start of the file."""
     try:
         opener: Any = _gzip_impl.open if str(path).endswith(".gz") else open
@@ -166,9 +167,9 @@ def read_header(path: Path) -> dict[str, Any]:
         raise EventFileError(f"{path}: cannot read or decompress: {exc}") from exc
     primary, pos = _header_block(head, 0, path)
     if primary.get("NAXIS", 0) != 0:
-        raise EventFileError(f"{path}: primary HDU holds data; not an ISGRI event file")
+        raise EventFileError(f"{path}: primary HDU holds data; not an event file")
     header, _ = _header_block(head, pos, path)
-    _check_events_header(path, header)
+    _check_events_header(path, header, layout)
     return dict(header)
 
 
@@ -214,32 +215,33 @@ def verify_event_file(path: Path, header: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def read_events(path: Path) -> EventList:
+def read_events(path: Path, layout: EventLayout = ISGRI_EVENTS) -> EventList:
     """Read the events and GTIs of a science window.
 
     Raises
     ------
     EventFileError
-        When the file is missing, corrupt or lacks the ISGRI extensions.
+        When the file is missing, corrupt or lacks the extensions of ``layout``.
     """
+    dtype = _event_dtype(layout)
     data = _open_bytes(path)
     _, pos = _header_block(data, 0, path)
     header, pos = _header_block(data, pos, path)
-    _check_events_header(path, header)
+    _check_events_header(path, header, layout)
     n_rows = int(header.get("NAXIS2", -1))
-    if int(header.get("NAXIS1", -1)) != _EVENT_DTYPE.itemsize or n_rows < 0:
+    if int(header.get("NAXIS1", -1)) != dtype.itemsize or n_rows < 0:
         raise EventFileError(f"{path}: unexpected event table layout")
     names = [str(header.get(f"TTYPE{i + 1}", "")).strip() for i in range(int(header["TFIELDS"]))]
-    if tuple(names) != _EVENT_DTYPE.names:
+    if tuple(names) != dtype.names:
         raise EventFileError(f"{path}: unexpected event columns {names}")
-    size = n_rows * _EVENT_DTYPE.itemsize
+    size = n_rows * dtype.itemsize
     if pos + size > len(data):
         raise EventFileError(f"{path}: truncated event table")
-    raw = np.frombuffer(data, dtype=_EVENT_DTYPE, count=n_rows, offset=pos)
+    raw = np.frombuffer(data, dtype=dtype, count=n_rows, offset=pos)
     gti_pos = pos + (size + 2879) // 2880 * 2880
     gti_header, gti_pos = _header_block(data, gti_pos, path)
-    if gti_header.get("EXTNAME") != GTI_EXTENSION:
-        raise EventFileError(f"{path}: third HDU is not {GTI_EXTENSION}")
+    if gti_header.get("EXTNAME") != layout.gti_extname:
+        raise EventFileError(f"{path}: third HDU is not {layout.gti_extname}")
     n_gti = int(gti_header["NAXIS2"])
     gti = np.frombuffer(
         data, dtype=np.dtype([("START", ">f8"), ("STOP", ">f8")]), count=n_gti, offset=gti_pos
@@ -248,10 +250,10 @@ def read_events(path: Path) -> EventList:
     gti_stop = gti["STOP"].astype(np.float64)
     return EventList(
         time=raw["TIME"].astype(np.float64),
-        energy=raw["ISGRI_ENERGY"].astype(np.float32),
-        dety=raw["DETY"].astype(np.int16),
-        detz=raw["DETZ"].astype(np.int16),
-        select_flag=raw["SELECT_FLAG"].astype(np.int16),
+        energy=raw[layout.energy_column].astype(np.float32),
+        dety=raw[layout.y_column].astype(np.int16),
+        detz=raw[layout.z_column].astype(np.int16),
+        select_flag=raw[layout.flag_column].astype(np.int16),
         gti_start=gti_start,
         gti_stop=gti_stop,
         header=dict(header),

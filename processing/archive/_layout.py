@@ -6,11 +6,46 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EVENTS_FILE", "MJDREF", "ScwId", "scw_dir"]
+__all__ = ["EVENTS_FILE", "ISGRI_EVENTS", "MJDREF", "EventLayout", "ScwId", "scw_dir"]
 
 #: INTEGRAL Julian Date reference: IJD = MJD - 51544.0 (TT).
 MJDREF = 51544.0
-EVENTS_FILE = "isgri_events.fits.gz"
+
+
+@dataclass(frozen=True)
+class EventLayout:
+    """How one camera's per-ScW event file is named and laid out.
+
+    The event table holds, in this order, TIME (d), the energy (keV), the detector-image Y and Z
+    indices and a flag; the columns are named as the camera's user-level files name them. The
+    instruments' calibration YAML files hold their layouts; ISGRI's is also the default here.
+    """
+
+    file: str
+    extname: str
+    gti_extname: str
+    energy_column: str
+    y_column: str
+    z_column: str
+    flag_column: str
+
+    @property
+    def column_names(self) -> tuple[str, str, str, str, str]:
+        """The event table's columns, in file order."""
+        return ("TIME", self.energy_column, self.y_column, self.z_column, self.flag_column)
+
+
+#: ISGRI's user-level event file (``isgri_events.fits.gz``: ISGR-EVTS-ALL and IBIS-GNRL-GTI).
+ISGRI_EVENTS = EventLayout(
+    file="isgri_events.fits.gz",
+    extname="ISGR-EVTS-ALL",
+    gti_extname="IBIS-GNRL-GTI",
+    energy_column="ISGRI_ENERGY",
+    y_column="DETY",
+    z_column="DETZ",
+    flag_column="SELECT_FLAG",
+)
+EVENTS_FILE = ISGRI_EVENTS.file
 _SCW_RE = re.compile(r"^(\d{4})(\d{4})(\d{3})(\d)(?:\.(\d{3}))?$")
 
 

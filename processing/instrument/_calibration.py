@@ -1,9 +1,12 @@
 """Instrument calibration (IC) files: written into a simulated archive, loaded by the analysis.
 
-The archive keeps its calibration under ``ic/ibis/mod/`` as FITS files, the way OSA keeps its IC
-files: the mask pattern, the detector geometry with its live-pixel map, the background template,
-the effective area and the redistribution parameters. :func:`load_instrument` reads them back;
-the code holds no second copy of the numbers.
+An archive keeps each camera's calibration as FITS files in the camera's IC folder, the way OSA
+keeps its IC files (``ic/ibis/mod/`` for ISGRI, ``ic/jmx1/mod/`` for JEM-X unit 1): the mask
+pattern, the detector geometry with its live-pixel map, the background template, the effective
+area and the redistribution parameters. :func:`load_instrument` reads them back; the code holds no
+second copy of the numbers. Which folder, which file names and which extension names belong to a
+camera is data too: the ``layout`` block of the camera's calibration YAML
+(``processing/instrument/data/<name>_calibration.yaml``, or a YAML file given by path).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -21,30 +24,114 @@ from astropy.io import fits
 from numpy.typing import NDArray
 
 from processing.instrument._geometry import DetectorGeometry, MaskGeometry
+from processing.instrument._hura import hura, rasterise
 from processing.instrument._mura import cyclic_extension, mura_pattern
 from processing.instrument._response import EffectiveArea, EscapeLine, LowThreshold, Redistribution
 
 __all__ = [
     "IC_DIR",
     "CalibrationError",
+    "CalibrationLayout",
     "Instrument",
+    "calibration_layout",
+    "calibration_names",
     "load_instrument",
     "write_calibration",
 ]
 
-IC_DIR = Path("ic/ibis/mod")
-_KINDS = {
-    "mask": "isgr_mask_mod",
-    "geometry": "isgr_geom_mod",
-    "background": "isgr_back_mod",
-    "arf": "isgr_effa_mod",
-    "response": "isgr_resp_mod",
-}
+_KIND_NAMES = ("mask", "geometry", "background", "arf", "response")
 _VERSION_RE = re.compile(r"_(\d{4})\.fits$")
+_DEFAULT = "isgri"
+
+if TYPE_CHECKING:  # processing.archive imports this package; it is imported where it is used
+    from processing.archive import EventLayout
 
 
 class CalibrationError(RuntimeError):
     """The archive's calibration files are missing or unreadable."""
+
+
+@dataclass(frozen=True)
+class CalibrationLayout:
+    """Where a camera's IC files live in an archive and how they and their events are named."""
+
+    key: str
+    title: str
+    ic_dir: Path
+    stems: dict[str, str]
+    extnames: dict[str, str]
+    fits_keys: dict[str, str]
+    events: EventLayout
+
+
+def _facts(instrument: str | Path) -> dict[str, Any]:
+    """The calibration YAML of a built-in camera (by name) or of a YAML file (by path)."""
+    name = str(instrument)
+    if name.endswith((".yaml", ".yml")) or Path(name).is_file():
+        try:
+            text = Path(name).read_text()
+        except OSError as exc:
+            raise CalibrationError(f"cannot read calibration facts {name}: {exc}") from exc
+    else:
+        source = resources.files("processing.instrument") / "data" / f"{name}_calibration.yaml"
+        if not source.is_file():
+            raise CalibrationError(
+                f"no calibration facts for instrument {name!r}; known: "
+                + ", ".join(calibration_names())
+            )
+        text = source.read_text()
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+def calibration_names() -> list[str]:
+    """The cameras whose calibration facts ship with the package (``isgri``, ``jemx``)."""
+    folder = resources.files("processing.instrument") / "data"
+    suffix = "_calibration.yaml"
+    return sorted(p.name.removesuffix(suffix) for p in folder.iterdir() if p.name.endswith(suffix))
+
+
+def calibration_facts(instrument: str | Path = _DEFAULT) -> dict[str, Any]:
+    """The instrument facts a simulated archive's IC files are written from (the YAML, parsed)."""
+    return _facts(instrument)
+
+
+def _layout_from(facts: dict[str, Any]) -> CalibrationLayout:
+    from processing.archive._layout import EventLayout
+
+    try:
+        lay, ev = facts["layout"], facts["layout"]["events"]
+        cols = ev["columns"]
+        extnames = {k: str(v["extname"]) for k, v in lay["files"].items()}
+        extnames["threshold"] = str(lay["files"]["response"]["threshold_extname"])
+        return CalibrationLayout(
+            key=str(facts["instrument"]["key"]),
+            title=str(facts["instrument"]["title"]),
+            ic_dir=Path(lay["ic_dir"]),
+            stems={k: str(lay["files"][k]["stem"]) for k in _KIND_NAMES},
+            extnames=extnames,
+            fits_keys={k: str(v) for k, v in lay["fits"].items()},
+            events=EventLayout(
+                file=str(ev["file"]),
+                extname=str(ev["extname"]),
+                gti_extname=str(ev["gti_extname"]),
+                energy_column=str(cols["energy"]),
+                y_column=str(cols["y"]),
+                z_column=str(cols["z"]),
+                flag_column=str(cols["flag"]),
+            ),
+        )
+    except (KeyError, TypeError) as exc:
+        raise CalibrationError(f"calibration facts lack their layout: {exc}") from exc
+
+
+def calibration_layout(instrument: str | Path = _DEFAULT) -> CalibrationLayout:
+    """The IC folder, IC file and extension names, and event-file layout of a camera."""
+    return _layout_from(_facts(instrument))
+
+
+#: ISGRI's IC folder in an archive (``ic/ibis/mod``), as its calibration facts give it.
+IC_DIR = Path(_facts(_DEFAULT)["layout"]["ic_dir"])
 
 
 @dataclass(frozen=True)
@@ -60,6 +147,8 @@ class Instrument:
     low_threshold: LowThreshold
     energy_range_keV: tuple[float, float]
     calibration_files: tuple[tuple[str, str], ...]
+    key: str = _DEFAULT
+    events: EventLayout | None = None
 
     @property
     def calibration_version(self) -> str:
@@ -74,6 +163,17 @@ class Instrument:
         """Angular size of one detector pixel seen from the mask, degrees (4.94′ for ISGRI)."""
         return float(np.degrees(np.arctan(self.detector.pitch_mm / self.mask.focal_mm)))
 
+    @property
+    def zero_response_deg(self) -> float:
+        """Off-axis angle beyond which no ray from the sky reaches the detector through the mask."""
+        det = self.detector
+        y, z = np.nonzero(det.in_module)
+        r_det = float(np.max(np.hypot(det.y_mm[y], det.z_mm[z]))) + det.pitch_mm / np.sqrt(2.0)
+        reach = self.mask.outer_radius_mm + r_det
+        return float(
+            np.degrees(np.arctan(reach / (self.mask.focal_mm - 0.5 * self.mask.thickness_mm)))
+        )
+
     def detector_efficiency(self, energy_keV: NDArray[np.float64]) -> NDArray[np.float64]:
         """Probability that a photon reaching a crystal is detected, before the threshold."""
         return self.effective_area.detector_efficiency(energy_keV, self.detector.sensitive_area_cm2)
@@ -82,19 +182,11 @@ class Instrument:
 # Writing --------------------------------------------------------------------------------------
 
 
-def _seed() -> dict[str, Any]:
-    text = (
-        resources.files("processing.instrument") / "data" / "isgri_calibration.yaml"
-    ).read_text()
-    data: dict[str, Any] = yaml.safe_load(text)
-    return data
-
-
-def _primary(kind: str, seed: dict[str, Any]) -> fits.PrimaryHDU:
+def _primary(kind: str, seed: dict[str, Any], layout: CalibrationLayout) -> fits.PrimaryHDU:
     hdu = fits.PrimaryHDU()
-    hdu.header["TELESCOP"] = "INTEGRAL"
-    hdu.header["INSTRUME"] = "IBIS"
-    hdu.header["DETNAM"] = "ISGRI"
+    hdu.header["TELESCOP"] = layout.fits_keys["telescop"]
+    hdu.header["INSTRUME"] = layout.fits_keys["instrume"]
+    hdu.header["DETNAM"] = layout.fits_keys["detnam"]
     hdu.header["CCNM0001"] = (kind.upper(), "calibration dataset")
     hdu.header["CVERSION"] = (int(seed["version"]), "calibration version")
     hdu.header["ORIGIN"] = "codedmask-vo-service simulator"
@@ -120,31 +212,80 @@ def _write(path: Path, hdus: list[fits.hdu.base.ExtensionHDU | fits.PrimaryHDU])
     tmp.replace(path)
 
 
-def write_calibration(archive_root: Path, version: int = 1) -> list[Path]:
-    """Write the IC files of a simulated archive from the instrument facts; return their paths."""
-    seed = _seed()
-    m, d, en = seed["mask"], seed["detector"], seed["energy"]
-    folder = Path(archive_root) / IC_DIR
-    names = {k: folder / f"{v}_{version:04d}.fits" for k, v in _KINDS.items()}
-
-    pattern = cyclic_extension(mura_pattern(int(m["basic_order"])), int(m["extended_size"]))
-    mask_hdu = fits.ImageHDU(pattern, name="ISGR-MASK-MOD")
-    mask_hdu.header["MURAORD"] = (int(m["basic_order"]), "order of the basic MURA pattern")
-    mask_hdu.header["MASKELEM"] = (float(m["element_mm"]), "[mm] mask element side")
+def _mask_hdus(m: dict[str, Any], extname: str) -> list[fits.hdu.base.ExtensionHDU]:
+    """The mask pattern image: a square MURA, or a HURA rasterised with its support map."""
+    kind = str(m.get("kind", "mura"))
+    if kind == "mura":
+        pattern = cyclic_extension(mura_pattern(int(m["basic_order"])), int(m["extended_size"]))
+        mask_hdu = fits.ImageHDU(pattern, name=extname)
+        mask_hdu.header["MURAORD"] = (int(m["basic_order"]), "order of the basic MURA pattern")
+        mask_hdu.header["MASKELEM"] = (float(m["element_mm"]), "[mm] mask element side")
+        mask_hdu.header["MASKTHCK"] = (float(m["thickness_mm"]), "[mm] mask thickness")
+        mask_hdu.header["FOCALLEN"] = (float(m["focal_mm"]), "[mm] detector to mask mid-plane")
+        mask_hdu.header["AXIS1"] = ("Z", "NAXIS1 runs along the spacecraft Z axis")
+        return [mask_hdu]
+    if kind != "hura":
+        raise CalibrationError(f"unknown mask kind {kind!r} (mura or hura)")
+    cell, pitch = float(m["cell_mm"]), float(m["raster_pitch_mm"])
+    cells = hura(int(m["hura_order"]), int(m["residue_power"]))
+    # The square grid: an even number of pixels reaching one pitch beyond the outermost cell edge.
+    reach = (cells.circumradius_cells + 1.0) * cell
+    size = 2 * int(np.ceil(reach / pitch)) + 2
+    pattern, support = rasterise(cells, cell, pitch, size)
+    mask_hdu = fits.ImageHDU(pattern, name=extname)
+    mask_hdu.header["MASKTYPE"] = ("HURA", "hexagonal uniformly redundant array")
+    mask_hdu.header["HURAORD"] = (cells.order, "cells in one HURA period")
+    mask_hdu.header["HURAPOW"] = (cells.residue_power, "open cells: residues of this power")
+    mask_hdu.header["HURAROOT"] = (cells.r, "label (i + r j) mod order; r^2 + r + 1 = 0")
+    mask_hdu.header["CELLPTCH"] = (cell, "[mm] hexagonal cell pitch")
+    mask_hdu.header["MASKELEM"] = (pitch, "[mm] pitch of the square raster")
     mask_hdu.header["MASKTHCK"] = (float(m["thickness_mm"]), "[mm] mask thickness")
     mask_hdu.header["FOCALLEN"] = (float(m["focal_mm"]), "[mm] detector to mask mid-plane")
     mask_hdu.header["AXIS1"] = ("Z", "NAXIS1 runs along the spacecraft Z axis")
-    _write(names["mask"], [_primary("mask", seed), mask_hdu])
+    support_hdu = fits.ImageHDU(support, name=f"{extname}-SUPP")
+    support_hdu.header["COMMENT"] = "1 where the raster pixel lies on the mask (open or closed)"
+    cells_hdu = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("I", "J", array=cells.i.astype(np.int32)),
+            fits.Column("J", "J", array=cells.j.astype(np.int32)),
+            fits.Column("LABEL", "J", array=cells.label.astype(np.int32)),
+            fits.Column("OPEN", "B", array=cells.open),
+        ],
+        name=f"{extname}-CELL",
+    )
+    cells_hdu.header["COMMENT"] = "cell centre: y = pitch (I - J/2), z = pitch J sqrt(3)/2"
+    return [mask_hdu, support_hdu, cells_hdu]
 
+
+def _detector_shape(d: dict[str, Any]) -> tuple[int, int]:
     gy = (int(d["pixels_y"]) // int(d["module_pixels_y"]) - 1) * int(d["gap_pixels"])
     gz = (int(d["pixels_z"]) // int(d["module_pixels_z"]) - 1) * int(d["gap_pixels"])
-    shape = (int(d["pixels_y"]) + gy, int(d["pixels_z"]) + gz)
+    return int(d["pixels_y"]) + gy, int(d["pixels_z"]) + gz
+
+
+def write_calibration(
+    archive_root: Path, version: int = 1, instrument: str | Path = _DEFAULT
+) -> list[Path]:
+    """Write a camera's IC files into a simulated archive from its facts; return their paths.
+
+    ``instrument``: a built-in camera's name (``isgri``, ``jemx``) or a calibration YAML file.
+    """
+    seed = _facts(instrument)
+    layout = _layout_from(seed)
+    m, d, en = seed["mask"], seed["detector"], seed["energy"]
+    ext = layout.extnames
+    folder = Path(archive_root) / layout.ic_dir
+    names = {k: folder / f"{layout.stems[k]}_{version:04d}.fits" for k in _KIND_NAMES}
+
+    _write(names["mask"], [_primary("mask", seed, layout), *_mask_hdus(m, ext["mask"])])
+
+    shape = _detector_shape(d)
     geometry = _geometry_from(d, np.ones(shape, dtype=np.uint8))
     rng = np.random.default_rng(int(d["dead_pixel_seed"]))
     live = geometry.in_module.astype(np.uint8)
     dead = rng.random(shape) < float(d["dead_pixel_fraction"])
     live[dead] = 0
-    geom_hdu = fits.ImageHDU(live, name="ISGR-LIVE-MAP")
+    geom_hdu = fits.ImageHDU(live, name=ext["geometry"])
     for key, card in (
         ("PIXPITCH", "pitch_mm"),
         ("CRYSTAL", "crystal_mm"),
@@ -159,12 +300,15 @@ def write_calibration(archive_root: Path, version: int = 1) -> list[Path]:
         ("GAPPIX", "gap_pixels"),
     ):
         geom_hdu.header[key] = int(d[card])
-    _write(names["geometry"], [_primary("geometry", seed), geom_hdu])
+    if d.get("outline", "square") != "square":
+        geom_hdu.header["OUTLINE"] = (str(d["outline"]).upper(), "detector outline")
+        geom_hdu.header["DIAMETER"] = (float(d["diameter_mm"]), "[mm] detector diameter")
+    _write(names["geometry"], [_primary("geometry", seed, layout), geom_hdu])
 
     geometry = _geometry_from(d, live)
-    back_hdu = fits.ImageHDU(_background_template(geometry, seed), name="ISGR-BACK-MOD")
+    back_hdu = fits.ImageHDU(_background_template(geometry, seed), name=ext["background"])
     back_hdu.header["COMMENT"] = "relative background rate per pixel, mean 1 over live pixels"
-    _write(names["background"], [_primary("background", seed), back_hdu])
+    _write(names["background"], [_primary("background", seed, layout), back_hdu])
 
     ea = seed["effective_area"]
     arf_hdu = fits.BinTableHDU.from_columns(
@@ -172,10 +316,10 @@ def write_calibration(archive_root: Path, version: int = 1) -> list[Path]:
             fits.Column("ENERGY", "E", unit="keV", array=np.asarray(ea["energy_keV"], float)),
             fits.Column("AREA", "E", unit="cm**2", array=np.asarray(ea["area_cm2"], float)),
         ],
-        name="ISGR-EFFA-MOD",
+        name=ext["arf"],
     )
     arf_hdu.header["OPENFRAC"] = (float(ea["nominal_open_fraction"]), "mask open fraction in AREA")
-    _write(names["arf"], [_primary("arf", seed), arf_hdu])
+    _write(names["arf"], [_primary("arf", seed, layout), arf_hdu])
 
     resp_hdu = fits.BinTableHDU.from_columns(
         [
@@ -187,7 +331,7 @@ def write_calibration(archive_root: Path, version: int = 1) -> list[Path]:
                 "EFOLD", "E", unit="keV", array=[e["efold_keV"] for e in en["escape_lines"]]
             ),
         ],
-        name="ISGR-ESCP-MOD",
+        name=ext["response"],
     )
     for key, card in (
         ("EMIN", "min_keV"),
@@ -201,15 +345,20 @@ def write_calibration(archive_root: Path, version: int = 1) -> list[Path]:
         ("THRWIDTH", "threshold_width_keV"),
     ):
         resp_hdu.header[key] = float(en[card])
+    if "fwhm_relative" in en:
+        resp_hdu.header["FWHMREL"] = (float(en["fwhm_relative"]), "FWHM/E = REL sqrt(1/E + 1/REF)")
+        resp_hdu.header["FWHMREF"] = (float(en["fwhm_relative_keV"]), "[keV] REF of FWHMREL")
     thr = np.asarray(en["low_threshold"], dtype=float)
     thr_hdu = fits.BinTableHDU.from_columns(
         [
             fits.Column("REVOL", "J", array=thr[:, 0].astype(np.int32)),
             fits.Column("THRESHOLD", "E", unit="keV", array=thr[:, 1]),
         ],
-        name="ISGR-LTHR-MOD",
+        name=ext["threshold"],
     )
-    _write(names["response"], [_primary("response", seed), resp_hdu, thr_hdu])
+    if "energy_cut_keV" in en:
+        thr_hdu.header["LLDCUT"] = (float(en["energy_cut_keV"]), "[keV] events below are dropped")
+    _write(names["response"], [_primary("response", seed, layout), resp_hdu, thr_hdu])
     return list(names.values())
 
 
@@ -217,6 +366,7 @@ def write_calibration(archive_root: Path, version: int = 1) -> list[Path]:
 
 
 def _geometry_from(d: dict[str, Any], live: NDArray[np.uint8]) -> DetectorGeometry:
+    outline = str(d.get("outline", "square")).lower()
     return DetectorGeometry(
         pitch_mm=float(d["pitch_mm"]),
         crystal_mm=float(d["crystal_mm"]),
@@ -227,6 +377,8 @@ def _geometry_from(d: dict[str, Any], live: NDArray[np.uint8]) -> DetectorGeomet
         gap_pixels=int(d["gap_pixels"]),
         deadtime_s=float(d["deadtime_s"]),
         live=live,
+        outline=outline,
+        diameter_mm=float(d["diameter_mm"]) if outline != "square" else None,
     )
 
 
@@ -241,28 +393,87 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_instrument(archive_root: Path) -> Instrument:
-    """Load the instrument model from an archive's newest IC files.
+def _read_mask(path: Path, extname: str) -> MaskGeometry:
+    with fits.open(path) as hl:
+        h = hl[extname].header
+        pattern = np.asarray(hl[extname].data, dtype=np.uint8)
+        element, thickness, focal = (float(h[k]) for k in ("MASKELEM", "MASKTHCK", "FOCALLEN"))
+        if h.get("MASKTYPE", "MURA") == "HURA":
+            return MaskGeometry(
+                pattern=pattern,
+                element_mm=element,
+                thickness_mm=thickness,
+                focal_mm=focal,
+                basic_order=int(h["HURAORD"]),
+                lattice="hexagonal",
+                cell_mm=float(h["CELLPTCH"]),
+                support=np.asarray(hl[f"{extname}-SUPP"].data, dtype=np.uint8),
+            )
+        return MaskGeometry(
+            pattern=pattern,
+            element_mm=element,
+            thickness_mm=thickness,
+            focal_mm=focal,
+            basic_order=int(h["MURAORD"]),
+        )
+
+
+def _read_response(
+    path: Path, ext: dict[str, str]
+) -> tuple[Redistribution, LowThreshold, tuple[float, float]]:
+    with fits.open(path) as hl:
+        esc, h = hl[ext["response"]].data, hl[ext["response"]].header
+        lines = tuple(
+            EscapeLine(
+                element=str(row["ELEMENT"]).strip(),
+                edge_keV=float(row["EDGE"]),
+                line_keV=float(row["LINE"]),
+                probability_at_edge=float(row["PROB"]),
+                efold_keV=float(row["EFOLD"]),
+            )
+            for row in esc
+        )
+        redistribution = Redistribution(
+            fwhm_60keV=float(h["FWHM60"]),
+            fwhm_index=float(h["FWHMIDX"]),
+            tail_fraction_60keV=float(h["TAILF60"]),
+            tail_fraction_index=float(h["TAILIDX"]),
+            tail_fraction_max=float(h["TAILMAX"]),
+            tail_max_loss=float(h["TAILLOSS"]),
+            escape_lines=lines,
+            fwhm_relative=float(h["FWHMREL"]) if "FWHMREL" in h else None,
+            fwhm_relative_keV=float(h.get("FWHMREF", 60.0)),
+        )
+        thr, thr_hdr = hl[ext["threshold"]].data, hl[ext["threshold"]].header
+        threshold = LowThreshold(
+            revolutions=np.asarray(thr["REVOL"], dtype=np.int64),
+            threshold_keV=np.asarray(thr["THRESHOLD"], dtype=float),
+            width_keV=float(h["THRWIDTH"]),
+            cut_keV=float(thr_hdr["LLDCUT"]) if "LLDCUT" in thr_hdr else None,
+        )
+        return redistribution, threshold, (float(h["EMIN"]), float(h["EMAX"]))
+
+
+def load_instrument(archive_root: Path, instrument: str | Path = _DEFAULT) -> Instrument:
+    """Load a camera's instrument model from an archive's newest IC files.
+
+    ``instrument``: a built-in camera's name (``isgri``, ``jemx``) or its calibration YAML; only
+    its ``layout`` (folder, file and extension names) is taken from there, every number from the
+    archive's files.
 
     Raises
     ------
     CalibrationError
         When a file is missing or does not hold what it should.
     """
-    folder = Path(archive_root) / IC_DIR
-    paths = {kind: _latest(folder, stem) for kind, stem in _KINDS.items()}
+    layout = calibration_layout(instrument)
+    ext = layout.extnames
+    folder = Path(archive_root) / layout.ic_dir
+    paths = {kind: _latest(folder, stem) for kind, stem in layout.stems.items()}
     try:
-        with fits.open(paths["mask"]) as hl:
-            h = hl["ISGR-MASK-MOD"].header
-            mask = MaskGeometry(
-                pattern=np.asarray(hl["ISGR-MASK-MOD"].data, dtype=np.uint8),
-                element_mm=float(h["MASKELEM"]),
-                thickness_mm=float(h["MASKTHCK"]),
-                focal_mm=float(h["FOCALLEN"]),
-                basic_order=int(h["MURAORD"]),
-            )
+        mask = _read_mask(paths["mask"], ext["mask"])
         with fits.open(paths["geometry"]) as hl:
-            h = hl["ISGR-LIVE-MAP"].header
+            h = hl[ext["geometry"]].header
             geom = {
                 "pitch_mm": h["PIXPITCH"],
                 "crystal_mm": h["CRYSTAL"],
@@ -272,50 +483,26 @@ def load_instrument(archive_root: Path) -> Instrument:
                 "module_pixels_y": h["MODPIXY"],
                 "module_pixels_z": h["MODPIXZ"],
                 "gap_pixels": h["GAPPIX"],
+                "outline": str(h.get("OUTLINE", "SQUARE")).lower(),
+                "diameter_mm": h.get("DIAMETER"),
             }
-            detector = _geometry_from(geom, np.asarray(hl["ISGR-LIVE-MAP"].data, dtype=np.uint8))
+            live = np.asarray(hl[ext["geometry"]].data, dtype=np.uint8)
+            detector = _geometry_from(geom, live)
         with fits.open(paths["background"]) as hl:
-            template = np.asarray(hl["ISGR-BACK-MOD"].data, dtype=np.float32)
+            template = np.asarray(hl[ext["background"]].data, dtype=np.float32)
         with fits.open(paths["arf"]) as hl:
-            t = hl["ISGR-EFFA-MOD"]
+            t = hl[ext["arf"]]
             area = EffectiveArea(
                 energy_keV=np.asarray(t.data["ENERGY"], dtype=float),
                 area_cm2=np.asarray(t.data["AREA"], dtype=float),
                 nominal_open_fraction=float(t.header["OPENFRAC"]),
             )
-        with fits.open(paths["response"]) as hl:
-            esc, h = hl["ISGR-ESCP-MOD"].data, hl["ISGR-ESCP-MOD"].header
-            lines = tuple(
-                EscapeLine(
-                    element=str(row["ELEMENT"]).strip(),
-                    edge_keV=float(row["EDGE"]),
-                    line_keV=float(row["LINE"]),
-                    probability_at_edge=float(row["PROB"]),
-                    efold_keV=float(row["EFOLD"]),
-                )
-                for row in esc
-            )
-            redistribution = Redistribution(
-                fwhm_60keV=float(h["FWHM60"]),
-                fwhm_index=float(h["FWHMIDX"]),
-                tail_fraction_60keV=float(h["TAILF60"]),
-                tail_fraction_index=float(h["TAILIDX"]),
-                tail_fraction_max=float(h["TAILMAX"]),
-                tail_max_loss=float(h["TAILLOSS"]),
-                escape_lines=lines,
-            )
-            thr = hl["ISGR-LTHR-MOD"].data
-            threshold = LowThreshold(
-                revolutions=np.asarray(thr["REVOL"], dtype=np.int64),
-                threshold_keV=np.asarray(thr["THRESHOLD"], dtype=float),
-                width_keV=float(h["THRWIDTH"]),
-            )
-            energy_range = (float(h["EMIN"]), float(h["EMAX"]))
+        redistribution, threshold, energy_range = _read_response(paths["response"], ext)
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise CalibrationError(f"unreadable calibration in {folder}: {exc}") from exc
     files = tuple((str(p.relative_to(archive_root)), _sha256(p)) for p in sorted(paths.values()))
     return Instrument(
-        name="IBIS/ISGRI",
+        name=layout.title,
         mask=mask,
         detector=detector,
         background_template=template,
@@ -324,4 +511,6 @@ def load_instrument(archive_root: Path) -> Instrument:
         low_threshold=threshold,
         energy_range_keV=energy_range,
         calibration_files=files,
+        key=layout.key,
+        events=layout.events,
     )

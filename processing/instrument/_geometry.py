@@ -17,18 +17,34 @@ __all__ = ["DetectorGeometry", "MaskGeometry"]
 
 @dataclass(frozen=True)
 class MaskGeometry:
-    """The mask: pattern[k, l] with k along Y and l along Z (1 = open)."""
+    """The mask: pattern[k, l] with k along Y and l along Z (1 = open).
+
+    A square MURA (ISGRI) is its own pattern: one element per pattern entry, ``element_mm`` on a
+    side. A hexagonal-cell mask (a HURA, JEM-X) is rasterised onto a square grid: ``element_mm``
+    is then the grid pitch, ``cell_mm`` the hexagonal cell pitch, ``basic_order`` the number of
+    cells in one period, and ``support`` marks the grid pixels that lie on the mask (open or
+    closed); pixels off the mask are closed in ``pattern``.
+    """
 
     pattern: NDArray[np.uint8]
     element_mm: float
     thickness_mm: float
     focal_mm: float
     basic_order: int = 53
+    lattice: str = "square"
+    cell_mm: float | None = None
+    support: NDArray[np.uint8] | None = None
 
     @property
     def ghost_period_tan(self) -> float:
         """Sky offset (direction tangent) of the ghosts: one basic-pattern period seen from the
-        detector, basic_order × element / focal length (10.5° for ISGRI)."""
+        detector, basic_order × element / focal length (10.5° for ISGRI).
+
+        A HURA's period is a hexagonal lattice of spacing sqrt(order) cells (8.3° for the
+        JEM-X-like mask, larger than the whole mask: it is not cyclically extended).
+        """
+        if self.lattice == "hexagonal" and self.cell_mm is not None:
+            return float(np.sqrt(self.basic_order)) * self.cell_mm / self.focal_mm
         return self.basic_order * self.element_mm / self.focal_mm
 
     @property
@@ -43,8 +59,19 @@ class MaskGeometry:
 
     @property
     def open_fraction(self) -> float:
-        """Fraction of open elements."""
+        """Fraction of open elements (of the pixels on the mask, for a rasterised mask)."""
+        if self.support is not None:
+            return float(self.pattern[self.support > 0].mean())
         return float(self.pattern.mean())
+
+    @property
+    def outer_radius_mm(self) -> float:
+        """Distance from the axis to the farthest point of the mask."""
+        if self.support is None:
+            return float(np.sqrt(2.0) * self.half_width_mm)
+        centres = (np.arange(self.size) - (self.size - 1) / 2.0) * self.element_mm
+        k, m = np.nonzero(self.support)
+        return float(np.max(np.hypot(centres[k], centres[m])) + self.element_mm / np.sqrt(2.0))
 
 
 @dataclass(frozen=True)
@@ -52,7 +79,9 @@ class DetectorGeometry:
     """The pixel grid in detector coordinates (DETY × DETZ, gaps included).
 
     ``live[i, j]`` is 1 for a working pixel and 0 for gaps and dead pixels; ``module[i, j]`` is the
-    module number (0–7) or -1 in the gaps.
+    module number (0–7) or -1 in the gaps. A circular detector (``outline="circle"``, JEM-X's gas
+    chamber) is a square pixel grid of which only the pixels centred within ``diameter_mm`` belong
+    to the detector (module 0); the others are marked -1 like gaps.
     """
 
     pitch_mm: float
@@ -64,6 +93,8 @@ class DetectorGeometry:
     gap_pixels: int
     deadtime_s: float
     live: NDArray[np.uint8]
+    outline: str = "square"
+    diameter_mm: float | None = None
     module: NDArray[np.int8] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -72,6 +103,13 @@ class DetectorGeometry:
         dety, detz = self.raw_to_det(ys, zs)
         n_mod_y = self.pixels_y // self.module_pixels_y
         module[dety, detz] = (zs // self.module_pixels_z) * n_mod_y + ys // self.module_pixels_y
+        if self.outline == "circle":
+            if self.diameter_mm is None:
+                raise ValueError("a circular detector needs its diameter")
+            r = np.hypot(self.y_mm[:, None], self.z_mm[None, :])
+            module[r > 0.5 * self.diameter_mm] = -1
+        elif self.outline != "square":
+            raise ValueError(f"unknown detector outline {self.outline!r} (square or circle)")
         object.__setattr__(self, "module", module)
         if self.live.shape != self.shape:
             raise ValueError(f"live map shape {self.live.shape} != detector shape {self.shape}")
@@ -116,6 +154,8 @@ class DetectorGeometry:
     @property
     def sensitive_area_cm2(self) -> float:
         """Crystal area of all pixels (dead ones included), cm²."""
+        if self.outline == "circle":
+            return float(self.in_module.sum()) * (self.crystal_mm / 10.0) ** 2
         return self.pixels_y * self.pixels_z * (self.crystal_mm / 10.0) ** 2
 
     @property

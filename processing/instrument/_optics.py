@@ -92,5 +92,13 @@ def coded_fraction(mask: MaskGeometry, geometry: DetectorGeometry, ty: float, tz
     """Fraction of the detector whose line of sight towards (ty, tz) falls on the mask."""
     y = geometry.y_mm[:, None] + mask.focal_mm * ty
     z = geometry.z_mm[None, :] + mask.focal_mm * tz
-    inside = (np.abs(y) < mask.half_width_mm) & (np.abs(z) < mask.half_width_mm)
+    if mask.support is None:
+        inside = (np.abs(y) < mask.half_width_mm) & (np.abs(z) < mask.half_width_mm)
+    else:
+        yy, zz = np.broadcast_arrays(y, z)
+        k, m = _cell(mask, yy.ravel().copy()), _cell(mask, zz.ravel().copy())
+        on = (k >= 0) & (m >= 0)
+        hit = np.zeros(k.shape, dtype=bool)
+        hit[on] = mask.support[k[on], m[on]] > 0
+        inside = hit.reshape(yy.shape)
     return float((inside & geometry.in_module).sum() / geometry.in_module.sum())

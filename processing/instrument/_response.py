@@ -62,6 +62,9 @@ class LowThreshold:
     revolutions: NDArray[np.int64]
     threshold_keV: FloatArray
     width_keV: float
+    #: Events measured below this energy are not kept at all (a lower-level discriminator that
+    #: cuts the telemetered energy range, JEM-X's 3 keV); None keeps the erf roll-off only (ISGRI).
+    cut_keV: float | None = None
 
     def at(self, revolution: int) -> float:
         """Threshold energy (keV) in force during ``revolution``."""
@@ -71,16 +74,21 @@ class LowThreshold:
     def efficiency(self, measured_keV: FloatArray, revolution: int) -> FloatArray:
         """Probability that an event of measured energy passes the threshold."""
         thr = self.at(revolution)
-        return 0.5 * (1.0 + erf((np.asarray(measured_keV) - thr) / (np.sqrt(2.0) * self.width_keV)))
+        e = np.asarray(measured_keV)
+        p = 0.5 * (1.0 + erf((e - thr) / (np.sqrt(2.0) * self.width_keV)))
+        if self.cut_keV is not None:
+            p = np.where(e >= self.cut_keV, p, 0.0)
+        return p
 
 
 @dataclass(frozen=True)
 class Redistribution:
     """How a photon of true energy E becomes a measured energy.
 
-    Components: a Gaussian core (FWHM ∝ E^fwhm_index); a charge-loss tail in which the deposited
-    energy is uniform in [E (1 - tail_max_loss), E]; Cd/Te escape peaks at E - line. Each component
-    is then blurred by the Gaussian resolution at its deposited energy.
+    Components: a Gaussian core (FWHM ∝ E^fwhm_index, or a gas detector's law); a charge-loss
+    tail in which the deposited energy is uniform in [E (1 - tail_max_loss), E]; fluorescence
+    escape peaks at E - line (Cd/Te for ISGRI, Xe for JEM-X). Each component is then blurred by
+    the Gaussian resolution at its deposited energy.
     """
 
     fwhm_60keV: float
@@ -90,10 +98,17 @@ class Redistribution:
     tail_fraction_max: float
     tail_max_loss: float
     escape_lines: tuple[EscapeLine, ...]
+    #: A gas detector's law, FWHM / E = fwhm_relative * sqrt(1/E + 1/fwhm_relative_keV), replaces
+    #: the power law in E when given (JEM-X: 0.40 and 60 keV).
+    fwhm_relative: float | None = None
+    fwhm_relative_keV: float = 60.0
 
     def sigma(self, energy: FloatArray) -> FloatArray:
         """Gaussian sigma (keV) of the resolution at ``energy`` keV."""
         e = np.maximum(np.asarray(energy, dtype=float), 1.0)
+        if self.fwhm_relative is not None:
+            fwhm = self.fwhm_relative * np.sqrt(e + e * e / self.fwhm_relative_keV)
+            return np.asarray(fwhm * _FWHM_TO_SIGMA, dtype=float)
         return self.fwhm_60keV * (e / 60.0) ** self.fwhm_index * _FWHM_TO_SIGMA
 
     def tail_fraction(self, energy: FloatArray) -> FloatArray:

@@ -3,12 +3,14 @@
 Source photons: their number follows the spectrum folded with the detector efficiency, the
 crystal area, the light curve and the dead time; each photon lands uniformly on a working crystal
 and is ray-traced through the thick mask; its energy is redistributed by the detector response.
-Background: a per-module-scaled spatial template with a power-law continuum and W lines. Then the
-low threshold, the noisy pixels (flagged) and the good-time intervals.
+Background: a per-module-scaled spatial template with a power-law continuum and fluorescence
+lines. Then the low threshold, the noisy pixels (flagged) and the good-time intervals. The camera
+(ISGRI, the JEM-X-like one) is all in the :class:`~processing.instrument.Instrument` it is given.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,6 +84,12 @@ def _draw_times(
     return np.interp(rng.random(n), cdf, edges)
 
 
+def _stream(instrument: Instrument) -> list[int]:
+    """Extra entropy separating a camera's random stream from ISGRI's (none for ISGRI itself, so
+    that ISGRI archives are as they always were)."""
+    return [] if instrument.key == "isgri" else [zlib.crc32(instrument.key.encode())]
+
+
 def simulate_scw(
     instrument: Instrument,
     sources: list[SkySource],
@@ -92,10 +100,13 @@ def simulate_scw(
 ) -> tuple[EventList, ScwTruth]:
     """Simulate the events of one science window.
 
-    The random stream depends only on ``seed`` and the science window's number, so that any subset
-    of an archive can be simulated in any order, in parallel, with identical results.
+    The random stream depends only on ``seed``, the science window's number and the camera, so
+    that any subset of an archive can be simulated in any order, in parallel, with identical
+    results, and adding a camera to an archive leaves the other cameras' events unchanged.
     """
-    rng = np.random.default_rng(np.random.SeedSequence([seed, planned.number]))
+    rng = np.random.default_rng(
+        np.random.SeedSequence([seed, planned.number, *_stream(instrument)])
+    )
     det = instrument.detector
     live_idx = np.flatnonzero(det.live.ravel())
     crystal_cm2 = (det.crystal_mm / 10.0) ** 2
@@ -110,11 +121,11 @@ def simulate_scw(
     dec = np.array([s.dec for s in sources])
     ty, tz, front = planned.attitude.to_tangents(ra, dec)
     offaxis = np.degrees(np.arctan(np.hypot(ty, tz)))
-    visible = front & (offaxis < max_offaxis_deg)
+    visible = front & (offaxis < min(max_offaxis_deg, instrument.zero_response_deg))
 
     bg_level = background.rate_20_40 * max(1.0 + background.scw_jitter * rng.standard_normal(), 0.0)
     bg_shape = grid ** (-background.continuum_index)
-    band = (grid >= 20.0) & (grid <= 40.0)
+    band = (grid >= background.band_keV[0]) & (grid <= background.band_keV[1])
     bg_norm = bg_level / np.trapezoid(bg_shape[band], grid[band])
     line_total = float(sum(background.line_rates))
     bg_rate = float(np.trapezoid(bg_norm * bg_shape, grid)) + line_total
@@ -196,7 +207,7 @@ def simulate_scw(
         noisy = rng.choice(live_idx, background.noisy_pixels, replace=False)
         n_noisy = background.noisy_pixels * background.noisy_pixel_events
         times = np.concatenate([times, rng.uniform(planned.tstart_mjd, planned.tstop_mjd, n_noisy)])
-        energy = np.concatenate([energy, rng.uniform(e_lo, 40.0, n_noisy)])
+        energy = np.concatenate([energy, rng.uniform(e_lo, min(40.0, e_hi), n_noisy)])
         pixels = np.concatenate([pixels, np.repeat(noisy, background.noisy_pixel_events)])
         flags = np.concatenate([flags, np.ones(n_noisy, dtype=np.int16)])
 

@@ -1,4 +1,9 @@
-"""Simulate a whole archive: calibration, reference catalog, event files and the truth."""
+"""Simulate a whole archive: calibration, reference catalog, event files and the truth.
+
+An archive holds the events of each camera its scenario lists (``instruments``: ISGRI, the
+JEM-X-like camera or both) for the same science windows, each in its own user-level file
+(``isgri_events.fits.gz``, ``jmx1_events.fits.gz``) and with its own IC folder.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,13 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from processing.archive import EVENTS_FILE, scw_dir, write_events
-from processing.instrument import Instrument, load_instrument, write_calibration
+from processing.archive import ISGRI_EVENTS, scw_dir, write_events
+from processing.instrument import (
+    Instrument,
+    calibration_layout,
+    load_instrument,
+    write_calibration,
+)
 from processing.simulator._forward import ScwTruth, simulate_scw
 from processing.simulator._scenario import Scenario
 from processing.simulator._schedule import PlannedScw, SkySource, plan
@@ -66,13 +76,20 @@ def _write_reference_catalog(root: Path) -> None:
     tmp.replace(path)
 
 
-def event_header(planned: PlannedScw, truth: ScwTruth, scenario: Scenario) -> dict[str, object]:
-    """Header keywords of a simulated event file (ISGRI names, plus SIMULATE and the scenario)."""
+def event_header(
+    planned: PlannedScw,
+    truth: ScwTruth,
+    scenario: Scenario,
+    instrument: str | Path = "isgri",
+) -> dict[str, object]:
+    """Header keywords of a simulated event file (INTEGRAL names, plus SIMULATE and the scenario);
+    TELESCOP, INSTRUME and DETNAM are the camera's (from its calibration facts)."""
     att = planned.attitude
+    names = calibration_layout(instrument).fits_keys
     return {
-        "TELESCOP": ("INTEGRAL", "mission"),
-        "INSTRUME": ("IBIS", "instrument"),
-        "DETNAM": ("ISGRI", "detector"),
+        "TELESCOP": (names["telescop"], "mission"),
+        "INSTRUME": (names["instrume"], "instrument"),
+        "DETNAM": (names["detnam"], "detector"),
         "REVOL": (planned.scw.revolution, "revolution number"),
         "SWID": (planned.scw.base, "science window identifier"),
         "SW_TYPE": ("POINTING", "science window type"),
@@ -99,16 +116,25 @@ def event_header(planned: PlannedScw, truth: ScwTruth, scenario: Scenario) -> di
 
 
 def _simulate_one(
-    args: tuple[Path, Scenario, list[SkySource], PlannedScw, int],
+    args: tuple[Path, Scenario, list[SkySource], PlannedScw, int, str],
 ) -> dict[str, object]:
-    root, scenario, sources, planned, compresslevel = args
-    instrument: Instrument = load_instrument(root)
+    root, scenario, sources, planned, compresslevel, key = args
+    instrument: Instrument = load_instrument(root, key)
+    layout = instrument.events or ISGRI_EVENTS
     events, truth = simulate_scw(
-        instrument, sources, planned, scenario.background, scenario.seed, scenario.max_offaxis_deg
+        instrument,
+        sources,
+        planned,
+        scenario.background_of(key),
+        scenario.seed,
+        scenario.max_offaxis_deg,
     )
-    events.header = event_header(planned, truth, scenario)
-    write_events(root / scw_dir(planned.scw) / EVENTS_FILE, events, compresslevel=compresslevel)
+    events.header = event_header(planned, truth, scenario, key)
+    path = root / scw_dir(planned.scw) / layout.file
+    write_events(path, events, compresslevel=compresslevel, layout=layout)
     record = asdict(truth)
+    if scenario.instruments != ["isgri"]:  # an ISGRI-only truth keeps its old records
+        record["instrument"] = key
     record.update(
         n_events=len(events),
         revolution=planned.scw.revolution,
@@ -137,12 +163,17 @@ def simulate_archive(
     ``limit`` simulates only the first science windows (for quick looks).
     """
     root = Path(root)
-    write_calibration(root)
+    for key in scenario.instruments:
+        write_calibration(root, instrument=key)
     _write_reference_catalog(root)
     sources, scws = plan(scenario)
     if limit is not None:
         scws = scws[:limit]
-    jobs = [(root, scenario, sources, p, compresslevel) for p in scws]
+    jobs = [
+        (root, scenario, sources, p, compresslevel, key)
+        for p in scws
+        for key in scenario.instruments
+    ]
     records: list[dict[str, object]] = []
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -155,8 +186,9 @@ def simulate_archive(
             records.append(_simulate_one(job))
             if progress:
                 progress(n, len(jobs))
-    truth = {
-        "scenario": json.loads(scenario.model_dump_json()),
+    first = scenario.instruments[0]
+    truth: dict[str, object] = {
+        "scenario": scenario.record(),
         "sources": [
             {
                 "name": s.name,
@@ -168,9 +200,13 @@ def simulate_archive(
             }
             for s in sources
         ],
-        "science_windows": records,
+        "science_windows": [r for r in records if r.get("instrument", first) == first],
         "notes": "simulated archive; fluxes in mCrab (20-40 keV energy flux); IJD = MJD - 51544",
     }
+    if scenario.instruments != ["isgri"]:
+        truth["science_windows_by_instrument"] = {
+            key: [r for r in records if r.get("instrument") == key] for key in scenario.instruments
+        }
     out = truth_path(root, scenario.name)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(truth, indent=1, default=_json_default))

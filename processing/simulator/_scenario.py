@@ -11,6 +11,7 @@ import yaml
 from astropy.time import Time
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from processing.instrument import calibration_facts, calibration_names
 from processing.simulator._sky import LightCurve, Spectrum
 
 __all__ = [
@@ -22,6 +23,10 @@ __all__ = [
     "builtin_scenarios",
     "load_scenario",
 ]
+
+
+#: The cameras a scenario simulates unless it says otherwise.
+DEFAULT_INSTRUMENTS = ("isgri",)
 
 
 class ScenarioError(ValueError):
@@ -94,11 +99,20 @@ class PointingPlan(BaseModel):
 
 
 class BackgroundModel(BaseModel):
-    """Instrumental background: continuum, W fluorescence lines, variations and noisy pixels."""
+    """Instrumental background: continuum, fluorescence lines, variations and noisy pixels.
+
+    The defaults are ISGRI's (W lines); another camera's default background comes with its
+    calibration facts (``background.simulation``), and a scenario may override it.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    rate_20_40: float = Field(300.0, ge=0, description="counts/s in 20-40 keV, whole detector")
+    rate_20_40: float = Field(
+        300.0, ge=0, description="counts/s in band_keV (20-40 keV by default), whole detector"
+    )
+    band_keV: tuple[float, float] = Field(
+        (20.0, 40.0), description="energy band (keV) in which rate_20_40 is given"
+    )
     continuum_index: float = 1.5
     lines_keV: list[float] = Field(default_factory=lambda: [59.32, 67.24])
     line_rates: list[float] = Field(default_factory=lambda: [30.0, 10.0])
@@ -107,6 +121,13 @@ class BackgroundModel(BaseModel):
     noisy_pixels: int = Field(2, ge=0, le=100)
     noisy_pixel_events: int = Field(400, ge=0)
     telemetry_gap_probability: float = Field(0.2, ge=0, le=1)
+
+    @field_validator("band_keV")
+    @classmethod
+    def _ordered_band(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] < value[1]:
+            raise ValueError(f"band_keV must be increasing positive energies, got {value}")
+        return value
 
 
 class Scenario(BaseModel):
@@ -122,6 +143,56 @@ class Scenario(BaseModel):
     pointings: list[PointingPlan] = Field(min_length=1)
     background: BackgroundModel = Field(default_factory=BackgroundModel)
     max_offaxis_deg: float = Field(15.5, gt=0, le=20)
+    instruments: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_INSTRUMENTS),
+        min_length=1,
+        description="cameras whose events the archive holds for every science window",
+    )
+    backgrounds: dict[str, BackgroundModel] = Field(
+        default_factory=dict,
+        description="background of a camera other than ISGRI (default: its calibration facts)",
+    )
+
+    @field_validator("instruments")
+    @classmethod
+    def _known_instruments(cls, value: list[str]) -> list[str]:
+        known = calibration_names()
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise ValueError(f"unknown instrument(s) {unknown}; known: {', '.join(known)}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"an instrument is listed twice: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _backgrounds_of_simulated(self) -> Scenario:
+        stray = sorted(set(self.backgrounds) - set(self.instruments))
+        if stray:
+            raise ValueError(f"backgrounds given for instruments not simulated: {stray}")
+        return self
+
+    def background_of(self, instrument: str) -> BackgroundModel:
+        """The background simulated for ``instrument``: ISGRI's is ``background``; another
+        camera's is ``backgrounds[instrument]`` or the default of its calibration facts."""
+        if instrument in self.backgrounds:
+            return self.backgrounds[instrument]
+        if instrument == DEFAULT_INSTRUMENTS[0]:
+            return self.background
+        simulation = calibration_facts(instrument)["background"].get("simulation", {})
+        return BackgroundModel.model_validate(simulation)
+
+    def record(self) -> dict[str, object]:
+        """The scenario as JSON-ready data for the truth file. The multi-camera fields appear only
+        when they differ from their defaults, so an ISGRI archive's truth is as it always was."""
+        data: dict[str, object] = json.loads(self.model_dump_json())
+        if self.instruments == list(DEFAULT_INSTRUMENTS):
+            data.pop("instruments")
+        if not self.backgrounds:
+            data.pop("backgrounds")
+        background = data["background"]
+        if isinstance(background, dict) and tuple(self.background.band_keV) == (20.0, 40.0):
+            background.pop("band_keV")
+        return data
 
 
 def builtin_scenarios() -> list[str]:

@@ -146,7 +146,15 @@ def test_partially_coded_source_is_dimmed_by_the_coded_fraction(tmp_path: Path) 
 
 
 def test_builtin_scenarios_plan() -> None:
-    expected = {"demo": 60, "crab": 50, "v404": 50, "gx5-1": 44, "3c279": 40, "ngc2110": 30}
+    expected = {
+        "demo": 60,
+        "crab": 50,
+        "crab-jemx": 25,
+        "v404": 50,
+        "gx5-1": 44,
+        "3c279": 40,
+        "ngc2110": 30,
+    }
     assert set(builtin_scenarios()) == set(expected)
     for name, n in expected.items():
         _, scws = plan(load_scenario(name))
