@@ -30,6 +30,7 @@ from processing.isgri._lcproducts import (
     LightCurveProducts,
     LightCurveRequest,
     build_lightcurve_graph,
+    describe_lightcurve_product,
     run_lightcurve_product,
 )
 from processing.isgri._lightcurve import (
@@ -52,7 +53,10 @@ from processing.isgri._products import (
     SpectrumProducts,
     SpectrumRequest,
     build_spectrum_graph,
+    describe_spectrum_product,
+    file_stems,
     run_spectrum_product,
+    safe_name,
     select_science_windows,
 )
 from processing.isgri._products_image import (
@@ -60,6 +64,7 @@ from processing.isgri._products_image import (
     ImageProducts,
     ImageRequest,
     build_image_graph,
+    describe_image_product,
     run_image_product,
 )
 from processing.isgri._response_files import (
@@ -105,6 +110,7 @@ __all__ = [
     "calibration_of",
     "clean_band",
     "default_channel_edges",
+    "describe_image_product",
     "events_file",
     "fit_background",
     "imaging_model",
@@ -145,6 +151,9 @@ __all__ += [
     "build_spectrum_graph",
     "concatenate_lightcurves",
     "crab_spectrum",
+    "describe_lightcurve_product",
+    "describe_spectrum_product",
+    "file_stems",
     "find_blocks",
     "fit_shadowgrams",
     "fit_spectrum",
@@ -156,6 +165,7 @@ __all__ += [
     "response_matrix",
     "run_lightcurve_product",
     "run_spectrum_product",
+    "safe_name",
     "select_science_windows",
     "source_pifs",
     "source_scale",
