@@ -56,6 +56,7 @@ from vo_service._store import StoredProduct, StoreError
 from vo_service.settings import Settings
 
 __all__ = [
+    "accept_rederivation",
     "accept_request",
     "build_products",
     "describe_product_job",
@@ -201,6 +202,24 @@ def accept_request(settings_json: str, request: ProductRequest) -> dict[str, Any
         "scw_ids": [s.scw_id for s in scws],
         "user_catalog": None if catalog is None else [list(c) for c in catalog],
     }
+
+
+def accept_rederivation(
+    settings_json: str,
+    request: ProductRequest,
+    position: tuple[float, float] | None,
+    scw_ids: Sequence[str],
+) -> None:
+    """Check a product's request re-derived for a new band or time (SODA) on the product's own
+    science windows, as :func:`accept_request` checks a new request.
+
+    Raises
+    ------
+    RequestError
+        Naming the parameter, with the message ``/async`` gives for the same values.
+    """
+    context = _context(settings_json)
+    check_request(context, request, position, context.archive.get(scw_ids))
 
 
 def validate_product_parameters(settings_json: str, params: ParameterSet) -> dict[str, Any]:
