@@ -452,8 +452,10 @@ def parse_request(params: Iterable[tuple[str, str]]) -> ProductRequest:
         folded = value.lower()
         if name == "product_type":
             folded = _TYPE_ALIASES.get(folded, folded)
-        if folded not in spec.choices:
-            raise RequestError(label, f"{value!r} is not one of {', '.join(spec.choices)}")
+        # Instruments registered after this module was imported are requestable too.
+        choices = instrument_names() if name == "instrument" else spec.choices
+        if folded not in choices:
+            raise RequestError(label, f"{value!r} is not one of {', '.join(choices)}")
         return folded
 
     def number(name: str) -> float | None:

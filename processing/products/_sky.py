@@ -6,7 +6,9 @@ source *at the request position* leading (its products come first and name the f
 position decides, not the name: a request by name and one by the position the name resolves to
 model the same sources in the same order, so they are one product. When no catalog source lies
 within :data:`LEAD_MATCH_DEG` of the position, a source is added there, labelled by its
-coordinates (``J083338.0+220052``), again whatever name the client used.
+coordinates (``J053431.9+220052``), again whatever name the client used. A field with no
+catalog source within the radius is refused either way (a sky model is then the client's to
+give, with ``selected_catalog``).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def sky_model(
     Raises
     ------
     RecipeError
-        When no source is left to model (naming ``src_name``).
+        When the reference catalog has no source within the radius.
     """
     if inputs.user_catalog is not None:
         return tuple(inputs.user_catalog)
@@ -73,17 +75,17 @@ def sky_model(
         for n, r, d in catalog
         if float(radec_to_unit(r, d) @ centre) >= limit
     ]
+    if not sources:
+        raise RecipeError(
+            "selected_catalog",
+            "no catalog source within radius of the position: widen radius or give a sky model",
+        )
     if inputs.position is not None:
         near = np.cos(np.radians(LEAD_MATCH_DEG))
         separations = [float(radec_to_unit(r, d) @ centre) for _, r, d in sources]
-        best = int(np.argmax(separations)) if separations else -1
-        if best >= 0 and separations[best] > near:
+        best = int(np.argmax(separations))
+        if separations[best] > near:
             sources.insert(0, sources.pop(best))
         else:
             sources.insert(0, (coordinate_label(ra, dec), ra, dec))
-    if not sources:
-        raise RecipeError(
-            "src_name",
-            "no catalog source within radius of the position: give src_name or selected_catalog",
-        )
     return tuple(sources)
