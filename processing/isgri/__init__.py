@@ -82,7 +82,13 @@ from processing.isgri._skymodel import (
     read_source_catalog,
     reference_catalog,
 )
-from processing.isgri._specfit import FitResult, SpectralFitError, fit_spectrum
+from processing.isgri._specfit import (
+    FitResult,
+    SpectralFitError,
+    fit_spectrum,
+    fold,
+    photon_model,
+)
 from processing.isgri._spectra import ExtractSpectrum, StackSpectra, stack_spectra
 from processing.isgri._transients import Block, find_blocks
 
@@ -157,9 +163,11 @@ __all__ += [
     "find_blocks",
     "fit_shadowgrams",
     "fit_spectrum",
+    "fold",
     "instrument_calibration",
     "instrument_for",
     "parse_source_catalog",
+    "photon_model",
     "read_source_catalog",
     "reference_catalog",
     "response_matrix",
