@@ -25,10 +25,11 @@ from datalink import (
     split_product_id,
 )
 from processing.archive import MJDREF
+from processing.instruments import get_instrument
 from processing.pipeline import CancelToken, Progress
 from vo_service._detections import describe_detection, split_detection_key
-from vo_service._products import _context, build_products
-from vo_service._request import ProductRequest
+from vo_service._products import _context, accept_rederivation, build_products
+from vo_service._request import ProductRequest, RequestError
 from vo_service._store import StoredProduct
 from vo_service.settings import Settings
 
@@ -36,8 +37,6 @@ __all__ = ["StoreProductSource"]
 
 _QUALIFIERS = {".fits": None, ".pha": "#spectrum", ".lc": "#timeseries"}
 _LOCAL = {".rmf": "rmf", ".arf": "arf"}
-#: Energy range of ISGRI events (keV), within which products can be re-derived.
-_INSTRUMENT_BAND_KEV = (15.0, 1000.0)
 
 
 def _snippet(base_url: str, request: dict[str, Any]) -> str:
@@ -164,7 +163,8 @@ class StoreProductSource:
         rederive_band = stored.product_type in {"image", "light_curve"}
         if rederive_band:
             # The archive's events allow any band of the instrument: that is the BAND range.
-            band = _INSTRUMENT_BAND_KEV
+            instrument = (meta.get("request") or {}).get("instrument", "isgri")
+            band = get_instrument(instrument).energy_range_kev
         time = (meta["t_min_mjd"], meta["t_max_mjd"]) if "t_min_mjd" in meta else None
         request = meta.get("request")
         return ProductDescription(
@@ -197,11 +197,10 @@ class StoreProductSource:
         request = dict(meta["request"])
         scws = list(meta.get("scw_ids", []))
         if band_kev is not None:
-            # keV -> m -> keV leaves float noise: keep 6 significant digits (channels are 1 keV).
+            # keV -> m -> keV leaves float noise: keep 6 significant digits (the band is then
+            # snapped to the channel grid like any other request's).
             request["e1_kev"] = float(f"{band_kev[0]:.6g}")
             request["e2_kev"] = float(f"{band_kev[1]:.6g}")
-            if not request["e1_kev"] < request["e2_kev"]:
-                raise RederivationError("the band is empty after clipping to the product's band")
         if time_mjd is not None:
             t1, t2 = time_mjd[0] - MJDREF, time_mjd[1] - MJDREF
             archive = _context(self._settings_json).archive
@@ -209,9 +208,16 @@ class StoreProductSource:
             if not scws:
                 raise RederivationError("no science window of the product falls in TIME")
             request["t1_ijd"], request["t2_ijd"] = t1, t2
-        ProductRequest.from_canonical(request)  # still a valid request
+        # The new request is normalised and checked as a client's request with the same
+        # values would be at /async (same refusals, same messages), on the product's ScWs.
+        position = None if meta.get("ra") is None else (float(meta["ra"]), float(meta["dec"]))
+        try:
+            normalised = ProductRequest.from_canonical(request)
+            accept_rederivation(self._settings_json, normalised, position, scws)
+        except RequestError as exc:
+            raise RederivationError(str(exc)) from exc
         params = {
-            "request": request,
+            "request": normalised.canonical(),
             "ra": meta.get("ra"),
             "dec": meta.get("dec"),
             "resolver": meta.get("resolver"),

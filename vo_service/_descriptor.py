@@ -23,8 +23,8 @@ from flask.typing import ResponseReturnValue
 from lxml import etree
 
 from datalink import error_votable
+from processing.products import recipe_keys
 from registry import InputParam, StandardID
-from vo_service._build_env import PRODUCT_BUILDERS
 from vo_service._request import PARAMETERS, PRODUCT_TYPES, ParamSpec
 
 __all__ = [
@@ -240,7 +240,7 @@ def params_blueprint(base_url: str) -> Blueprint:
         if unknown:
             message = f"{unknown[0]}: unknown parameter (only product_type is accepted)"
             return Response(error_votable(f"UsageError: {message}"), 400, mimetype=_MIME)
-        offered = [t for t in PRODUCT_TYPES if t in PRODUCT_BUILDERS]
+        offered = [t for t in PRODUCT_TYPES if t in {k for _, k in recipe_keys()}]
         types = [t.strip().lower() for t in given]
         bad = [t for t in types if t not in offered]
         if bad:

@@ -1,8 +1,13 @@
 """The product job kind: request validation (with name resolution and ScW selection), and the
-handler that runs the analysis DAG and stores the products.
+handler that runs the recipe's DAG and stores the products.
 
-Builders of each product type are registered in ``PRODUCT_BUILDERS`` (an extension point, see
-:mod:`vo_service._builders`).
+Every way in (``/async``, ``/sync``, the ODA facade, the web form, the CLI and SODA
+re-derivation) normalises a request the same way: :func:`~vo_service._request.parse_request`
+checks and snaps it, :func:`accept_request` resolves its name, selects its science windows and
+asks the recipe (:func:`processing.products.get_recipe`) whether it can be made. What is stored
+as the job's parameters is the normalised request; products are made by the recipe of its
+(instrument, product type), and processing errors become protocol errors in
+:mod:`vo_service._failures`.
 """
 
 from __future__ import annotations
@@ -29,15 +34,21 @@ from processing.pipeline import (
     Progress,
     create_executor,
 )
-from processing.products import ProductDescriptor
+from processing.products import (
+    ProductDescriptor,
+    RecipeInputs,
+    RecipeNotFoundError,
+    get_recipe,
+    recipe_keys,
+)
 from uws import JobContext, JobFailure, JobKind, JobResult, ParameterSet
 from uws import ParameterError as UWSParameterError
 from vo_service._answers import answer_key, recall, remember
-from vo_service._build_env import PRODUCT_BUILDERS, BuildEnvironment
-from vo_service._builders import register_builders
+from vo_service._builders import decorate, request_extent
 from vo_service._catalogs import CatalogError, parse_user_catalog
 from vo_service._context import ServiceContext
 from vo_service._downloads import links_url, product_url
+from vo_service._failures import PROCESSING_ERRORS, job_failure, request_error
 from vo_service._request import ProductRequest, RequestError, parse_request
 from vo_service._resolver import UnresolvedName
 from vo_service._selection import select_science_windows
@@ -45,10 +56,13 @@ from vo_service._store import StoredProduct, StoreError
 from vo_service.settings import Settings
 
 __all__ = [
+    "accept_rederivation",
+    "accept_request",
     "build_products",
     "describe_product_job",
     "handle_product_job",
     "product_job_kind",
+    "recipe_inputs",
     "validate_product_parameters",
 ]
 
@@ -58,17 +72,26 @@ log = logging.getLogger(__name__)
 LINKS_RESULT = "links"
 
 
-register_builders()
+@functools.lru_cache(maxsize=4)
+def _settings(settings_json: str) -> Settings:
+    """The settings a job kind was bound to (jobs carry them as JSON to worker processes)."""
+    return Settings.model_validate_json(settings_json)
 
 
 @functools.lru_cache(maxsize=4)
 def _context(settings_json: str) -> ServiceContext:
-    return ServiceContext.build(Settings.model_validate_json(settings_json), migrate=False)
+    return ServiceContext.build(_settings(settings_json), migrate=False)
 
 
 @functools.lru_cache(maxsize=4)
-def _instrument(archive_root: str) -> Instrument:
+def _calibration(archive_root: str) -> Instrument:
     return load_instrument(Path(archive_root))
+
+
+def _round_position(value: float) -> float:
+    """A resolved coordinate rounded as :func:`parse_request` rounds a given one, so that a
+    name and the position it resolves to are one request."""
+    return 0.0 if value == 0 else float(f"{value:.10g}")
 
 
 def _resolve(
@@ -82,57 +105,95 @@ def _resolve(
         found = context.resolver.resolve(request.src_name)
     except UnresolvedName as exc:
         raise RequestError(request.name_of("src_name"), str(exc)) from exc
-    return found.ra, found.dec, found.resolver
+    return _round_position(found.ra % 360.0), _round_position(found.dec), found.resolver
 
 
-def _check_threshold(
-    settings_json: str, request: ProductRequest, scws: list[ScienceWindow]
-) -> None:
-    """Refuse a band that starts below the detector's low threshold in a selected ScW."""
-    settings = Settings.model_validate_json(settings_json)
-    threshold = _instrument(str(settings.resolved_archive_path)).low_threshold
-    worst = max(scws, key=lambda s: threshold.at(s.revolution))
-    limit = threshold.at(worst.revolution)
-    if request.product_type in {"image", "light_curve", "transient_search"} and (
-        request.e1_kev < limit
-    ):
-        raise RequestError(
-            request.name_of("E1_keV"),
-            f"{request.e1_kev:g} keV is below the low threshold ({limit:g} keV) of revolution "
-            f"{worst.revolution}; use E1_keV >= {limit:g}",
-        )
-
-
-def validate_product_parameters(settings_json: str, params: ParameterSet) -> dict[str, Any]:
-    """UWS validator of product jobs: parse, resolve the name, select the science windows.
-
-    Raises
-    ------
-    uws.ParameterError
-        Naming the parameter, for anything the user must change.
-    """
+def _recipe_for(request: ProductRequest) -> Any:
     try:
-        request = parse_request(params.pairs)
-        context = _context(settings_json)
-        ra, dec, resolver = _resolve(context, request)
-        if request.product_type not in PRODUCT_BUILDERS:
+        return get_recipe(request.instrument, request.product_type)
+    except RecipeNotFoundError as exc:
+        offered = sorted({t for _, t in recipe_keys()})
+        if request.product_type not in offered:
             raise RequestError(
                 request.name_of("product_type"),
                 f"{request.product_type!r} is not offered by this service "
-                f"(offered: {', '.join(sorted(PRODUCT_BUILDERS))})",
+                f"(offered: {', '.join(offered)})",
+            ) from exc
+        makers = sorted(i for i, t in recipe_keys() if t == request.product_type)
+        raise RequestError(
+            request.name_of("instrument"),
+            f"{request.instrument!r} makes no {request.product_type} products "
+            f"(instruments that do: {', '.join(makers)})",
+        ) from exc
+
+
+def recipe_inputs(
+    context: ServiceContext,
+    request: ProductRequest,
+    position: tuple[float, float] | None,
+    science_windows: Sequence[ScienceWindow],
+    user_catalog: tuple[tuple[str, float, float], ...] | None,
+) -> RecipeInputs:
+    """What the recipe of ``request`` is given (the one translation from service to processing)."""
+    return RecipeInputs(
+        instrument=request.instrument,
+        product_type=request.product_type,
+        archive=context.archive,
+        calibration=_calibration(str(context.settings.resolved_archive_path)),
+        science_windows=tuple(science_windows),
+        band=request.band if request.banded else None,
+        position=position,
+        radius_deg=request.radius_deg,
+        lead_label=request.src_name,
+        detection_threshold=request.detection_threshold,
+        time_bin_s=request.time_bin_s,
+        user_catalog=user_catalog,
+    )
+
+
+def check_request(
+    context: ServiceContext,
+    request: ProductRequest,
+    position: tuple[float, float] | None,
+    science_windows: Sequence[ScienceWindow],
+) -> None:
+    """The recipe's own checks of a request whose science windows are chosen.
+
+    Raises
+    ------
+    RequestError
+        Naming the parameter.
+    """
+    recipe = _recipe_for(request)
+    try:
+        recipe.check(recipe_inputs(context, request, position, science_windows, None))
+    except PROCESSING_ERRORS as exc:
+        raise request_error(exc) from exc
+
+
+def accept_request(settings_json: str, request: ProductRequest) -> dict[str, Any]:
+    """The job parameters of a normalised request: its name resolved, its science windows
+    selected, its sky model read, and its recipe's checks passed.
+
+    Raises
+    ------
+    RequestError
+        Naming the parameter, for anything the user must change.
+    """
+    context = _context(settings_json)
+    ra, dec, resolver = _resolve(context, request)
+    _recipe_for(request)
+    scws = select_science_windows(context.archive, request, ra, dec)
+    position = None if ra is None or dec is None else (ra, dec)
+    check_request(context, request, position, scws)
+    catalog = None
+    if request.selected_catalog is not None:
+        try:
+            catalog = parse_user_catalog(
+                request.selected_catalog, context.store, context.settings.ivoid
             )
-        scws = select_science_windows(context.archive, request, ra, dec)
-        _check_threshold(settings_json, request, scws)
-        catalog = None
-        if request.selected_catalog is not None:
-            try:
-                catalog = parse_user_catalog(
-                    request.selected_catalog, context.store, context.settings.ivoid
-                )
-            except CatalogError as exc:
-                raise RequestError(request.name_of("selected_catalog"), str(exc)) from exc
-    except RequestError as exc:
-        raise UWSParameterError(exc.param, exc.message) from exc
+        except CatalogError as exc:
+            raise RequestError(request.name_of("selected_catalog"), str(exc)) from exc
     return {
         "request": request.canonical(),
         "ra": ra,
@@ -141,6 +202,38 @@ def validate_product_parameters(settings_json: str, params: ParameterSet) -> dic
         "scw_ids": [s.scw_id for s in scws],
         "user_catalog": None if catalog is None else [list(c) for c in catalog],
     }
+
+
+def accept_rederivation(
+    settings_json: str,
+    request: ProductRequest,
+    position: tuple[float, float] | None,
+    scw_ids: Sequence[str],
+) -> None:
+    """Check a product's request re-derived for a new band or time (SODA) on the product's own
+    science windows, as :func:`accept_request` checks a new request.
+
+    Raises
+    ------
+    RequestError
+        Naming the parameter, with the message ``/async`` gives for the same values.
+    """
+    context = _context(settings_json)
+    check_request(context, request, position, context.archive.get(scw_ids))
+
+
+def validate_product_parameters(settings_json: str, params: ParameterSet) -> dict[str, Any]:
+    """UWS validator of product jobs: normalise, resolve the name, select the science windows.
+
+    Raises
+    ------
+    uws.ParameterError
+        Naming the parameter, for anything the user must change.
+    """
+    try:
+        return accept_request(settings_json, parse_request(params.pairs))
+    except RequestError as exc:
+        raise UWSParameterError(exc.param, exc.message) from exc
 
 
 @contextmanager
@@ -165,38 +258,67 @@ def build_products(
     holder: str,
     user: str | None,
 ) -> list[tuple[ProductDescriptor, StoredProduct]]:
-    """Run the DAG of validated parameters and store its products (job handler and SODA)."""
-    settings = Settings.model_validate_json(settings_json)
+    """Run the recipe of validated parameters and store its products (job handler and SODA).
+
+    Raises
+    ------
+    uws.JobFailure
+        For a request the recipe refuses (naming the parameter) or a store failure.
+    """
+    settings = _settings(settings_json)
     context = _context(settings_json)
-    request = ProductRequest.from_canonical(params["request"])
-    builder = PRODUCT_BUILDERS.get(request.product_type)
-    if builder is None:
-        raise JobFailure(f"product_type {request.product_type!r} is not offered")
+    try:
+        request = ProductRequest.from_canonical(params["request"])
+    except RequestError as exc:
+        raise JobFailure(str(exc)) from exc
+    try:
+        recipe = _recipe_for(request)
+    except RequestError as exc:
+        raise JobFailure(str(exc)) from exc
+    ra, dec = params.get("ra"), params.get("dec")
+    position = None if ra is None or dec is None else (float(ra), float(dec))
+    scws = context.archive.get(params["scw_ids"])
+    catalog = params.get("user_catalog")
+    inputs = recipe_inputs(
+        context,
+        request,
+        position,
+        scws,
+        None if catalog is None else tuple((str(n), float(r), float(d)) for n, r, d in catalog),
+    )
     cache = ProductCache(
         CacheStore(settings.resolved_cache_path),
         context.engine,
         budget_bytes=settings.cache_budget_bytes,
     )
-    catalog = params.get("user_catalog")
-    with _executor(settings) as executor:
-        env = BuildEnvironment(
-            context=context,
-            instrument=_instrument(str(settings.resolved_archive_path)),
-            pipeline=Pipeline(cache, executor),
-            request=request,
-            ra=params.get("ra"),
-            dec=params.get("dec"),
-            resolver=params.get("resolver"),
-            science_windows=context.archive.get(params["scw_ids"]),
-            token=token,
-            progress=progress,
-            holder=holder,
-            user=user,
-            user_catalog=None
-            if catalog is None
-            else tuple((str(n), float(r), float(d)) for n, r, d in catalog),
+    try:
+        plan = recipe.plan(inputs)
+        with _executor(settings) as executor:
+            outcome = plan.run(
+                Pipeline(cache, executor),
+                token=token,
+                progress=progress,
+                holder=holder,
+                shard_size=settings.max_pointings,
+            )
+    except PROCESSING_ERRORS as exc:
+        raise job_failure(exc) from exc
+    extent = request_extent(request, position, params.get("resolver"), scws)
+    products = [
+        decorate(
+            context,
+            ProductDescriptor(
+                p.provenance_hash,
+                p.product_type,
+                p.files,
+                {**extent, **p.metadata},
+                p.progenitors,
+            ),
+            plan.target,
+            user,
         )
-        products = builder(env)
+        for p in outcome.products
+    ]
     try:
         stored = [(product, context.store.put(product)) for product in products]
     except StoreError as exc:
@@ -211,7 +333,7 @@ def build_products(
 
 def handle_product_job(settings_json: str, job: JobContext) -> list[JobResult]:
     """Run a product job: DAG on the executor, products into the store, results listed."""
-    settings = Settings.model_validate_json(settings_json)
+    settings = _settings(settings_json)
     token = CancelToken()
     stop = threading.Event()
 

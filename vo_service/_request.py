@@ -16,13 +16,17 @@ from typing import Any
 
 from astropy.time import Time
 
+from processing.instruments import BandError, EnergyBand, get_instrument, instrument_names
+
 __all__ = [
+    "BANDED",
     "PARAMETERS",
     "PRODUCT_TYPES",
     "ParamSpec",
     "ProductRequest",
     "RequestError",
     "parse_request",
+    "request_pairs",
 ]
 
 #: IJD = MJD - 51544 (INTEGRAL Julian Date, TT).
@@ -30,7 +34,14 @@ _MJDREF = 51544.0
 
 PRODUCT_TYPES = ("image", "spectrum", "light_curve", "transient_search", "spectral_fit")
 #: Product types made in one energy band (spectra cover the instrument's whole range).
-_BANDED = ("image", "light_curve", "transient_search")
+BANDED = ("image", "light_curve", "transient_search")
+_BANDED = BANDED
+#: Every registered instrument's energy range together: the bounds a band is first checked
+#: against (then against the requested instrument's own grid, when it is snapped).
+_ENERGY_RANGE_KEV = (
+    min(get_instrument(n).energy_range_kev[0] for n in instrument_names()),
+    max(get_instrument(n).energy_range_kev[1] for n in instrument_names()),
+)
 _TYPE_ALIASES = {"lc": "light_curve", "lightcurve": "light_curve", "light curve": "light_curve"}
 
 
@@ -145,8 +156,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         unit="keV",
         ucd="em.energy;stat.min",
         default=20.0,
-        minimum=15.0,
-        maximum=1000.0,
+        minimum=_ENERGY_RANGE_KEV[0],
+        maximum=_ENERGY_RANGE_KEV[1],
         used_by=_BANDED,
     ),
     ParamSpec(
@@ -156,8 +167,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         unit="keV",
         ucd="em.energy;stat.max",
         default=40.0,
-        minimum=15.0,
-        maximum=1000.0,
+        minimum=_ENERGY_RANGE_KEV[0],
+        maximum=_ENERGY_RANGE_KEV[1],
         used_by=_BANDED,
     ),
     ParamSpec(
@@ -189,7 +200,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "{name, ra, dec}, or a VOTable upload; default: the archive's reference catalog",
         ucd="meta.ref",
     ),
-    ParamSpec("instrument", "char", "Instrument", choices=("isgri",), default="isgri", ucd="instr"),
+    ParamSpec(
+        "instrument",
+        "char",
+        "Instrument (each has its own channel grid, energy range and product types)",
+        choices=instrument_names(),
+        default=instrument_names()[0],
+        ucd="instr",
+    ),
     ParamSpec(
         "osa_version",
         "char",
@@ -227,14 +245,29 @@ class ProductRequest:
     t2_ijd: float | None
     scw_list: tuple[str, ...]
     max_pointings: int
-    e1_kev: float
-    e2_kev: float
+    #: The band snapped to the instrument's channel grid (what products are made in).
+    band: EnergyBand
     detection_threshold: float
     time_bin_s: float
     selected_catalog: str | None
     instrument: str
     osa_version: str
     given_names: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def e1_kev(self) -> float:
+        """Lower edge of the snapped band (keV)."""
+        return self.band.e_min_kev
+
+    @property
+    def e2_kev(self) -> float:
+        """Upper edge of the snapped band (keV)."""
+        return self.band.e_max_kev
+
+    @property
+    def banded(self) -> bool:
+        """Whether the product is made in this one band (else over the instrument's range)."""
+        return self.product_type in BANDED
 
     def canonical(self) -> dict[str, Any]:
         """JSON-compatible normalised values (stable order, rounded floats)."""
@@ -259,14 +292,68 @@ class ProductRequest:
 
     @classmethod
     def from_canonical(cls, data: Mapping[str, Any]) -> ProductRequest:
-        """Rebuild from :meth:`canonical` (the job's stored parameters)."""
-        values = dict(data)
-        values["scw_list"] = tuple(values.get("scw_list") or ())
-        return cls(**values)
+        """Rebuild from :meth:`canonical` (a job's stored parameters, or a product's request
+        with a new band or time range): validated and normalised again by
+        :func:`parse_request`, so it fails as a client's request with the same values would.
+
+        Raises
+        ------
+        RequestError
+            Naming the parameter as the client spells it (``E1_keV``, ``T1``...).
+        """
+        return parse_request(request_pairs(data))
 
     def name_of(self, param: str) -> str:
         """The client's spelling of a parameter (for error messages)."""
         return self.given_names.get(param.lower(), param)
+
+
+def request_pairs(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The client parameters that :func:`parse_request` turns into this canonical request."""
+    pairs: list[tuple[str, str]] = []
+
+    def put(name: str, value: Any) -> None:
+        if value is not None and value != []:
+            pairs.append((name, repr(float(value)) if isinstance(value, float) else str(value)))
+
+    put("product_type", data.get("product_type"))
+    put("src_name", data.get("src_name"))
+    put("RA", data.get("ra"))
+    put("DEC", data.get("dec"))
+    put("radius", data.get("radius_deg"))
+    if data.get("t1_ijd") is not None or data.get("t2_ijd") is not None:
+        put("T_format", "ijd")
+        put("T1", data.get("t1_ijd"))
+        put("T2", data.get("t2_ijd"))
+    if data.get("scw_list"):
+        put("scw_list", ",".join(data["scw_list"]))
+    put("max_pointings", data.get("max_pointings"))
+    put("E1_keV", data.get("e1_kev"))
+    put("E2_keV", data.get("e2_kev"))
+    put("detection_threshold", data.get("detection_threshold"))
+    put("time_bin", data.get("time_bin_s"))
+    put("selected_catalog", data.get("selected_catalog"))
+    put("instrument", data.get("instrument"))
+    put("osa_version", data.get("osa_version"))
+    return pairs
+
+
+def _snap(instrument: str, e1: float, e2: float, e1_label: str, e2_label: str) -> EnergyBand:
+    """The band snapped to the instrument's channel grid; an error names the edge to change."""
+    spec = get_instrument(instrument)
+    low, high = spec.energy_range_kev
+    if e1 < low or e1 >= high:
+        raise RequestError(
+            e1_label, f"{e1:g} keV is outside the {spec.name} range {low:g}-{high:g} keV"
+        )
+    if e2 > high:
+        raise RequestError(
+            e2_label, f"{e2:g} keV is outside the {spec.name} range {low:g}-{high:g} keV"
+        )
+    try:
+        return spec.snap_band(e1, e2)
+    except BandError as exc:
+        raise RequestError(e2_label, f"{exc} of the {spec.name} channel grid") from exc
 
 
 def _round(value: float, digits: int = 10) -> float:
@@ -365,8 +452,10 @@ def parse_request(params: Iterable[tuple[str, str]]) -> ProductRequest:
         folded = value.lower()
         if name == "product_type":
             folded = _TYPE_ALIASES.get(folded, folded)
-        if folded not in spec.choices:
-            raise RequestError(label, f"{value!r} is not one of {', '.join(spec.choices)}")
+        # Instruments registered after this module was imported are requestable too.
+        choices = instrument_names() if name == "instrument" else spec.choices
+        if folded not in choices:
+            raise RequestError(label, f"{value!r} is not one of {', '.join(choices)}")
         return folded
 
     def number(name: str) -> float | None:
@@ -397,6 +486,8 @@ def parse_request(params: Iterable[tuple[str, str]]) -> ProductRequest:
     assert e1 is not None and e2 is not None
     if e1 >= e2:
         raise RequestError(get("E2_keV")[0], f"E2_keV ({e2:g}) must be above E1_keV ({e1:g})")
+    instrument = choice("instrument")
+    band = _snap(instrument, e1, e2, get("E1_keV")[0], get("E2_keV")[0])
     if not scws and ra is None and src_name is None:
         raise RequestError("src_name", "give src_name, or RA and DEC, or a scw_list")
     radius, max_p = number("radius"), number("max_pointings")
@@ -404,7 +495,6 @@ def parse_request(params: Iterable[tuple[str, str]]) -> ProductRequest:
     assert radius is not None and max_p is not None and threshold is not None
     assert time_bin is not None
     _, catalog = get("selected_catalog")
-    instrument = choice("instrument")
     osa_label, osa = get("osa_version")
     if osa not in (None, "current"):
         raise RequestError(osa_label, f"only 'current' is served, not {osa!r}")
@@ -418,8 +508,7 @@ def parse_request(params: Iterable[tuple[str, str]]) -> ProductRequest:
         t2_ijd=t2,
         scw_list=scws,
         max_pointings=int(max_p),
-        e1_kev=_round(e1),
-        e2_kev=_round(e2),
+        band=band,
         detection_threshold=_round(threshold),
         time_bin_s=_round(time_bin),
         selected_catalog=catalog,

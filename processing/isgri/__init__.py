@@ -59,7 +59,13 @@ from processing.codedmask._skymodel import (
     read_source_catalog,
     reference_catalog,
 )
-from processing.codedmask._specfit import FitResult, SpectralFitError, fit_spectrum
+from processing.codedmask._specfit import (
+    FitResult,
+    SpectralFitError,
+    fit_spectrum,
+    fold,
+    photon_model,
+)
 from processing.codedmask._spectra import ExtractSpectrum, StackSpectra, stack_spectra
 from processing.codedmask._transients import Block, find_blocks
 from processing.instruments._isgri import (
@@ -72,6 +78,7 @@ from processing.isgri._lcproducts import (
     LightCurveProducts,
     LightCurveRequest,
     build_lightcurve_graph,
+    describe_lightcurve_product,
     run_lightcurve_product,
 )
 from processing.isgri._products import (
@@ -79,7 +86,10 @@ from processing.isgri._products import (
     SpectrumProducts,
     SpectrumRequest,
     build_spectrum_graph,
+    describe_spectrum_product,
+    file_stems,
     run_spectrum_product,
+    safe_name,
     select_science_windows,
 )
 from processing.isgri._products_image import (
@@ -87,6 +97,7 @@ from processing.isgri._products_image import (
     ImageProducts,
     ImageRequest,
     build_image_graph,
+    describe_image_product,
     run_image_product,
 )
 
@@ -114,6 +125,7 @@ __all__ = [
     "calibration_of",
     "clean_band",
     "default_channel_edges",
+    "describe_image_product",
     "events_file",
     "fit_background",
     "imaging_model",
@@ -154,17 +166,23 @@ __all__ += [
     "build_spectrum_graph",
     "concatenate_lightcurves",
     "crab_spectrum",
+    "describe_lightcurve_product",
+    "describe_spectrum_product",
+    "file_stems",
     "find_blocks",
     "fit_shadowgrams",
     "fit_spectrum",
+    "fold",
     "instrument_calibration",
     "instrument_for",
     "parse_source_catalog",
+    "photon_model",
     "read_source_catalog",
     "reference_catalog",
     "response_matrix",
     "run_lightcurve_product",
     "run_spectrum_product",
+    "safe_name",
     "select_science_windows",
     "source_pifs",
     "source_scale",

@@ -36,6 +36,7 @@ from processing.isgri._products import (
 )
 from processing.pipeline import (
     AnalysisUnit,
+    CancelToken,
     Float,
     Graph,
     Node,
@@ -49,6 +50,7 @@ __all__ = [
     "LightCurveProducts",
     "LightCurveRequest",
     "build_lightcurve_graph",
+    "describe_lightcurve_product",
     "run_lightcurve_product",
 ]
 
@@ -212,20 +214,14 @@ def build_lightcurve_graph(
     return graph, target
 
 
-def run_lightcurve_product(
-    pipeline: Pipeline,
-    index: ArchiveIndex,
-    instrument: Instrument,
+def describe_lightcurve_product(
+    graph: Graph,
+    target: Node,
+    files: dict[str, Path],
     request: LightCurveRequest,
-    *,
-    progress: Callable[[Any], None] | None = None,
-    holder: str | None = None,
+    instrument: Instrument,
 ) -> ProductDescriptor:
-    """Build and run a light-curve request; return the product descriptor."""
-    graph, target = build_lightcurve_graph(index, instrument, request)
-    result = pipeline.run([target], progress=progress, holder=holder)
-    files = result[target].load()
-    assert isinstance(files, dict)
+    """Descriptor of the files an ``isgri.lightcurve_products`` node wrote."""
     metadata = {
         "sources": [s.name for s in request.sources],
         "bands": [list(b) for b in request.bands],
@@ -235,3 +231,21 @@ def run_lightcurve_product(
         "calibration": instrument.calibration_version,
     }
     return describe_product("lightcurve", target, files, metadata)
+
+
+def run_lightcurve_product(
+    pipeline: Pipeline,
+    index: ArchiveIndex,
+    instrument: Instrument,
+    request: LightCurveRequest,
+    *,
+    token: CancelToken | None = None,
+    progress: Callable[[Any], None] | None = None,
+    holder: str | None = None,
+) -> ProductDescriptor:
+    """Build and run a light-curve request; return the product descriptor."""
+    graph, target = build_lightcurve_graph(index, instrument, request)
+    result = pipeline.run([target], token=token, progress=progress, holder=holder)
+    files = result[target].load()
+    assert isinstance(files, dict)
+    return describe_lightcurve_product(graph, target, files, request, instrument)

@@ -31,6 +31,7 @@ from processing.instrument import Instrument
 from processing.instruments._isgri import MAX_OFFAXIS_DEG, default_channel_edges
 from processing.pipeline import (
     AnalysisUnit,
+    CancelToken,
     Float,
     Graph,
     List,
@@ -52,6 +53,7 @@ __all__ = [
     "SpectrumRequest",
     "build_spectrum_graph",
     "describe_product",
+    "describe_spectrum_product",
     "file_stems",
     "run_spectrum_product",
     "safe_name",
@@ -313,25 +315,36 @@ def describe_product(
     return ProductDescriptor(str(node.provenance_hash), kind, tuple(items), metadata)
 
 
+def describe_spectrum_product(
+    graph: Graph,
+    target: Node,
+    files: dict[str, Path],
+    request: SpectrumRequest,
+    instrument: Instrument,
+) -> ProductDescriptor:
+    """Descriptor of the files an ``isgri.spectrum_products`` node wrote."""
+    metadata = {
+        "sources": [s.name for s in request.sources],
+        "n_scw": sum(1 for n in graph if n.unit.name == ExtractSpectrum.name),
+        "fits": json.loads(Path(files["fits.json"]).read_text()),
+        "calibration": instrument.calibration_version,
+    }
+    return describe_product("spectrum", target, files, metadata)
+
+
 def run_spectrum_product(
     pipeline: Pipeline,
     index: ArchiveIndex,
     instrument: Instrument,
     request: SpectrumRequest,
     *,
+    token: CancelToken | None = None,
     progress: Callable[[Any], None] | None = None,
     holder: str | None = None,
 ) -> ProductDescriptor:
     """Build and run a spectrum request; return the product descriptor."""
     graph, target = build_spectrum_graph(index, instrument, request)
-    result = pipeline.run([target], progress=progress, holder=holder)
+    result = pipeline.run([target], token=token, progress=progress, holder=holder)
     files = result[target].load()
     assert isinstance(files, dict)
-    fits_file = Path(files["fits.json"])
-    metadata = {
-        "sources": [s.name for s in request.sources],
-        "n_scw": sum(1 for n in graph if n.unit.name == ExtractSpectrum.name),
-        "fits": json.loads(fits_file.read_text()),
-        "calibration": instrument.calibration_version,
-    }
-    return describe_product("spectrum", target, files, metadata)
+    return describe_spectrum_product(graph, target, files, request, instrument)

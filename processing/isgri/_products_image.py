@@ -62,6 +62,7 @@ __all__ = [
     "ProductDescriptor",
     "ProductFile",
     "build_image_graph",
+    "describe_image_product",
     "run_image_product",
 ]
 
@@ -407,6 +408,18 @@ _CONTENT_TYPES = {
 }
 
 
+def describe_image_product(
+    products: Node, files: dict[str, Path], request: ImageRequest, scw_ids: list[str]
+) -> ProductDescriptor:
+    """Descriptor of the files an ``isgri.image_products`` node wrote."""
+    return ProductDescriptor(
+        provenance_hash=str(products.provenance_hash),
+        product_type="image",
+        files=tuple(ProductFile(Path(path), _CONTENT_TYPES[name]) for name, path in files.items()),
+        metadata={"request": request.as_dict(), "scw_ids": scw_ids, "n_scw": len(scw_ids)},
+    )
+
+
 def run_image_product(
     pipeline: Pipeline,
     index: ArchiveIndex,
@@ -417,15 +430,5 @@ def run_image_product(
     """Build and run an image request; describe its products."""
     _graph, products, ids = build_image_graph(index, instrument, request)
     result = pipeline.run([products], **run_kwargs)
-    entry = result[products]
-    files = entry.load()
-    return [
-        ProductDescriptor(
-            provenance_hash=str(products.provenance_hash),
-            product_type="image",
-            files=tuple(
-                ProductFile(Path(path), _CONTENT_TYPES[name]) for name, path in files.items()
-            ),
-            metadata={"request": request.as_dict(), "scw_ids": ids, "n_scw": len(ids)},
-        )
-    ]
+    files = result[products].load()
+    return [describe_image_product(products, files, request, ids)]

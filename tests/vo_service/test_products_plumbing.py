@@ -1,4 +1,4 @@
-"""Selection, product store and downloads, and the product job handler with a toy builder."""
+"""Selection, product store and downloads, and the product job handler with a toy recipe."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from processing.products import ProductDescriptor, ProductFile
+from processing.pipeline import Graph, Node
+from processing.products import ProductDescriptor, ProductFile, ProductPlan, RecipeInputs
+from processing.products import _recipe as recipe_registry
 from processing.simulator import SimulationResult
 from uws import JobContext, ParameterSet
 from uws import ParameterError as UWSParameterError
-from vo_service._build_env import PRODUCT_BUILDERS, BuildEnvironment
 from vo_service._context import ServiceContext
 from vo_service._products import handle_product_job, validate_product_parameters
 from vo_service._request import RequestError, parse_request
@@ -85,29 +86,64 @@ def test_selection_by_cone_time_list_and_subset(context: ServiceContext) -> None
     assert info.value.param == "T1"
 
 
-def _toy_builder(env: BuildEnvironment) -> list[ProductDescriptor]:
-    """A product builder test double: one FITS image whose content depends on the request."""
-    folder = env.context.settings.data_dir / "toy"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "toy_image.fits"
-    data = np.full((4, 4), env.request.e1_kev, dtype=np.float32)
-    fits.PrimaryHDU(data).writeto(path, overwrite=True)
-    digest = f"{int(env.request.e1_kev):064x}"
-    return [
-        ProductDescriptor(
+class _ToyPlan(ProductPlan):
+    """A plan whose run writes one FITS image depending on the band (no DAG to compute)."""
+
+    def __init__(self, inputs: RecipeInputs, folder: Path) -> None:
+        super().__init__(Graph(), _ToyPlan._node(), lambda files: [])
+        self.inputs, self.folder = inputs, folder
+
+    @staticmethod
+    def _node() -> Node:
+        from processing.isgri import UserCatalog
+
+        return Graph().add(UserCatalog(names=["toy"], ra=[0.0], dec=[0.0]))
+
+    def run(self, pipeline: object, **_: object) -> object:  # type: ignore[override]
+        from processing.products import PlanOutcome
+
+        assert self.inputs.band is not None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / "toy_image.fits"
+        data = np.full((4, 4), self.inputs.band.e_min_kev, dtype=np.float32)
+        fits.PrimaryHDU(data).writeto(path, overwrite=True)
+        digest = f"{int(self.inputs.band.e_min_kev):064x}"
+        product = ProductDescriptor(
             provenance_hash=digest,
             product_type="image",
             files=(ProductFile(path, "application/fits", "#this", "toy image"),),
-            metadata={"scw_ids": [s.scw_id for s in env.science_windows], "resolver": env.resolver},
+            metadata={"scw_ids": list(self.inputs.scw_ids)},
         )
-    ]
+        return PlanOutcome([product], 1)
+
+
+class _ToyRecipe:
+    """A recipe test double: one FITS image whose content depends on the request's band."""
+
+    instrument = "isgri"
+    product_type = "image"
+    description = "toy"
+    banded = True
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def check(self, inputs: RecipeInputs) -> None:
+        return None
+
+    def plan(self, inputs: RecipeInputs) -> ProductPlan:
+        return _ToyPlan(inputs, self.folder)
 
 
 def test_validation_and_handler_store_products(
     context: ServiceContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(PRODUCT_BUILDERS, "image", _toy_builder)
-    monkeypatch.delitem(PRODUCT_BUILDERS, "spectrum")
+    recipe_registry.recipe_keys()  # the built-in recipes registered, then replaced here
+    toy = _ToyRecipe(context.settings.data_dir / "toy")
+    monkeypatch.setitem(recipe_registry._FACTORIES, ("isgri", "image"), lambda: toy)
+    monkeypatch.setitem(recipe_registry._LOADED, ("isgri", "image"), toy)
+    monkeypatch.delitem(recipe_registry._FACTORIES, ("isgri", "spectrum"))
+    monkeypatch.delitem(recipe_registry._LOADED, ("isgri", "spectrum"), raising=False)
     settings_json = context.settings.model_dump_json()
     params = validate_product_parameters(
         settings_json, ParameterSet([("src_name", "crab"), ("radius", "20"), ("E1_keV", "25")])
@@ -128,10 +164,16 @@ def test_validation_and_handler_store_products(
         cancel_event=threading.Event(),
     )
     results = handle_product_job(settings_json, job)
-    assert [(r.id, r.primary) for r in results] == [("toy_image.fits", True), ("links", False)]
+    # Every recipe's products get their W3C PROV document from the service.
+    assert [(r.id, r.primary) for r in results] == [
+        ("toy_image.fits", True),
+        ("provenance.json", False),
+        ("provenance.xml", False),
+        ("links", False),
+    ]
     assert results[0].mime_type == "application/fits"
-    assert results[1].mime_type == "application/x-votable+xml;content=datalink"
-    assert results[1].href == (
+    assert results[3].mime_type == "application/x-votable+xml;content=datalink"
+    assert results[3].href == (
         f"{context.settings.public_base_url}/datalink/links?ID="
         + quote(f"{context.settings.ivoid}?{25:064x}", safe="")
     )
@@ -174,12 +216,15 @@ def test_validation_and_handler_store_products(
 def test_a_band_below_the_low_threshold_is_refused(context: ServiceContext) -> None:
     from dataclasses import replace
 
-    from vo_service._products import _check_threshold
+    from vo_service._products import check_request
 
     late = replace(context.archive.all()[0], revolution=1700)  # threshold 30 keV from rev 1600
     request = parse_request([("src_name", "Crab"), ("E1_keV", "25"), ("E2_keV", "60")])
     with pytest.raises(RequestError) as info:
-        _check_threshold(context.settings.model_dump_json(), request, [late])
+        check_request(context, request, None, [late])
     assert info.value.param == "E1_keV" and "low threshold (30 keV)" in info.value.message
     ok = parse_request([("src_name", "Crab"), ("E1_keV", "30"), ("E2_keV", "60")])
-    _check_threshold(context.settings.model_dump_json(), ok, [late])
+    check_request(context, ok, None, [late])
+    # A spectrum covers every channel: the band's threshold does not apply.
+    spectrum = parse_request([("src_name", "Crab"), ("product_type", "spectrum")])
+    check_request(context, spectrum, None, [late])

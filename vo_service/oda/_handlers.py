@@ -19,7 +19,13 @@ from uws import AuthenticationRequiredError, IdentityPolicy, UWSError
 from vo_service.oda._facade import ForeignJobError, OdaFacade
 from vo_service.oda._meta import instrument_description, instruments
 from vo_service.oda._tokens import TokenError, TokenPolicy
-from vo_service.oda._wire import INSTRUMENT, ODA_PRODUCTS, parameter_names, read_call
+from vo_service.oda._wire import (
+    INSTRUMENT,
+    ODA_INSTRUMENTS,
+    parameter_names,
+    read_call,
+    served_instruments,
+)
 
 __all__ = ["oda_blueprint"]
 
@@ -63,20 +69,24 @@ def oda_blueprint(
     @bp.route("/api/par-names")
     def par_names() -> Any:
         product = request.args.get("product_type", "")
-        if request.args.get("instrument", INSTRUMENT) != INSTRUMENT:
-            return _error(400, "unknown instrument (instruments: isgri)")
-        if product not in ODA_PRODUCTS:
-            return _error(400, f"unknown product (products: {', '.join(ODA_PRODUCTS)})")
+        instrument = request.args.get("instrument", INSTRUMENT)
+        if instrument not in served_instruments():
+            return _error(400, _unknown_instrument())
+        products = ODA_INSTRUMENTS[instrument]
+        if product not in products:
+            return _error(400, f"unknown product (products: {', '.join(products)})")
         return jsonify(parameter_names(product))
 
     @bp.route("/api/meta-data")
     @bp.route("/meta-data")
     def meta_data() -> Any:
-        if request.args.get("instrument", INSTRUMENT) != INSTRUMENT:
-            return _error(400, "unknown instrument (instruments: isgri)")
+        instrument = request.args.get("instrument", INSTRUMENT)
+        if instrument not in served_instruments():
+            return _error(400, _unknown_instrument())
+        products = ODA_INSTRUMENTS[instrument]
         product = request.args.get("product_type")
-        if product is not None and product not in ODA_PRODUCTS:
-            return _error(400, f"unknown product (products: {', '.join(ODA_PRODUCTS)})")
+        if product is not None and product not in products:
+            return _error(400, f"unknown product (products: {', '.join(products)})")
         return jsonify(instrument_description(product))
 
     @bp.route("")
@@ -87,7 +97,7 @@ def oda_blueprint(
                 "service": "INTEGRAL ODA dispatcher protocol (oda_api)",
                 "usage": f"DispatcherAPI(url={facade.url!r})",
                 "instruments": instruments(),
-                "products": list(ODA_PRODUCTS),
+                "products": [p for i in instruments() for p in ODA_INSTRUMENTS[i]],
             }
         )
 
@@ -106,3 +116,7 @@ def oda_blueprint(
         return _error(500, "internal error of the service; the operators have the details")
 
     return bp
+
+
+def _unknown_instrument() -> str:
+    return f"unknown instrument (instruments: {', '.join(served_instruments())})"

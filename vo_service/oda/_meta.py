@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from vo_service._request import PARAMETERS, ParamSpec
-from vo_service.oda._wire import INSTRUMENT, ODA_PRODUCTS, parameter_names
+from vo_service.oda._wire import INSTRUMENT, ODA_PRODUCTS, parameter_names, served_instruments
 
 __all__ = ["instrument_description", "instruments"]
 
@@ -35,7 +35,7 @@ _ODA_ONLY: dict[str, dict[str, Any]] = {
 
 def instruments() -> list[str]:
     """The instrument list."""
-    return [INSTRUMENT]
+    return served_instruments()
 
 
 def _describe(spec: ParamSpec) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from processing.instruments import instrument_names
 from vo_service._request import PARAMETERS
 from vo_service.oda._catalog import OdaCatalogError, sky_model_from_oda
 
@@ -30,6 +31,7 @@ __all__ = [
     "Translation",
     "parameter_names",
     "read_call",
+    "served_instruments",
     "translate",
 ]
 
@@ -41,6 +43,17 @@ ODA_PRODUCTS = {
     "isgri_lc": "light_curve",
     "spectral_fit": "spectral_fit",
 }
+#: The instruments the ODA facade serves (registry names) -> their ODA product names. An
+#: instrument is served here when it is registered (:mod:`processing.instruments`) and has
+#: an entry; its requests then go through the same normalisation as every other.
+ODA_INSTRUMENTS: dict[str, dict[str, str]] = {INSTRUMENT: ODA_PRODUCTS}
+
+
+def served_instruments() -> list[str]:
+    """The registered instruments the ODA facade has products for, in registry order."""
+    return [name for name in instrument_names() if name in ODA_INSTRUMENTS]
+
+
 #: Arguments that steer the dispatcher, not the analysis (accepted, never forwarded).
 CONTROL_ARGUMENTS = frozenset(
     {
@@ -198,16 +211,22 @@ def translate(call: OdaCall) -> Translation:
         For an unknown instrument, product, query type or parameter, or a value this
         service does not serve; the message says what to change.
     """
+    served = served_instruments()
     if call.instrument is None:
-        raise OdaParameterError("instrument", "missing: this service serves 'isgri'")
-    if call.instrument.lower() != INSTRUMENT:
         raise OdaParameterError(
-            "instrument", f"{call.instrument!r} is not served here (instruments: isgri)"
+            "instrument", f"missing: this service serves {', '.join(map(repr, served))}"
         )
-    if call.product is None or call.product not in ODA_PRODUCTS:
+    instrument = call.instrument.lower()
+    if instrument not in served:
+        raise OdaParameterError(
+            "instrument",
+            f"{call.instrument!r} is not served here (instruments: {', '.join(served)})",
+        )
+    products = ODA_INSTRUMENTS[instrument]
+    if call.product is None or call.product not in products:
         raise OdaParameterError(
             "product",
-            f"{call.product!r} is not offered (products: {', '.join(ODA_PRODUCTS)})",
+            f"{call.product!r} is not offered (products: {', '.join(products)})",
         )
     if call.query_type.lower() == "dummy":
         raise OdaParameterError(
@@ -217,9 +236,9 @@ def translate(call: OdaCall) -> Translation:
     if call.query_type.lower() != "real":
         raise OdaParameterError("product_type", f"{call.query_type!r} is not 'Real'")
     product = call.product
-    ours = ODA_PRODUCTS[product]
+    ours = products[product]
     accepted = set(parameter_names(product))
-    out = Translation(ours, [("product_type", ours), ("instrument", INSTRUMENT)])
+    out = Translation(ours, [("product_type", ours), ("instrument", instrument)])
     bin_in_days = False
     for name, value in call.params.items():
         if name not in _ALL_ODA:

@@ -49,7 +49,7 @@ def _response(folder: Path, stem: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def _model(folder: Path, stem: str, fit: dict[str, Any]) -> np.ndarray | None:
-    from processing.codedmask import fold, photon_model
+    from processing.isgri import fold, photon_model
 
     try:
         lo, hi, area, dense = _response(folder, stem)
