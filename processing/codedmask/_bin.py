@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from processing.archive import ArchiveIndex, ScienceWindow, read_events
-from processing.instruments import InstrumentSpec, adapter_for_detector, default_instrument
+from processing.instruments import (
+    InstrumentSpec,
+    adapter_for_detector,
+    adapter_for_events_file,
+    default_instrument,
+)
 from processing.pipeline import (
     AnalysisUnit,
     ExternalFile,
@@ -20,7 +26,7 @@ from processing.pipeline import (
     declare,
 )
 
-__all__ = ["BinScienceWindow", "bin_events", "detector_of", "events_file"]
+__all__ = ["BinScienceWindow", "bin_events", "camera_of_events", "detector_of", "events_file"]
 
 
 def events_file(index: ArchiveIndex, scw: ScienceWindow) -> ExternalFile:
@@ -93,6 +99,13 @@ def detector_of(header: dict[str, Any]) -> InstrumentSpec:
     return default_instrument() if detnam is None else adapter_for_detector(str(detnam))
 
 
+def camera_of_events(path: str | Path, header: dict[str, Any]) -> InstrumentSpec:
+    """The adapter of an event file: the instrument whose event files bear its name, else the
+    one its header's ``DETNAM`` names (see :func:`detector_of`)."""
+    by_name = adapter_for_events_file(Path(path).name)
+    return detector_of(header) if by_name is None else by_name
+
+
 def bin_events(
     time: np.ndarray,
     energy: np.ndarray,
@@ -142,7 +155,7 @@ class BinScienceWindow(AnalysisUnit):
             raise ValueError("channel edges must increase")
         ev = read_events(events.path)
         ctx.check()
-        shape = detector_of(ev.header).detector_shape
+        shape = camera_of_events(events.path, ev.header).detector_shape
         if ev.dety.size and (ev.dety.max() >= shape[0] or ev.detz.max() >= shape[1]):
             raise ValueError(f"{events.label}: DETY/DETZ outside the {shape} grid")
         good = ev.good()

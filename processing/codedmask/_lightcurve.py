@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from processing.archive import read_events
-from processing.codedmask._bin import detector_of
+from processing.codedmask._bin import camera_of_events
 from processing.codedmask._fit import background_templates, fit_shadowgrams
 from processing.codedmask._pif import instrument_for
 from processing.codedmask._spectra import sky_params
@@ -159,7 +159,7 @@ class BinTimeResolved(AnalysisUnit):
             self.config["time_bin_s"],
             float(h["TSTART"]),
             float(h["TSTOP"]),
-            detector_of(h).detector_shape,
+            camera_of_events(events.path, h).detector_shape,
         )
         deadc = float(h.get("DEADC", 1.0))
         out.update(

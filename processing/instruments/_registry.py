@@ -15,6 +15,7 @@ __all__ = [
     "UnknownInstrumentError",
     "adapter_for_calibration",
     "adapter_for_detector",
+    "adapter_for_events_file",
     "adapter_of",
     "default_instrument",
     "get_instrument",
@@ -84,6 +85,15 @@ def adapter_for_detector(detnam: str) -> InstrumentSpec:
         if spec.fits.detector.upper() == wanted:
             return spec
     raise UnknownInstrumentError(f"no instrument has the detector {detnam!r}")
+
+
+def adapter_for_events_file(name: str) -> InstrumentSpec | None:
+    """The adapter whose per-ScW event files are called ``name`` (a file name, not a path);
+    None when no registered instrument names its event files so."""
+    for spec in _adapters():
+        if spec.layout.events_file == name:
+            return spec
+    return None
 
 
 def adapter_for_calibration(labels: Iterable[str]) -> InstrumentSpec:

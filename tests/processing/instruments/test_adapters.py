@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from processing.codedmask._bin import detector_of
+from processing.codedmask._bin import camera_of_events, detector_of
 from processing.instrument import load_instrument, write_calibration
 from processing.instruments import (
     UnknownInstrumentError,
     adapter_for_calibration,
     adapter_for_detector,
+    adapter_for_events_file,
     adapter_of,
     default_instrument,
     get_instrument,
@@ -37,6 +38,15 @@ def test_event_files_name_their_adapter_by_detnam() -> None:
     assert detector_of({}) is default_instrument()
     with pytest.raises(UnknownInstrumentError):
         detector_of({"DETNAM": "NO-SUCH-CAMERA"})
+
+
+def test_event_files_name_their_adapter_by_file_name() -> None:
+    isgri = get_instrument("isgri")
+    assert adapter_for_events_file(isgri.layout.events_file) is isgri
+    assert adapter_for_events_file("unknown_events.fits.gz") is None
+    # The file name decides; the header is asked only for files of no known name.
+    assert camera_of_events(Path("scw/x") / isgri.layout.events_file, {}) is isgri
+    assert camera_of_events("elsewhere.fits", {"DETNAM": "ISGRI"}) is isgri
 
 
 def test_files_of_no_one_instrument_find_no_adapter() -> None:
@@ -134,15 +144,3 @@ def test_the_grep_sees_the_adapters_constants() -> None:
     text = (ROOT / "processing/instruments/_isgri.py").read_text()
     hits = {m.group(0) for m in _ISGRI_CONSTANTS.finditer(text)}
     assert {"ic/ibis", "isgri_events", "(130, 134)", "DEFAULT_CHANNEL_EDGES"} <= hits
-
-
-_PRIVATE_IMPORT = re.compile(r"^\s*(?:from|import)\s+processing(?:\.[a-z_]+)*\._[a-z]", re.M)
-#: ``vo_service`` modules that still import private ``processing`` modules (being rewired by
-#: issue 19's request work). Remove a file when it imports public names only.
-_PRIVATE_PENDING = {"vo_service/_builders.py"}
-
-
-def test_the_service_imports_no_private_processing_module() -> None:
-    found = _holding(_PRIVATE_IMPORT, ("vo_service", "datalink", "registry", "uws"))
-    new = {path: hits for path, hits in found.items() if path not in _PRIVATE_PENDING}
-    assert not new, f"private processing modules imported by the service: {new}"
