@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from processing.archive import ArchiveIndex, ScienceWindow, read_events
+from processing.archive import ArchiveIndex, ScienceWindow
+from processing.codedmask._camera import read_camera_events
 from processing.instruments import (
     InstrumentSpec,
     adapter_for_detector,
@@ -153,9 +154,9 @@ class BinScienceWindow(AnalysisUnit):
         edges = np.asarray(self.config["channel_edges"], dtype=float)
         if np.any(np.diff(edges) <= 0):
             raise ValueError("channel edges must increase")
-        ev = read_events(events.path)
+        camera, ev = read_camera_events(events.path)
         ctx.check()
-        shape = camera_of_events(events.path, ev.header).detector_shape
+        shape = camera.detector_shape
         if ev.dety.size and (ev.dety.max() >= shape[0] or ev.detz.max() >= shape[1]):
             raise ValueError(f"{events.label}: DETY/DETZ outside the {shape} grid")
         good = ev.good()

@@ -7,12 +7,28 @@ new camera) has no files: the core then derives what it needs from the geometry 
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Iterable
+from pathlib import Path
 
-from processing.instrument import Instrument
-from processing.instruments import InstrumentSpec, adapter_of
+from processing.archive import EventLayout, EventList, read_events
+from processing.instrument import Instrument, calibration_layout, load_instrument
+from processing.instruments import (
+    InstrumentSpec,
+    adapter_for_calibration,
+    adapter_for_detector,
+    adapter_for_events_file,
+    adapter_of,
+    default_instrument,
+)
 
-__all__ = ["adapter_or_none", "field_edge_deg", "max_offaxis_deg"]
+__all__ = [
+    "adapter_or_none",
+    "event_layout",
+    "field_edge_deg",
+    "load_model",
+    "max_offaxis_deg",
+    "read_camera_events",
+]
 
 
 def adapter_or_none(instrument: Instrument) -> InstrumentSpec | None:
@@ -21,16 +37,38 @@ def adapter_or_none(instrument: Instrument) -> InstrumentSpec | None:
 
 
 def field_edge_deg(instrument: Instrument) -> float:
-    """Off-axis angle beyond which no detector point sees the mask (along the diagonal)."""
-    mask, det = instrument.mask, instrument.detector
-    half_mask = 0.5 * np.asarray(mask.pattern.shape, dtype=float) * mask.element_mm
-    half_det = 0.5 * np.asarray(det.shape, dtype=float) * det.pitch_mm
-    reach = float(np.hypot(*(half_mask + half_det)))
-    return float(np.degrees(np.arctan(reach / (mask.focal_mm - 0.5 * mask.thickness_mm))))
+    """Off-axis angle beyond which no ray reaches the detector through the mask."""
+    return float(instrument.zero_response_deg)
 
 
 def max_offaxis_deg(instrument: Instrument) -> float:
     """Sources further off axis than this are given no shadow: the adapter's limit, or the
-    geometric edge of the field for a model without adapter."""
+    geometric edge of the field for a model without adapter or an adapter without limit."""
     spec = adapter_or_none(instrument)
-    return field_edge_deg(instrument) if spec is None else spec.max_offaxis_deg
+    if spec is None or spec.max_offaxis_deg is None:
+        return field_edge_deg(instrument)
+    return spec.max_offaxis_deg
+
+
+def event_layout(spec: InstrumentSpec) -> EventLayout:
+    """How the camera's event files are laid out (extensions and columns)."""
+    return calibration_layout(spec.name).events
+
+
+def read_camera_events(path: str | Path) -> tuple[InstrumentSpec, EventList]:
+    """The adapter of an event file and its events.
+
+    The camera is the one whose event files bear the file's name; a file of no known name is
+    read as the default instrument's and its header's ``DETNAM`` names the camera.
+    """
+    spec = adapter_for_events_file(Path(path).name)
+    if spec is not None:
+        return spec, read_events(Path(path), event_layout(spec))
+    events = read_events(Path(path), event_layout(default_instrument()))
+    detnam = events.header.get("DETNAM")
+    return (default_instrument() if detnam is None else adapter_for_detector(str(detnam))), events
+
+
+def load_model(archive_root: Path, labels: Iterable[str]) -> Instrument:
+    """The instrument model of the camera whose IC files (archive-relative ``labels``) these are."""
+    return load_instrument(Path(archive_root), adapter_for_calibration(labels).name)

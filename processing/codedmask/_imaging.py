@@ -15,6 +15,7 @@ from astropy.wcs import WCS
 from numpy.typing import NDArray
 
 from processing.archive import read_catalog_file
+from processing.codedmask._camera import load_model
 from processing.codedmask._decode import Decoder
 from processing.codedmask._detect import (
     CatalogEntry,
@@ -24,7 +25,7 @@ from processing.codedmask._detect import (
     clean_band,
 )
 from processing.instrument import Attitude, Instrument, load_instrument
-from processing.instruments import BandError, band_channels
+from processing.instruments import BandError, band_channels, default_instrument
 from processing.pipeline import (
     AnalysisUnit,
     Calibration,
@@ -79,12 +80,17 @@ def instrument_from_calibration(calibration: Calibration | None) -> Instrument:
     """Load the instrument whose IC files a node's calibration names."""
     root = _archive_root(calibration)  # raises without a calibration
     assert calibration is not None
-    return _load(str(root), calibration.version)
+    return _load(str(root), calibration.version, _labels(calibration))
+
+
+def _labels(calibration: Calibration) -> tuple[str, ...]:
+    """The archive-relative paths of a calibration's IC files (they name the camera)."""
+    return tuple(str(f.label) for f in calibration.files)
 
 
 @lru_cache(maxsize=4)
-def _load(root: str, version: str) -> Instrument:
-    instrument = load_instrument(Path(root))
+def _load(root: str, version: str, labels: tuple[str, ...]) -> Instrument:
+    instrument = load_model(Path(root), labels)
     # Graphs name the release either by the bare hash or as "isgri-ic-<hash>".
     if not version.endswith(instrument.calibration_version):
         raise ValueError(
@@ -113,7 +119,8 @@ class ImagingModel:
         """
         dec, mod = self.decoder, self.modeller
         a0, b0 = dec.centre_pixel
-        steps = np.arange(-180, 181, 15)
+        reach = 15 * (max(dec.shape) // 2 // 15)  # the sky grid's half width, 15-pixel steps
+        steps = np.arange(-reach, reach + 1, 15)
         profiles = []
         for axis in (0, 1):
             values = []
@@ -131,26 +138,27 @@ class ImagingModel:
 
 
 @lru_cache(maxsize=2)
-def _model_for(root: str, version: str) -> ImagingModel:
-    return ImagingModel(_load(root, version))
+def _model_for(root: str, version: str, labels: tuple[str, ...]) -> ImagingModel:
+    return ImagingModel(_load(root, version, labels))
 
 
 def imaging_model(calibration: Calibration | None) -> ImagingModel:
     """The (process-wide cached) imaging model of a node's calibration."""
     root = _archive_root(calibration)
     assert calibration is not None
-    return _model_for(str(root), calibration.version)
+    return _model_for(str(root), calibration.version, _labels(calibration))
 
 
-def warm_imaging_model(archive_root: str | Path) -> str:
+def warm_imaging_model(archive_root: str | Path, instrument: str | None = None) -> str:
     """Build this process's imaging model of an archive's calibration ahead of any request.
 
     Dask workers of a long-lived cluster call it at start, so the first request does not pay
     the decoding arrays and source-model tables (~2 s per worker). Returns the calibration
-    version.
+    version. ``instrument``: the camera's adapter name, the default instrument's by default.
     """
     root = Path(archive_root)
-    calibration = calibration_of(load_instrument(root), root)
+    name = default_instrument().name if instrument is None else instrument
+    calibration = calibration_of(load_instrument(root, name), root)
     _ = imaging_model(calibration).modeller.psf_patches
     return calibration.version
 

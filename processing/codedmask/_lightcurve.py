@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from processing.archive import read_events
-from processing.codedmask._bin import camera_of_events
+from processing.codedmask._camera import read_camera_events
 from processing.codedmask._fit import background_templates, fit_shadowgrams
 from processing.codedmask._pif import instrument_for
 from processing.codedmask._spectra import sky_params
@@ -144,7 +143,7 @@ class BinTimeResolved(AnalysisUnit):
         bands = [(float(a), float(b)) for a, b in self.config["bands"]]
         if any(b <= a for a, b in bands):
             raise ValueError("each band needs e_min < e_max")
-        ev = read_events(events.path)
+        camera, ev = read_camera_events(events.path)
         ctx.check()
         h = ev.header
         out: dict[str, Any] = bin_time_resolved(
@@ -159,7 +158,7 @@ class BinTimeResolved(AnalysisUnit):
             self.config["time_bin_s"],
             float(h["TSTART"]),
             float(h["TSTOP"]),
-            camera_of_events(events.path, h).detector_shape,
+            camera.detector_shape,
         )
         deadc = float(h.get("DEADC", 1.0))
         out.update(

@@ -17,14 +17,13 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
 from processing.codedmask import _pif_kernel
-from processing.codedmask._camera import adapter_or_none, max_offaxis_deg
+from processing.codedmask._camera import adapter_or_none, load_model, max_offaxis_deg
 from processing.codedmask._skymodel import sources_from_param
 from processing.instrument import (
     Attitude,
     DetectorGeometry,
     Instrument,
     MaskGeometry,
-    load_instrument,
 )
 from processing.pipeline import (
     AnalysisUnit,
@@ -118,8 +117,8 @@ def instrument_calibration(instrument: Instrument, archive_root: Path) -> Calibr
 
 
 @functools.lru_cache(maxsize=4)
-def _load(root: str) -> Instrument:
-    return load_instrument(Path(root))
+def _load(root: str, labels: tuple[str, ...]) -> Instrument:
+    return load_model(Path(root), labels)
 
 
 def instrument_for(calibration: Calibration | None) -> Instrument:
@@ -130,7 +129,8 @@ def instrument_for(calibration: Calibration | None) -> Instrument:
     path = str(first.path)
     if not path.endswith(first.label):
         raise ValueError(f"calibration file {path} does not end with its label {first.label}")
-    return _load(path[: len(path) - len(first.label)] or ".")
+    labels = tuple(str(f.label) for f in calibration.files)
+    return _load(path[: len(path) - len(first.label)] or ".", labels)
 
 
 def source_scale(instrument: Instrument, cos_theta: float) -> float:

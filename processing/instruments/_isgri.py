@@ -1,22 +1,26 @@
 """The IBIS/ISGRI adapter: everything of ISGRI's that its IC files do not say.
 
 The mask, the detector, the background and the response are read from the archive's calibration
-files (:func:`processing.instrument.load_instrument`); this module adds the fine channel grid,
-the archive layout (event files, IC folder and file names, reference catalog) and the FITS
-keywords that name the camera. It is the only place in the analysis that holds ISGRI's numbers.
+files (:func:`processing.instrument.load_instrument`), the archive layout (event files, IC
+folder and file names) and the FITS keywords that name the camera from its calibration facts
+(``processing/instrument/data/isgri_calibration.yaml``); this module adds the fine channel grid,
+the reference catalog, the detector image size, the default bands and the off-axis limit. It is
+the only place in the analysis that holds ISGRI's numbers.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from processing.instruments._band import BandError, band_channels
-from processing.instruments._spec import ArchiveLayout, FitsIdentity, InstrumentSpec
+from processing.instruments._layouts import archive_layout, detector_shape, fits_identity
+from processing.instruments._spec import InstrumentSpec
 
 __all__ = [
     "DEFAULT_CHANNEL_EDGES",
-    "ISGRI",
     "MAX_OFFAXIS_DEG",
     "REFERENCE_CATALOG",
     "BandError",
@@ -39,24 +43,14 @@ def _default_edges() -> NDArray[np.float64]:
 #: Channel edges in keV: 127 channels from 15 keV to 1 MeV.
 DEFAULT_CHANNEL_EDGES: NDArray[np.float64] = _default_edges()
 
-_LAYOUT = ArchiveLayout(
-    events_file="isgri_events.fits.gz",
-    ic_folder="ic/ibis/mod",
-    ic_files=(
-        ("mask", "isgr_mask_mod"),
-        ("geometry", "isgr_geom_mod"),
-        ("background", "isgr_back_mod"),
-        ("arf", "isgr_effa_mod"),
-        ("response", "isgr_resp_mod"),
-    ),
-    reference_catalog="cat/hec/isgr_refr_cat_0001.fits",
-)
+#: The archive's reference catalog of known sources, relative to its root.
+_REFERENCE_CATALOG = "cat/hec/isgr_refr_cat_0001.fits"
 
 #: Sources further off axis than this have no usable shadow (zero response at ~15° half-width).
 MAX_OFFAXIS_DEG = 15.5
 
 #: The reference catalog of an ISGRI archive, relative to its root.
-REFERENCE_CATALOG = _LAYOUT.reference_catalog_path
+REFERENCE_CATALOG = Path(_REFERENCE_CATALOG)
 
 
 def default_channel_edges() -> list[float]:
@@ -70,14 +64,9 @@ def isgri_spec() -> InstrumentSpec:
         name="isgri",
         title="INTEGRAL IBIS/ISGRI",
         channel_edges=tuple(float(e) for e in DEFAULT_CHANNEL_EDGES),
-        fits=FitsIdentity(telescope="INTEGRAL", instrument="IBIS", detector="ISGRI"),
-        layout=_LAYOUT,
-        # DETY x DETZ of the event-file layout: 128 x 128 pixels in 8 modules, 2-pixel gaps.
-        detector_shape=(130, 134),
+        fits=fits_identity("isgri"),
+        layout=archive_layout("isgri", _REFERENCE_CATALOG),
+        detector_shape=detector_shape("isgri"),
         default_bands_kev=((20.0, 40.0), (40.0, 100.0)),
         max_offaxis_deg=MAX_OFFAXIS_DEG,
     )
-
-
-#: The ISGRI adapter, built once.
-ISGRI = isgri_spec()

@@ -80,8 +80,8 @@ class InstrumentSpec:
     #: The bands an image is made in when a request names none, keV.
     default_bands_kev: tuple[tuple[float, float], ...]
     #: Sources further off axis than this get no shadow model (and no science window is
-    #: selected for them), degrees.
-    max_offaxis_deg: float
+    #: selected for them), degrees; None: the camera's zero-response angle, from its geometry.
+    max_offaxis_deg: float | None
 
     @property
     def energy_range_kev(self) -> tuple[float, float]:
