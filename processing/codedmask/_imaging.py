@@ -113,7 +113,8 @@ class ImagingModel:
         """
         dec, mod = self.decoder, self.modeller
         a0, b0 = dec.centre_pixel
-        steps = np.arange(-180, 181, 15)
+        reach = 15 * (max(dec.shape) // 2 // 15)  # the sky grid's half width, 15-pixel steps
+        steps = np.arange(-reach, reach + 1, 15)
         profiles = []
         for axis in (0, 1):
             values = []
