@@ -4,7 +4,7 @@ and SODA re-derivation refuses what ``/async`` refuses, with the same messages."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 import requests
@@ -50,7 +50,8 @@ def test_a_canonical_request_is_validated_again() -> None:
     assert ProductRequest.from_canonical(listed.canonical()) == listed
     for change, param, reason in (
         ({"e1_kev": 60.0, "e2_kev": 25.0}, "E2_keV", "must be above"),
-        ({"e1_kev": 5.0}, "E1_keV", "below the minimum"),
+        ({"e1_kev": 1.0}, "E1_keV", "below the minimum"),  # below every instrument's grid
+        ({"e1_kev": 5.0}, "E1_keV", "outside the isgri range"),  # on JEM-X's, not ISGRI's
         ({"ra": 400.0, "dec": 0.0}, "RA", "above the maximum"),
         ({"t1_ijd": 10.0, "t2_ijd": 5.0}, "T2", "must be after"),
         ({"instrument": "nosuch"}, "instrument", "is not one of"),
@@ -76,7 +77,10 @@ def test_an_instrument_without_a_recipe_is_refused_naming_instrument(
     isgri = get_instrument("isgri")
     monkeypatch.setattr(instrument_registry, "_FACTORIES", dict(instrument_registry._FACTORIES))
     monkeypatch.setattr(instrument_registry, "_LOADED", dict(instrument_registry._LOADED))
-    register_instrument("camera", lambda: type(isgri)("camera", "A camera", isgri.channel_edges))
+    layout = replace(isgri.layout, events_file="camera_events.fits.gz", ic_folder="ic/camera")
+    register_instrument(
+        "camera", lambda: replace(isgri, name="camera", title="A camera", layout=layout)
+    )
     archive = tmp_path / "archive"
     shutil.copytree(tiny_archive.root, archive)
     settings = Settings.load(
