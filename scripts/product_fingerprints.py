@@ -37,10 +37,11 @@ def _pipeline(folder: Path) -> Pipeline:
     return Pipeline(ProductCache(store, engine), InlineExecutor())
 
 
-def _show(kind: str, product: ProductDescriptor) -> None:
-    print(kind, product.provenance_hash)
-    for f in product.files:
-        print("  ", f.name, hashlib.sha256(f.path.read_bytes()).hexdigest())
+def _show(kind: str, products: ProductDescriptor | list[ProductDescriptor]) -> None:
+    for product in products if isinstance(products, list) else [products]:
+        print(kind, product.provenance_hash)
+        for f in product.files:
+            print("  ", f.name, hashlib.sha256(f.path.read_bytes()).hexdigest())
 
 
 def main(work: Path) -> None:
