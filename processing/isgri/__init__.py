@@ -1,4 +1,10 @@
-"""Analysis units of IBIS/ISGRI: binning, imaging (decoding, detection, mosaics) and products."""
+"""IBIS/ISGRI products: its image, spectrum and light-curve recipes.
+
+The analysis units they are built from (binning, decoding, source search and cleaning, mosaics,
+PIFs, fits) are the generic coded-mask core's (:mod:`processing.codedmask`), re-exported here
+with ISGRI's channel grid (:mod:`processing.instruments`, the ISGRI adapter) for the code that
+imports them from this package.
+"""
 
 from processing.codedmask._bin import (
     BinScienceWindow,
