@@ -121,7 +121,5 @@ def adapter_of(instrument: Instrument) -> InstrumentSpec:
 def _ensure_builtins() -> None:
     if DEFAULT_INSTRUMENT not in _FACTORIES:
         from processing.instruments._isgri import isgri_spec
-        from processing.instruments._jemx import jemx_spec
 
         _FACTORIES[DEFAULT_INSTRUMENT] = isgri_spec
-        _FACTORIES.setdefault("jemx", jemx_spec)

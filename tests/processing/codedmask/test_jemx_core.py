@@ -8,6 +8,7 @@ model its IC files give, and its source rate fitted with its PIF; the image and 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +24,31 @@ from processing.codedmask import (
 )
 from processing.codedmask._camera import max_offaxis_deg
 from processing.instrument import Attitude, load_instrument, radec_to_unit
-from processing.instruments import adapter_of, get_instrument
+from processing.instruments import (
+    _registry,
+    adapter_of,
+    get_instrument,
+    jemx_spec,
+    register_instrument,
+)
 from processing.pipeline import ExternalFile, UnitContext, file_checksum
 from processing.simulator import PointingPlan, Scenario, SourceModel, simulate_archive
 
 pytestmark = pytest.mark.timeout(600)
 
 SOURCE = {"name": "Bright X-1", "ra": 121.5, "dec": 0.8}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def jemx_registered() -> Iterator[None]:
+    """The JEM-X-like adapter registered for these tests (the service does not serve it yet)."""
+    saved = dict(_registry._FACTORIES), dict(_registry._LOADED)
+    register_instrument("jemx", jemx_spec)
+    yield
+    _registry._FACTORIES.clear()
+    _registry._FACTORIES.update(saved[0])
+    _registry._LOADED.clear()
+    _registry._LOADED.update(saved[1])
 
 
 @pytest.fixture(scope="module")
