@@ -20,7 +20,12 @@ from processing.instrument._calibration import (
 from processing.instrument._geometry import DetectorGeometry, MaskGeometry
 from processing.instrument._hura import HexMask, cube_root_of_unity, hura, nearest_cell, rasterise
 from processing.instrument._mura import cyclic_extension, mura_pattern
-from processing.instrument._optics import coded_fraction, pixel_illumination, transmitted
+from processing.instrument._optics import (
+    coded_fraction,
+    pixel_illumination,
+    pixel_illumination_exact,
+    transmitted,
+)
 from processing.instrument._response import EffectiveArea, EscapeLine, LowThreshold, Redistribution
 
 __all__ = [
@@ -47,6 +52,7 @@ __all__ = [
     "mura_pattern",
     "nearest_cell",
     "pixel_illumination",
+    "pixel_illumination_exact",
     "radec_to_unit",
     "rasterise",
     "transmitted",

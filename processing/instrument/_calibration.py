@@ -67,7 +67,7 @@ class CalibrationLayout:
 def _facts(instrument: str | Path) -> dict[str, Any]:
     """The calibration YAML of a built-in camera (by name) or of a YAML file (by path)."""
     name = str(instrument)
-    if name.endswith((".yaml", ".yml")) or Path(name).is_file():
+    if isinstance(instrument, Path) or name.endswith((".yaml", ".yml")):
         try:
             text = Path(name).read_text()
         except OSError as exc:

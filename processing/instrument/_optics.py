@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from processing.instrument._geometry import DetectorGeometry, MaskGeometry
 
-__all__ = ["coded_fraction", "pixel_illumination", "transmitted"]
+__all__ = ["coded_fraction", "pixel_illumination", "pixel_illumination_exact", "transmitted"]
 
 FloatArray = NDArray[np.float64]
 
@@ -86,6 +86,60 @@ def pixel_illumination(
     hit = transmitted(mask, yy.ravel(), zz.ravel(), ty, tz).reshape(ys.size, zs.size)
     frac = hit.reshape(ny, oversample, nz, oversample).mean(axis=(1, 3))
     return (frac * geometry.live).astype(np.float32)
+
+
+def _pieces(
+    centres: FloatArray, crystal_mm: float, element_mm: float, size: int, shifts: list[float]
+) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
+    """Cut the crystals along one axis at every projected mask-element edge.
+
+    Returns the centres and lengths of the pieces and the crystal each belongs to; inside a piece
+    the view through the mask does not change (for the faces whose shifts are given).
+    """
+    half = 0.5 * size * element_mm
+    lo, hi = centres - 0.5 * crystal_mm, centres + 0.5 * crystal_mm
+    edges = (np.arange(size + 1) * element_mm - half)[None, :]
+    cuts = [lo[:, None], hi[:, None]]
+    for shift in shifts:  # element edges seen from the detector: e - shift
+        inner = edges - shift
+        cuts.append(np.where((inner > lo[:, None]) & (inner < hi[:, None]), inner, lo[:, None]))
+    bounds = np.sort(np.concatenate(cuts, axis=1), axis=1)
+    length = np.diff(bounds, axis=1)
+    owner = np.broadcast_to(np.arange(centres.size)[:, None], length.shape)
+    keep = length > 0
+    mid = 0.5 * (bounds[:, 1:] + bounds[:, :-1])
+    return mid[keep], length[keep], owner[keep]
+
+
+def pixel_illumination_exact(
+    mask: MaskGeometry, geometry: DetectorGeometry, ty: float, tz: float
+) -> NDArray[np.float64]:
+    """Pixel illumination fraction computed from areas rather than sample points.
+
+    Each crystal is cut along both axes at the edges of the mask elements as the top, middle and
+    bottom planes of the mask project onto the detector; the view is constant inside each piece,
+    so the illuminated area is exact for a mask whose transmission changes only at element edges
+    (to the corner-crossing rule, decided at the piece centre). Sample points (:func:`
+    pixel_illumination`) alias with a mask raster that is aligned with the pixels (the JEM-X-like
+    camera's 1.65 mm raster on 1.65 mm pixels): their error is the same in every pixel.
+    """
+    h = [
+        mask.focal_mm - 0.5 * mask.thickness_mm,
+        mask.focal_mm,
+        mask.focal_mm + 0.5 * mask.thickness_mm,
+    ]
+    yc, yl, yo = _pieces(
+        geometry.y_mm, geometry.crystal_mm, mask.element_mm, mask.size, [x * ty for x in h]
+    )
+    zc, zl, zo = _pieces(
+        geometry.z_mm, geometry.crystal_mm, mask.element_mm, mask.size, [x * tz for x in h]
+    )
+    yy = np.broadcast_to(yc[:, None], (yc.size, zc.size)).ravel()
+    zz = np.broadcast_to(zc[None, :], (yc.size, zc.size)).ravel()
+    hit = transmitted(mask, yy, zz, ty, tz).reshape(yc.size, zc.size)
+    area = np.zeros(geometry.shape)
+    np.add.at(area, (yo[:, None], zo[None, :]), hit * np.outer(yl, zl))
+    return np.asarray(area / geometry.crystal_mm**2 * geometry.live, dtype=np.float64)
 
 
 def coded_fraction(mask: MaskGeometry, geometry: DetectorGeometry, ty: float, tz: float) -> float:

@@ -74,7 +74,8 @@ def archive() -> None:
 def simulate(
     scenario: str, out: Path | None, workers: int, limit: int | None, ingest: bool | None
 ) -> None:
-    """Simulate an archive in the real ISGRI layout, with the truth written beside it."""
+    """Simulate an archive in the real INTEGRAL layout (ISGRI, JEM-X or both, as the scenario
+    says), with the truth written beside it."""
     from tqdm import tqdm
 
     from processing.simulator import ScenarioError, load_scenario, simulate_archive
