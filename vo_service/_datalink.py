@@ -28,7 +28,7 @@ from processing.archive import MJDREF
 from processing.instruments import get_instrument
 from processing.pipeline import CancelToken, Progress
 from vo_service._detections import describe_detection, split_detection_key
-from vo_service._products import _context, accept_rederivation, build_products
+from vo_service._products import _context, _settings, accept_rederivation, build_products
 from vo_service._request import ProductRequest, RequestError
 from vo_service._store import StoredProduct
 from vo_service.settings import Settings
@@ -84,7 +84,7 @@ class StoreProductSource:
 
     @functools.cached_property
     def settings(self) -> Settings:
-        return Settings.model_validate_json(self._settings_json)
+        return _settings(self._settings_json)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"_settings_json": self._settings_json}

@@ -36,6 +36,7 @@ from processing.pipeline import (
 )
 from processing.products import (
     ProductDescriptor,
+    Recipe,
     RecipeInputs,
     RecipeNotFoundError,
     get_recipe,
@@ -108,7 +109,7 @@ def _resolve(
     return _round_position(found.ra % 360.0), _round_position(found.dec), found.resolver
 
 
-def _recipe_for(request: ProductRequest) -> Any:
+def _recipe_for(request: ProductRequest) -> Recipe:
     try:
         return get_recipe(request.instrument, request.product_type)
     except RecipeNotFoundError as exc:
