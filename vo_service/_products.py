@@ -50,7 +50,12 @@ from vo_service._catalogs import CatalogError, parse_user_catalog
 from vo_service._context import ServiceContext
 from vo_service._downloads import links_url, product_url
 from vo_service._failures import PROCESSING_ERRORS, job_failure, request_error
-from vo_service._request import ProductRequest, RequestError, parse_request
+from vo_service._request import (
+    ProductRequest,
+    RequestError,
+    normalised_position,
+    parse_request,
+)
 from vo_service._resolver import UnresolvedName
 from vo_service._selection import select_science_windows
 from vo_service._store import StoredProduct, StoreError
@@ -89,12 +94,6 @@ def _calibration(archive_root: str) -> Instrument:
     return load_instrument(Path(archive_root))
 
 
-def _round_position(value: float) -> float:
-    """A resolved coordinate rounded as :func:`parse_request` rounds a given one, so that a
-    name and the position it resolves to are one request."""
-    return 0.0 if value == 0 else float(f"{value:.10g}")
-
-
 def _resolve(
     context: ServiceContext, request: ProductRequest
 ) -> tuple[float | None, float | None, str | None]:
@@ -106,7 +105,8 @@ def _resolve(
         found = context.resolver.resolve(request.src_name)
     except UnresolvedName as exc:
         raise RequestError(request.name_of("src_name"), str(exc)) from exc
-    return _round_position(found.ra % 360.0), _round_position(found.dec), found.resolver
+    ra, dec = normalised_position(found.ra, found.dec)
+    return ra, dec, found.resolver
 
 
 def _recipe_for(request: ProductRequest) -> Recipe:
@@ -145,7 +145,6 @@ def recipe_inputs(
         band=request.band if request.banded else None,
         position=position,
         radius_deg=request.radius_deg,
-        lead_label=request.src_name,
         detection_threshold=request.detection_threshold,
         time_bin_s=request.time_bin_s,
         user_catalog=user_catalog,

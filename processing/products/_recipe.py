@@ -61,10 +61,10 @@ class RecipeInputs:
     windows selected. Nothing here is specific to one instrument.
 
     ``position`` is the request's centre when the client gave one or a name resolved to one
-    (``None`` for a bare science-window list: recipes then centre on the mean pointing).
-    ``lead_label`` is the client's name of the source at ``position`` (a label only: the
-    position, not the name, decides the sky model). ``band`` is ``None`` for product types
-    made over the instrument's whole range (spectra).
+    (``None`` for a bare science-window list: recipes then centre on the mean pointing); a
+    client's source name is resolved to it before, and plays no further part (the position,
+    not the name, decides the sky model). ``band`` is ``None`` for product types made over the
+    instrument's whole range (spectra).
     """
 
     instrument: str
@@ -76,7 +76,6 @@ class RecipeInputs:
     band: EnergyBand | None
     position: tuple[float, float] | None
     radius_deg: float
-    lead_label: str | None = None
     detection_threshold: float = 7.0
     time_bin_s: float = 1000.0
     #: Sky model replacing the archive's reference catalog: (name, ra, dec) triples.
