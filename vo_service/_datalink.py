@@ -25,7 +25,7 @@ from datalink import (
     split_product_id,
 )
 from processing.archive import MJDREF
-from processing.instruments import get_instrument
+from processing.instruments import get_instrument, instrument_names
 from processing.pipeline import CancelToken, Progress
 from vo_service._detections import describe_detection, split_detection_key
 from vo_service._products import _context, _settings, accept_rederivation, build_products
@@ -163,7 +163,7 @@ class StoreProductSource:
         rederive_band = stored.product_type in {"image", "light_curve"}
         if rederive_band:
             # The archive's events allow any band of the instrument: that is the BAND range.
-            instrument = (meta.get("request") or {}).get("instrument", "isgri")
+            instrument = (meta.get("request") or {}).get("instrument", instrument_names()[0])
             band = get_instrument(instrument).energy_range_kev
         time = (meta["t_min_mjd"], meta["t_max_mjd"]) if "t_min_mjd" in meta else None
         request = meta.get("request")

@@ -20,6 +20,7 @@ from processing.instruments import BandError, EnergyBand, get_instrument, instru
 
 __all__ = [
     "BANDED",
+    "ENERGY_RANGE_KEV",
     "PARAMETERS",
     "PRODUCT_TYPES",
     "ParamSpec",
@@ -36,10 +37,9 @@ _MJDREF = 51544.0
 PRODUCT_TYPES = ("image", "spectrum", "light_curve", "transient_search", "spectral_fit")
 #: Product types made in one energy band (spectra cover the instrument's whole range).
 BANDED = ("image", "light_curve", "transient_search")
-_BANDED = BANDED
 #: Every registered instrument's energy range together: the bounds a band is first checked
 #: against (then against the requested instrument's own grid, when it is snapped).
-_ENERGY_RANGE_KEV = (
+ENERGY_RANGE_KEV = (
     min(get_instrument(n).energy_range_kev[0] for n in instrument_names()),
     max(get_instrument(n).energy_range_kev[1] for n in instrument_names()),
 )
@@ -157,9 +157,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         unit="keV",
         ucd="em.energy;stat.min",
         default=20.0,
-        minimum=_ENERGY_RANGE_KEV[0],
-        maximum=_ENERGY_RANGE_KEV[1],
-        used_by=_BANDED,
+        minimum=ENERGY_RANGE_KEV[0],
+        maximum=ENERGY_RANGE_KEV[1],
+        used_by=BANDED,
     ),
     ParamSpec(
         "E2_keV",
@@ -168,9 +168,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         unit="keV",
         ucd="em.energy;stat.max",
         default=40.0,
-        minimum=_ENERGY_RANGE_KEV[0],
-        maximum=_ENERGY_RANGE_KEV[1],
-        used_by=_BANDED,
+        minimum=ENERGY_RANGE_KEV[0],
+        maximum=ENERGY_RANGE_KEV[1],
+        used_by=BANDED,
     ),
     ParamSpec(
         "detection_threshold",
