@@ -39,7 +39,7 @@ from processing.products._recipe import (
 )
 from processing.products._sky import request_centre, sky_model
 
-__all__ = ["register_isgri_recipes"]
+__all__ = ["register"]
 
 INSTRUMENT = "isgri"
 
@@ -234,7 +234,7 @@ class LightCurveRecipe:
         return ProductPlan(graph, target, describe, per_scw=per_scw)
 
 
-def register_isgri_recipes() -> None:
+def register() -> None:
     """Register the ISGRI recipes (the registry does on its first lookup)."""
     register_recipe(INSTRUMENT, "image", ImageRecipe)
     register_recipe(INSTRUMENT, "spectrum", lambda: SpectrumRecipe("spectrum"))

@@ -13,6 +13,7 @@ with :func:`get_recipe`; the built-in ISGRI recipes register themselves on first
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,7 +198,10 @@ class Recipe(Protocol):
 
 _FACTORIES: dict[tuple[str, str], Callable[[], Recipe]] = {}
 _LOADED: dict[tuple[str, str], Recipe] = {}
-_BUILTINS: list[Callable[[], None]] = []
+#: Modules of the built-in recipes, each with a ``register()`` (imported on the first lookup,
+#: so that importing the product API does not import every instrument's analysis).
+BUILTIN_RECIPE_MODULES: tuple[str, ...] = ("processing.products._isgri",)
+_BUILTINS_LOADED: list[str] = []
 
 
 def register_recipe(instrument: str, product_type: str, factory: Callable[[], Recipe]) -> None:
@@ -208,11 +212,10 @@ def register_recipe(instrument: str, product_type: str, factory: Callable[[], Re
 
 
 def _ensure_builtins() -> None:
-    if not _BUILTINS:
-        from processing.products._isgri import register_isgri_recipes
-
-        _BUILTINS.append(register_isgri_recipes)
-        register_isgri_recipes()
+    for module in BUILTIN_RECIPE_MODULES:
+        if module not in _BUILTINS_LOADED:
+            _BUILTINS_LOADED.append(module)
+            importlib.import_module(module).register()
 
 
 def recipe_keys() -> tuple[tuple[str, str], ...]:
