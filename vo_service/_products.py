@@ -18,13 +18,11 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from datalink import DATALINK_MIME
 from processing.archive import ScienceWindow
-from processing.instrument import Instrument, load_instrument
 from processing.pipeline import (
     CacheStore,
     CancelToken,
@@ -89,11 +87,6 @@ def _context(settings_json: str) -> ServiceContext:
     return ServiceContext.build(_settings(settings_json), migrate=False)
 
 
-@functools.lru_cache(maxsize=4)
-def _calibration(archive_root: str) -> Instrument:
-    return load_instrument(Path(archive_root))
-
-
 def _resolve(
     context: ServiceContext, request: ProductRequest
 ) -> tuple[float | None, float | None, str | None]:
@@ -140,7 +133,6 @@ def recipe_inputs(
         instrument=request.instrument,
         product_type=request.product_type,
         archive=context.archive,
-        calibration=_calibration(str(context.settings.resolved_archive_path)),
         science_windows=tuple(science_windows),
         band=request.band if request.banded else None,
         position=position,

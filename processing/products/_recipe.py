@@ -70,9 +70,8 @@ class RecipeInputs:
 
     instrument: str
     product_type: str
+    #: The archive index (a recipe reads its instrument's calibration and catalog from it).
     archive: ArchiveIndex
-    #: The instrument's calibration (``processing.instrument.Instrument`` or an adapter's).
-    calibration: Any
     science_windows: tuple[ScienceWindow, ...]
     band: EnergyBand | None
     position: tuple[float, float] | None

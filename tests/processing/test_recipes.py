@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from processing.archive import ArchiveIndex, read_reference_catalog
-from processing.instrument import load_instrument
 from processing.instruments import get_instrument
 from processing.pipeline import (
     CacheStore,
@@ -59,7 +58,6 @@ def _inputs(index: ArchiveIndex, product_type: str, **changes: object) -> Recipe
         instrument="isgri",
         product_type=product_type,
         archive=index,
-        calibration=load_instrument(index.root),
         science_windows=tuple(index.all()),
         band=band if product_type != "spectrum" else None,
         position=CRAB,
