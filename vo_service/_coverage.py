@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from processing.archive import MJDREF, ArchiveIndex
 from registry import PointingCoverage
+from vo_service._request import ENERGY_RANGE_KEV
 
 __all__ = ["ArchiveCoverage"]
 
@@ -15,11 +16,12 @@ HALF_CODED_RADIUS_DEG = 9.5
 
 @dataclass(frozen=True)
 class ArchiveCoverage:
-    """Coverage provider over the live archive index (pointings, time span, ISGRI band)."""
+    """Coverage provider over the live archive index (pointings, time span, and the energy
+    range of the registered instruments together)."""
 
     archive: ArchiveIndex
-    e_min_kev: float = 15.0
-    e_max_kev: float = 1000.0
+    e_min_kev: float = ENERGY_RANGE_KEV[0]
+    e_max_kev: float = ENERGY_RANGE_KEV[1]
 
     def pointing_coverage(self) -> PointingCoverage:
         """The current pointings, time span (MJD) and energy band."""

@@ -25,10 +25,10 @@ from datalink import (
     split_product_id,
 )
 from processing.archive import MJDREF
-from processing.instruments import get_instrument
+from processing.instruments import get_instrument, instrument_names
 from processing.pipeline import CancelToken, Progress
 from vo_service._detections import describe_detection, split_detection_key
-from vo_service._products import _context, accept_rederivation, build_products
+from vo_service._products import _context, _settings, accept_rederivation, build_products
 from vo_service._request import ProductRequest, RequestError
 from vo_service._store import StoredProduct
 from vo_service.settings import Settings
@@ -84,7 +84,7 @@ class StoreProductSource:
 
     @functools.cached_property
     def settings(self) -> Settings:
-        return Settings.model_validate_json(self._settings_json)
+        return _settings(self._settings_json)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"_settings_json": self._settings_json}
@@ -163,7 +163,7 @@ class StoreProductSource:
         rederive_band = stored.product_type in {"image", "light_curve"}
         if rederive_band:
             # The archive's events allow any band of the instrument: that is the BAND range.
-            instrument = (meta.get("request") or {}).get("instrument", "isgri")
+            instrument = (meta.get("request") or {}).get("instrument", instrument_names()[0])
             band = get_instrument(instrument).energy_range_kev
         time = (meta["t_min_mjd"], meta["t_max_mjd"]) if "t_min_mjd" in meta else None
         request = meta.get("request")

@@ -18,13 +18,11 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from datalink import DATALINK_MIME
 from processing.archive import ScienceWindow
-from processing.instrument import Instrument, load_instrument
 from processing.pipeline import (
     CacheStore,
     CancelToken,
@@ -36,6 +34,7 @@ from processing.pipeline import (
 )
 from processing.products import (
     ProductDescriptor,
+    Recipe,
     RecipeInputs,
     RecipeNotFoundError,
     get_recipe,
@@ -49,7 +48,12 @@ from vo_service._catalogs import CatalogError, parse_user_catalog
 from vo_service._context import ServiceContext
 from vo_service._downloads import links_url, product_url
 from vo_service._failures import PROCESSING_ERRORS, job_failure, request_error
-from vo_service._request import ProductRequest, RequestError, parse_request
+from vo_service._request import (
+    ProductRequest,
+    RequestError,
+    normalised_position,
+    parse_request,
+)
 from vo_service._resolver import UnresolvedName
 from vo_service._selection import select_science_windows
 from vo_service._store import StoredProduct, StoreError
@@ -83,17 +87,6 @@ def _context(settings_json: str) -> ServiceContext:
     return ServiceContext.build(_settings(settings_json), migrate=False)
 
 
-@functools.lru_cache(maxsize=4)
-def _calibration(archive_root: str) -> Instrument:
-    return load_instrument(Path(archive_root))
-
-
-def _round_position(value: float) -> float:
-    """A resolved coordinate rounded as :func:`parse_request` rounds a given one, so that a
-    name and the position it resolves to are one request."""
-    return 0.0 if value == 0 else float(f"{value:.10g}")
-
-
 def _resolve(
     context: ServiceContext, request: ProductRequest
 ) -> tuple[float | None, float | None, str | None]:
@@ -105,10 +98,11 @@ def _resolve(
         found = context.resolver.resolve(request.src_name)
     except UnresolvedName as exc:
         raise RequestError(request.name_of("src_name"), str(exc)) from exc
-    return _round_position(found.ra % 360.0), _round_position(found.dec), found.resolver
+    ra, dec = normalised_position(found.ra, found.dec)
+    return ra, dec, found.resolver
 
 
-def _recipe_for(request: ProductRequest) -> Any:
+def _recipe_for(request: ProductRequest) -> Recipe:
     try:
         return get_recipe(request.instrument, request.product_type)
     except RecipeNotFoundError as exc:
@@ -139,12 +133,10 @@ def recipe_inputs(
         instrument=request.instrument,
         product_type=request.product_type,
         archive=context.archive,
-        calibration=_calibration(str(context.settings.resolved_archive_path)),
         science_windows=tuple(science_windows),
         band=request.band if request.banded else None,
         position=position,
         radius_deg=request.radius_deg,
-        lead_label=request.src_name,
         detection_threshold=request.detection_threshold,
         time_bin_s=request.time_bin_s,
         user_catalog=user_catalog,

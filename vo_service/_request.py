@@ -20,11 +20,13 @@ from processing.instruments import BandError, EnergyBand, get_instrument, instru
 
 __all__ = [
     "BANDED",
+    "ENERGY_RANGE_KEV",
     "PARAMETERS",
     "PRODUCT_TYPES",
     "ParamSpec",
     "ProductRequest",
     "RequestError",
+    "normalised_position",
     "parse_request",
     "request_pairs",
 ]
@@ -35,10 +37,9 @@ _MJDREF = 51544.0
 PRODUCT_TYPES = ("image", "spectrum", "light_curve", "transient_search", "spectral_fit")
 #: Product types made in one energy band (spectra cover the instrument's whole range).
 BANDED = ("image", "light_curve", "transient_search")
-_BANDED = BANDED
 #: Every registered instrument's energy range together: the bounds a band is first checked
 #: against (then against the requested instrument's own grid, when it is snapped).
-_ENERGY_RANGE_KEV = (
+ENERGY_RANGE_KEV = (
     min(get_instrument(n).energy_range_kev[0] for n in instrument_names()),
     max(get_instrument(n).energy_range_kev[1] for n in instrument_names()),
 )
@@ -156,9 +157,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         unit="keV",
         ucd="em.energy;stat.min",
         default=20.0,
-        minimum=_ENERGY_RANGE_KEV[0],
-        maximum=_ENERGY_RANGE_KEV[1],
-        used_by=_BANDED,
+        minimum=ENERGY_RANGE_KEV[0],
+        maximum=ENERGY_RANGE_KEV[1],
+        used_by=BANDED,
     ),
     ParamSpec(
         "E2_keV",
@@ -167,9 +168,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         unit="keV",
         ucd="em.energy;stat.max",
         default=40.0,
-        minimum=_ENERGY_RANGE_KEV[0],
-        maximum=_ENERGY_RANGE_KEV[1],
-        used_by=_BANDED,
+        minimum=ENERGY_RANGE_KEV[0],
+        maximum=ENERGY_RANGE_KEV[1],
+        used_by=BANDED,
     ),
     ParamSpec(
         "detection_threshold",
@@ -356,6 +357,12 @@ def _snap(instrument: str, e1: float, e2: float, e1_label: str, e2_label: str) -
         raise RequestError(e2_label, f"{exc} of the {spec.name} channel grid") from exc
 
 
+def normalised_position(ra: float, dec: float) -> tuple[float, float]:
+    """A position as requests hold it (RA in [0, 360), both rounded to 10 digits): a given
+    position and a resolved one are normalised alike, so a name and its position agree."""
+    return _round(ra % 360.0), _round(dec)
+
+
 def _round(value: float, digits: int = 10) -> float:
     if value == 0:
         return 0.0
@@ -498,10 +505,11 @@ def parse_request(params: Iterable[tuple[str, str]]) -> ProductRequest:
     osa_label, osa = get("osa_version")
     if osa not in (None, "current"):
         raise RequestError(osa_label, f"only 'current' is served, not {osa!r}")
+    position = None if ra is None or dec is None else normalised_position(ra, dec)
     return ProductRequest(
         product_type=product_type,
-        ra=None if ra is None else _round(ra % 360.0),
-        dec=None if dec is None else _round(dec),
+        ra=None if position is None else position[0],
+        dec=None if position is None else position[1],
         src_name=src_name,
         radius_deg=_round(radius),
         t1_ijd=t1,

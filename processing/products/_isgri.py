@@ -6,6 +6,7 @@ Each recipe translates :class:`~processing.products.RecipeInputs` into the ISGRI
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from processing.archive import read_reference_catalog
+from processing.instrument import Instrument, load_instrument
 from processing.isgri import (
     CatalogSource,
     ExtractSpectrum,
@@ -39,7 +41,7 @@ from processing.products._recipe import (
 )
 from processing.products._sky import request_centre, sky_model
 
-__all__ = ["register_isgri_recipes"]
+__all__ = ["register"]
 
 INSTRUMENT = "isgri"
 
@@ -91,6 +93,16 @@ def _fitted_descriptor(
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _load_calibration(archive_root: str) -> Instrument:
+    return load_instrument(Path(archive_root))
+
+
+def calibration(archive_root: Path) -> Instrument:
+    """The ISGRI calibration (IC files) of an archive, loaded once per process."""
+    return _load_calibration(str(archive_root))
+
+
 def _band(inputs: RecipeInputs) -> tuple[float, float]:
     if inputs.band is None:
         raise RecipeError("E1_keV", f"a {inputs.product_type} is made in one energy band")
@@ -101,7 +113,7 @@ def _check_low_threshold(inputs: RecipeInputs) -> None:
     """Refuse a band that starts below the detector's low threshold in a selected ScW."""
     if inputs.band is None or not inputs.science_windows:
         return
-    threshold = inputs.calibration.low_threshold
+    threshold = calibration(inputs.archive.root).low_threshold
     worst = max(inputs.science_windows, key=lambda s: threshold.at(s.revolution))
     limit = threshold.at(worst.revolution)
     if inputs.band.e_min_kev < limit:
@@ -144,7 +156,9 @@ class ImageRecipe:
             user_catalog=inputs.user_catalog,
             max_scw=max(len(inputs.science_windows), 1),
         )
-        graph, products, ids = build_image_graph(inputs.archive, inputs.calibration, request)
+        graph, products, ids = build_image_graph(
+            inputs.archive, calibration(inputs.archive.root), request
+        )
 
         def describe(files: dict[str, Path]) -> list[ProductDescriptor]:
             product = describe_image_product(products, files, request, ids)
@@ -184,13 +198,17 @@ class SpectrumRecipe:
         request = SpectrumRequest(
             sources=sources, scw_ids=inputs.scw_ids, models=("powerlaw", "cutoffpl")
         )
-        graph, target = build_spectrum_graph(inputs.archive, inputs.calibration, request)
+        graph, target = build_spectrum_graph(
+            inputs.archive, calibration(inputs.archive.root), request
+        )
         stem = safe_name(sources[0].name)
         files = (f"{stem}.pha", f"{stem}.rmf", f"{stem}.arf", f"{stem}_spectrum.vot")
         primary = ("fits.vot", *files) if self.product_type == "spectral_fit" else files
 
         def describe(written: dict[str, Path]) -> list[ProductDescriptor]:
-            product = describe_spectrum_product(graph, target, written, request, inputs.calibration)
+            product = describe_spectrum_product(
+                graph, target, written, request, calibration(inputs.archive.root)
+            )
             return [_fitted_descriptor(product, self.product_type, primary)]
 
         per_scw = tuple(n for n in graph if n.unit.name == ExtractSpectrum.name)
@@ -218,7 +236,9 @@ class LightCurveRecipe:
             bands=((e_min, e_max),),
             time_bin_s=inputs.time_bin_s,
         )
-        graph, target = build_lightcurve_graph(inputs.archive, inputs.calibration, request)
+        graph, target = build_lightcurve_graph(
+            inputs.archive, calibration(inputs.archive.root), request
+        )
         # The files of a source are named after it and the band (isgri.lightcurve_products).
         stem = f"{safe_name(sources[0].name)}_{e_min:g}-{e_max:g}keV"
         files = (f"{stem}.lc", f"{stem}_lc.vot", f"{stem}_lc.png")
@@ -226,7 +246,7 @@ class LightCurveRecipe:
 
         def describe(written: dict[str, Path]) -> list[ProductDescriptor]:
             product = describe_lightcurve_product(
-                graph, target, written, request, inputs.calibration
+                graph, target, written, request, calibration(inputs.archive.root)
             )
             return [_fitted_descriptor(product, self.product_type, primary)]
 
@@ -234,7 +254,7 @@ class LightCurveRecipe:
         return ProductPlan(graph, target, describe, per_scw=per_scw)
 
 
-def register_isgri_recipes() -> None:
+def register() -> None:
     """Register the ISGRI recipes (the registry does on its first lookup)."""
     register_recipe(INSTRUMENT, "image", ImageRecipe)
     register_recipe(INSTRUMENT, "spectrum", lambda: SpectrumRecipe("spectrum"))

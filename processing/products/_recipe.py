@@ -13,6 +13,7 @@ with :func:`get_recipe`; the built-in ISGRI recipes register themselves on first
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,22 +62,20 @@ class RecipeInputs:
     windows selected. Nothing here is specific to one instrument.
 
     ``position`` is the request's centre when the client gave one or a name resolved to one
-    (``None`` for a bare science-window list: recipes then centre on the mean pointing).
-    ``lead_label`` is the client's name of the source at ``position`` (a label only: the
-    position, not the name, decides the sky model). ``band`` is ``None`` for product types
-    made over the instrument's whole range (spectra).
+    (``None`` for a bare science-window list: recipes then centre on the mean pointing); a
+    client's source name is resolved to it before, and plays no further part (the position,
+    not the name, decides the sky model). ``band`` is ``None`` for product types made over the
+    instrument's whole range (spectra).
     """
 
     instrument: str
     product_type: str
+    #: The archive index (a recipe reads its instrument's calibration and catalog from it).
     archive: ArchiveIndex
-    #: The instrument's calibration (``processing.instrument.Instrument`` or an adapter's).
-    calibration: Any
     science_windows: tuple[ScienceWindow, ...]
     band: EnergyBand | None
     position: tuple[float, float] | None
     radius_deg: float
-    lead_label: str | None = None
     detection_threshold: float = 7.0
     time_bin_s: float = 1000.0
     #: Sky model replacing the archive's reference catalog: (name, ra, dec) triples.
@@ -198,7 +197,10 @@ class Recipe(Protocol):
 
 _FACTORIES: dict[tuple[str, str], Callable[[], Recipe]] = {}
 _LOADED: dict[tuple[str, str], Recipe] = {}
-_BUILTINS: list[Callable[[], None]] = []
+#: Modules of the built-in recipes, each with a ``register()`` (imported on the first lookup,
+#: so that importing the product API does not import every instrument's analysis).
+BUILTIN_RECIPE_MODULES: tuple[str, ...] = ("processing.products._isgri",)
+_BUILTINS_LOADED: list[str] = []
 
 
 def register_recipe(instrument: str, product_type: str, factory: Callable[[], Recipe]) -> None:
@@ -209,11 +211,10 @@ def register_recipe(instrument: str, product_type: str, factory: Callable[[], Re
 
 
 def _ensure_builtins() -> None:
-    if not _BUILTINS:
-        from processing.products._isgri import register_isgri_recipes
-
-        _BUILTINS.append(register_isgri_recipes)
-        register_isgri_recipes()
+    for module in BUILTIN_RECIPE_MODULES:
+        if module not in _BUILTINS_LOADED:
+            _BUILTINS_LOADED.append(module)
+            importlib.import_module(module).register()
 
 
 def recipe_keys() -> tuple[tuple[str, str], ...]:
