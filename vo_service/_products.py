@@ -140,6 +140,7 @@ def recipe_inputs(
         detection_threshold=request.detection_threshold,
         time_bin_s=request.time_bin_s,
         user_catalog=user_catalog,
+        unit=request.unit,
     )
 
 

@@ -16,7 +16,13 @@ from typing import Any
 
 from astropy.time import Time
 
-from processing.instruments import BandError, EnergyBand, get_instrument, instrument_names
+from processing.instruments import (
+    BandError,
+    EnergyBand,
+    default_instrument,
+    get_instrument,
+    instrument_names,
+)
 
 __all__ = [
     "BANDED",
@@ -117,10 +123,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "radius",
         "double",
-        "Science windows are selected whose pointing lies within this radius of the centre",
+        "Science windows are selected whose pointing lies within this radius of the centre "
+        "(default: the instrument's; the default instrument's is given here)",
         unit="deg",
         ucd="pos.angDistance",
-        default=15.0,
+        default=default_instrument().default_radius_deg,
         minimum=0.1,  # the mosaic's smallest half side (isgri.mosaic radius)
         maximum=30.0,
     ),
@@ -153,10 +160,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "E1_keV",
         "double",
-        "Lower edge of the energy band",
+        "Lower edge of the energy band (default: the instrument's; the default instrument's "
+        "is given here)",
         unit="keV",
         ucd="em.energy;stat.min",
-        default=20.0,
+        default=default_instrument().default_band_kev[0],
         minimum=ENERGY_RANGE_KEV[0],
         maximum=ENERGY_RANGE_KEV[1],
         used_by=BANDED,
@@ -164,10 +172,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "E2_keV",
         "double",
-        "Upper edge of the energy band",
+        "Upper edge of the energy band (default: the instrument's; the default instrument's "
+        "is given here)",
         unit="keV",
         ucd="em.energy;stat.max",
-        default=40.0,
+        default=default_instrument().default_band_kev[1],
         minimum=ENERGY_RANGE_KEV[0],
         maximum=ENERGY_RANGE_KEV[1],
         used_by=BANDED,
@@ -208,6 +217,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         choices=instrument_names(),
         default=instrument_names()[0],
         ucd="instr",
+    ),
+    ParamSpec(
+        "jemx_num",
+        "int",
+        "JEM-X unit (instrument=jemx; default 1, the unit this archive holds)",
+        minimum=1,
+        maximum=2,
+        ucd="meta.id;instr",
     ),
     ParamSpec(
         "osa_version",
@@ -254,6 +271,8 @@ class ProductRequest:
     instrument: str
     osa_version: str
     given_names: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    #: The unit of a camera flown twice (``jemx_num``); None for the others.
+    unit: int | None = None
 
     @property
     def e1_kev(self) -> float:
@@ -289,6 +308,8 @@ class ProductRequest:
             "selected_catalog": self.selected_catalog,
             "instrument": self.instrument,
             "osa_version": self.osa_version,
+            # Only for a camera with units, so that the others' requests keep their form.
+            **({} if self.unit is None else {"jemx_num": self.unit}),
         }
 
     @classmethod
@@ -335,6 +356,7 @@ def request_pairs(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     put("time_bin", data.get("time_bin_s"))
     put("selected_catalog", data.get("selected_catalog"))
     put("instrument", data.get("instrument"))
+    put("jemx_num", data.get("jemx_num"))
     put("osa_version", data.get("osa_version"))
     return pairs
 
@@ -489,15 +511,27 @@ def parse_request(params: Iterable[tuple[str, str]]) -> ProductRequest:
         raise RequestError(t2_label, f"T2 ({t2_raw}) must be after T1 ({t1_raw})")
     scw_label, scw_raw = get("scw_list")
     scws = _scw_list(scw_label, scw_raw) if scw_raw is not None else ()
+    instrument = choice("instrument")
+    camera = get_instrument(instrument)
     e1, e2 = number("E1_keV"), number("E2_keV")
     assert e1 is not None and e2 is not None
+    # A band edge not given is the instrument's default band's.
+    if get("E1_keV")[1] is None:
+        e1 = camera.default_band_kev[0]
+    if get("E2_keV")[1] is None:
+        e2 = camera.default_band_kev[1]
     if e1 >= e2:
         raise RequestError(get("E2_keV")[0], f"E2_keV ({e2:g}) must be above E1_keV ({e1:g})")
-    instrument = choice("instrument")
     band = _snap(instrument, e1, e2, get("E1_keV")[0], get("E2_keV")[0])
     if not scws and ra is None and src_name is None:
         raise RequestError("src_name", "give src_name, or RA and DEC, or a scw_list")
     radius, max_p = number("radius"), number("max_pointings")
+    if get("radius")[1] is None:
+        radius = camera.default_radius_deg
+    unit_value = number("jemx_num")
+    # The JEM-X unit (ODA's jemx_num) means something for JEM-X only; other instruments'
+    # requests ignore it, as ODA's do.
+    unit = None if instrument != "jemx" else int(unit_value) if unit_value is not None else 1
     threshold, time_bin = number("detection_threshold"), number("time_bin")
     assert radius is not None and max_p is not None and threshold is not None
     assert time_bin is not None
@@ -523,4 +557,5 @@ def parse_request(params: Iterable[tuple[str, str]]) -> ProductRequest:
         instrument=instrument,
         osa_version="current",
         given_names=dict(given),
+        unit=unit,
     )

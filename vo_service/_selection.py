@@ -9,6 +9,7 @@ import json
 import numpy as np
 
 from processing.archive import ArchiveIndex, ScienceWindow, UnknownScienceWindow
+from processing.products import camera_field_deg, camera_windows
 from vo_service._request import ProductRequest, RequestError
 
 __all__ = ["select_science_windows"]
@@ -25,15 +26,32 @@ def select_science_windows(
         When listed science windows are unknown, or nothing matches (naming the parameter that
         most likely needs changing).
     """
+    position = None if ra is None or dec is None else (ra, dec)
     if request.scw_list:
         try:
-            found = archive.get(request.scw_list)
+            listed = archive.get(request.scw_list)
         except UnknownScienceWindow as exc:
             raise RequestError(request.name_of("scw_list"), str(exc)) from exc
+        found = camera_windows(archive, listed, request.instrument, None)
+        if len(found) < len(listed):
+            missing = sorted({s.scw_id for s in listed} - {s.scw_id for s in found})
+            raise RequestError(
+                request.name_of("scw_list"),
+                f"the {request.instrument} camera has no events in {', '.join(missing[:5])}",
+            )
     else:
-        found = archive.query(
+        cone = archive.query(
             ra=ra, dec=dec, radius_deg=request.radius_deg, t1=request.t1_ijd, t2=request.t2_ijd
         )
+        found = camera_windows(archive, cone, request.instrument, position)
+        if cone and not found:
+            field = camera_field_deg(archive, request.instrument)
+            within = "" if field is None else f" within its field ({field:.1f} deg) of the position"
+            raise RequestError(
+                request.name_of("instrument"),
+                f"none of the {len(cone)} science windows selected has {request.instrument} "
+                f"events{within}",
+            )
         if not found:
             param = "T1" if request.t1_ijd is not None or request.t2_ijd is not None else "radius"
             where = f"within {request.radius_deg:g} deg of RA {ra:.4f}, Dec {dec:.4f}"
@@ -64,6 +82,7 @@ def _subset_seed(request: ProductRequest, ra: float | None, dec: float | None) -
         "max_pointings": request.max_pointings,
         "instrument": request.instrument,
         "osa_version": request.osa_version,
+        **({} if request.unit is None else {"unit": request.unit}),
     }
     digest = hashlib.sha256(json.dumps(selection, sort_keys=True).encode()).digest()
     return int.from_bytes(digest[:8], "little")

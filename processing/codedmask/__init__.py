@@ -7,7 +7,13 @@ what makes one camera (its channel grid, its archive layout, its reference catal
 adapter in :mod:`processing.instruments`.
 """
 
-from processing.codedmask._bin import BinScienceWindow, bin_events, events_file
+from processing.codedmask._bin import (
+    BinScienceWindow,
+    bin_events,
+    camera_events_file,
+    events_file,
+    has_camera_events,
+)
 from processing.codedmask._decode import Decoder, SkyImage, resample_mask
 from processing.codedmask._detect import (
     CatalogEntry,
@@ -102,6 +108,7 @@ __all__ = [
     "band_rate",
     "bin_events",
     "calibration_of",
+    "camera_events_file",
     "clean_band",
     "concatenate_lightcurves",
     "crab_spectrum",
@@ -111,6 +118,7 @@ __all__ = [
     "fit_shadowgrams",
     "fit_spectrum",
     "fold",
+    "has_camera_events",
     "imaging_model",
     "instrument_calibration",
     "instrument_for",

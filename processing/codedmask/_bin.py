@@ -25,9 +25,18 @@ from processing.pipeline import (
     Quantity,
     UnitContext,
     declare,
+    file_checksum,
 )
 
-__all__ = ["BinScienceWindow", "bin_events", "camera_of_events", "detector_of", "events_file"]
+__all__ = [
+    "BinScienceWindow",
+    "bin_events",
+    "camera_events_file",
+    "camera_of_events",
+    "detector_of",
+    "events_file",
+    "has_camera_events",
+]
 
 
 def events_file(index: ArchiveIndex, scw: ScienceWindow) -> ExternalFile:
@@ -36,6 +45,43 @@ def events_file(index: ArchiveIndex, scw: ScienceWindow) -> ExternalFile:
         index.events_path(scw),
         f"sha256:{scw.checksum}",
         label=scw.path,
+        attributes={"scw_id": scw.scw_id},
+    )
+
+
+def _camera_events_path(index: ArchiveIndex, scw: ScienceWindow, camera: InstrumentSpec) -> Path:
+    """Where ``camera``'s event file of a science window lies: beside the indexed one."""
+    return index.events_path(scw).parent / camera.layout.events_file
+
+
+def has_camera_events(index: ArchiveIndex, scw: ScienceWindow, camera: InstrumentSpec) -> bool:
+    """Whether ``camera`` recorded events in this science window (its event file exists)."""
+    return _camera_events_path(index, scw, camera).is_file()
+
+
+@lru_cache(maxsize=4096)
+def _checksum(path: str, mtime_ns: int, size: int) -> str:
+    """A file's checksum, read once per version of the file (its time stamp and size)."""
+    return file_checksum(Path(path))
+
+
+def camera_events_file(
+    index: ArchiveIndex, scw: ScienceWindow, camera: InstrumentSpec
+) -> ExternalFile:
+    """The pipeline input naming ``camera``'s event file of a science window.
+
+    The index holds the science windows of the default camera's files, with their checksums;
+    another camera's file in the same folder is named by its own SHA-256 (read once per
+    process and file version). For the indexed camera this is :func:`events_file`.
+    """
+    path = _camera_events_path(index, scw, camera)
+    if path == index.events_path(scw):
+        return events_file(index, scw)
+    stat = path.stat()
+    return ExternalFile(
+        path,
+        _checksum(str(path), stat.st_mtime_ns, stat.st_size),
+        label=str(Path(scw.path).parent / camera.layout.events_file),
         attributes={"scw_id": scw.scw_id},
     )
 

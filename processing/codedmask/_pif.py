@@ -171,12 +171,19 @@ def source_pifs(
     usable = np.zeros(n, dtype=np.int8)
     live = float(instrument.detector.live.sum())
     limit = max_offaxis_deg(instrument)
+    spec = adapter_or_none(instrument)
+    exact = spec is not None and spec.exact_pif
     for k in range(n):
         if not front[k] or offaxis[k] >= limit:
             continue
-        pif[k] = fast_pixel_illumination(
-            instrument.mask, instrument.detector, float(ty[k]), float(tz[k]), oversample
-        )
+        if exact:
+            pif[k] = exact_pixel_illumination(
+                instrument.mask, instrument.detector, float(ty[k]), float(tz[k])
+            )
+        else:
+            pif[k] = fast_pixel_illumination(
+                instrument.mask, instrument.detector, float(ty[k]), float(tz[k]), oversample
+            )
         usable[k] = int(pif[k].sum() / live >= MIN_ILLUMINATED_FRACTION)
     scale = np.array([source_scale(instrument, float(c)) for c in cos_theta])
     return {

@@ -69,4 +69,5 @@ def isgri_spec() -> InstrumentSpec:
         detector_shape=detector_shape("isgri"),
         default_bands_kev=((20.0, 40.0), (40.0, 100.0)),
         max_offaxis_deg=MAX_OFFAXIS_DEG,
+        default_radius_deg=15.0,
     )

@@ -42,4 +42,7 @@ def jemx_spec() -> InstrumentSpec:
         detector_shape=detector_shape("jemx"),
         default_bands_kev=((3.0, 10.0), (10.0, 35.0)),
         max_offaxis_deg=None,
+        # ODA's JEM-X radius: the fully coded field is ~4.8 deg across, the zero response ~6.9.
+        default_radius_deg=5.0,
+        exact_pif=True,
     )

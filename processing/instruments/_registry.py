@@ -118,8 +118,16 @@ def adapter_of(instrument: Instrument) -> InstrumentSpec:
     return adapter_for_calibration(label for label, _ in instrument.calibration_files)
 
 
-def _ensure_builtins() -> None:
-    if DEFAULT_INSTRUMENT not in _FACTORIES:
-        from processing.instruments._isgri import isgri_spec
+_BUILTINS_DONE: list[bool] = []
 
-        _FACTORIES[DEFAULT_INSTRUMENT] = isgri_spec
+
+def _ensure_builtins() -> None:
+    """Register the built-in adapters (ISGRI first: the default) on first use."""
+    if _BUILTINS_DONE:
+        return
+    _BUILTINS_DONE.append(True)
+    from processing.instruments._isgri import isgri_spec
+    from processing.instruments._jemx import jemx_spec
+
+    _FACTORIES.setdefault(DEFAULT_INSTRUMENT, isgri_spec)
+    _FACTORIES.setdefault("jemx", jemx_spec)

@@ -82,6 +82,16 @@ class InstrumentSpec:
     #: Sources further off axis than this get no shadow model (and no science window is
     #: selected for them), degrees; None: the camera's zero-response angle, from its geometry.
     max_offaxis_deg: float | None
+    #: The selection radius (and mosaic half side) a request gets when it names none, degrees.
+    default_radius_deg: float
+    #: Whether PIFs are computed exactly (areas cut at the mask-element edges) rather than by
+    #: sample points, which alias on a mask raster aligned with the pixels.
+    exact_pif: bool = False
+
+    @property
+    def default_band_kev(self) -> tuple[float, float]:
+        """The band a request is made in when it names none (the first default band)."""
+        return self.default_bands_kev[0]
 
     @property
     def energy_range_kev(self) -> tuple[float, float]:

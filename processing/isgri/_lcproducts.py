@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from processing.archive import ArchiveIndex
-from processing.codedmask._bin import BinScienceWindow, events_file
+from processing.codedmask._bin import BinScienceWindow, camera_events_file
+from processing.codedmask._camera import adapter_or_none
 from processing.codedmask._lightcurve import BinTimeResolved, ConcatLightCurves, ScwLightCurve
 from processing.codedmask._ogip import write_lightcurve
 from processing.codedmask._pif import SourcePIF, instrument_calibration, instrument_for
@@ -26,7 +27,7 @@ from processing.codedmask._spectra import sky_params
 from processing.codedmask._transients import find_blocks
 from processing.codedmask._votable import plot_lightcurve, write_lightcurve_votable
 from processing.instrument import Instrument
-from processing.instruments._isgri import default_channel_edges
+from processing.instruments import InstrumentSpec, default_instrument
 from processing.isgri._products import (
     ProductDescriptor,
     RequestError,
@@ -107,6 +108,7 @@ class LightCurveProducts(AnalysisUnit):
 
     def run(self, ctx: UnitContext, lightcurve: dict[str, Any]) -> dict[str, Path]:  # type: ignore[override]
         instrument = instrument_for(ctx.calibration)
+        camera = adapter_or_none(instrument)
         sources = sources_from_param(self.config)
         bands = np.asarray(lightcurve["bands"], dtype=float)
         revs = [int(r) for r in np.asarray(lightcurve["revolutions"])]
@@ -132,6 +134,7 @@ class LightCurveProducts(AnalysisUnit):
                 cards = [*prov, ("CRABRATE", crab, "[count/s] Crab (10 E^-2.1) rate in the band")]
                 write_lightcurve(
                     ctx.scratch_dir / f"{stem}.lc",
+                    instrument=camera,
                     time=time[keep],
                     timedel=timedel[keep],
                     rate=rate[keep],
@@ -148,6 +151,7 @@ class LightCurveProducts(AnalysisUnit):
                 )
                 write_lightcurve_votable(
                     ctx.scratch_dir / f"{stem}_lc.vot",
+                    instrument=camera,
                     source=src.name,
                     e_min=float(lo),
                     e_max=float(hi),
@@ -190,17 +194,23 @@ class LightCurveProducts(AnalysisUnit):
 
 
 def build_lightcurve_graph(
-    index: ArchiveIndex, instrument: Instrument, request: LightCurveRequest
+    index: ArchiveIndex,
+    instrument: Instrument,
+    request: LightCurveRequest,
+    *,
+    camera: InstrumentSpec | None = None,
 ) -> tuple[Graph, Node]:
-    """The DAG of a light-curve request and its target (``isgri.lightcurve_products``)."""
+    """The DAG of a light-curve request and its target (``isgri.lightcurve_products``);
+    ``camera``: the adapter of the instrument (default: the default instrument)."""
     scws = select_science_windows(index, request.sources, request.scw_ids, request.time_range)
     graph = Graph(calibration=instrument_calibration(instrument, index.root))
     sky = sources_to_param(request.sources)
-    edges = default_channel_edges()
+    spec = camera if camera is not None else default_instrument()
+    edges = spec.channel_edge_list()
     bands = [list(b) for b in request.bands]
     pieces = []
     for scw in scws:
-        events = events_file(index, scw)
+        events = camera_events_file(index, scw, spec)
         cube = graph.add(BinScienceWindow(channel_edges=edges), events=events)
         pif = graph.add(SourcePIF(**sky), scw=cube)
         timing = BinTimeResolved(bands=bands, time_bin_s=request.time_bin_s)

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from processing.archive import ArchiveIndex, ScienceWindow
-from processing.codedmask._bin import BinScienceWindow, events_file
+from processing.codedmask._bin import BinScienceWindow, camera_events_file
+from processing.codedmask._camera import adapter_or_none
 from processing.codedmask._ogip import write_pha
 from processing.codedmask._pif import SourcePIF, instrument_calibration, instrument_for
 from processing.codedmask._response_files import arf_values, response_matrix, write_arf, write_rmf
@@ -28,7 +29,8 @@ from processing.codedmask._specfit import SpectralFitError, fit_spectrum, fold, 
 from processing.codedmask._spectra import ExtractSpectrum, StackSpectra, sky_params
 from processing.codedmask._votable import plot_spectrum, write_fit_votable, write_spectrum_votable
 from processing.instrument import Instrument
-from processing.instruments._isgri import MAX_OFFAXIS_DEG, default_channel_edges
+from processing.instruments import InstrumentSpec, default_instrument
+from processing.instruments._isgri import MAX_OFFAXIS_DEG
 from processing.pipeline import (
     AnalysisUnit,
     CancelToken,
@@ -171,6 +173,7 @@ class SpectrumProducts(AnalysisUnit):
 
     def run(self, ctx: UnitContext, stack: dict[str, Any]) -> dict[str, Path]:  # type: ignore[override]
         instrument = instrument_for(ctx.calibration)
+        camera = adapter_or_none(instrument)
         cfg = self.config
         sources = sources_from_param(cfg)
         edges = np.asarray(stack["channel_edges"], dtype=float)
@@ -205,6 +208,7 @@ class SpectrumProducts(AnalysisUnit):
             write_arf(ctx.scratch_dir / f"{stem}.arf", instrument, elo, ehi, arf, prov)
             write_pha(
                 ctx.scratch_dir / f"{stem}.pha",
+                instrument=camera,
                 rate=rate,
                 stat_err=err,
                 exposure_s=exposure,
@@ -220,6 +224,7 @@ class SpectrumProducts(AnalysisUnit):
             )
             write_spectrum_votable(
                 ctx.scratch_dir / f"{stem}_spectrum.vot",
+                instrument=camera,
                 source=src.name,
                 ra=src.ra,
                 dec=src.dec,
@@ -278,16 +283,24 @@ class SpectrumProducts(AnalysisUnit):
 
 
 def build_spectrum_graph(
-    index: ArchiveIndex, instrument: Instrument, request: SpectrumRequest
+    index: ArchiveIndex,
+    instrument: Instrument,
+    request: SpectrumRequest,
+    *,
+    camera: InstrumentSpec | None = None,
 ) -> tuple[Graph, Node]:
-    """The DAG of a spectrum request and its target (the ``isgri.spectrum_products`` node)."""
+    """The DAG of a spectrum request and its target (the ``isgri.spectrum_products`` node);
+    ``camera``: the adapter of the instrument (default: the default instrument)."""
     scws = select_science_windows(index, request.sources, request.scw_ids, request.time_range)
     graph = Graph(calibration=instrument_calibration(instrument, index.root))
     sky = sources_to_param(request.sources)
-    edges = default_channel_edges()
+    spec = camera if camera is not None else default_instrument()
+    edges = spec.channel_edge_list()
     spectra = []
     for scw in scws:
-        cube = graph.add(BinScienceWindow(channel_edges=edges), events=events_file(index, scw))
+        cube = graph.add(
+            BinScienceWindow(channel_edges=edges), events=camera_events_file(index, scw, spec)
+        )
         pif = graph.add(SourcePIF(**sky), scw=cube)
         spectra.append(graph.add(ExtractSpectrum(**sky), scw=cube, pif=pif))
     stack = graph.add(StackSpectra(), spectra=spectra)

@@ -20,7 +20,7 @@ from astropy.time import Time
 from astropy.wcs import WCS
 
 from processing.archive import ArchiveIndex
-from processing.codedmask._bin import BinScienceWindow, events_file
+from processing.codedmask._bin import BinScienceWindow, camera_events_file
 from processing.codedmask._fits_time import MJDREF, set_time_keywords
 from processing.codedmask._imaging import (
     ImageScienceWindow,
@@ -32,12 +32,13 @@ from processing.codedmask._mosaic import MosaicImages
 from processing.codedmask._preview import write_sky_preview
 from processing.codedmask._votable import write_catalog_votable
 from processing.instrument import Instrument
-from processing.instruments._isgri import (
-    DEFAULT_CHANNEL_EDGES,
-    REFERENCE_CATALOG,
+from processing.instruments import (
+    DEFAULT_INSTRUMENT,
     BandError,
+    InstrumentSpec,
     band_channels,
-    default_channel_edges,
+    default_instrument,
+    get_instrument,
 )
 from processing.pipeline import (
     AnalysisUnit,
@@ -97,10 +98,15 @@ class ImageRequest:
     projection: str = "TAN"
     user_catalog: tuple[tuple[str, float, float], ...] | None = None
     max_scw: int = 500
+    #: The camera imaged (registry name); None: the default instrument (kept out of
+    #: :meth:`as_dict`, so that the default camera's products keep their identities).
+    instrument: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready request parameters (headers and product metadata)."""
+        extra = {} if self.instrument is None else {"instrument": self.instrument}
         return {
+            **extra,
             "ra": self.ra,
             "dec": self.dec,
             "radius_deg": self.radius_deg,
@@ -199,9 +205,15 @@ class ImageProducts(AnalysisUnit):
         ]
         primary = fits.PrimaryHDU()
         ph = primary.header
-        ph["TELESCOP"] = "INTEGRAL"
-        ph["INSTRUME"] = "IBIS"
-        ph["DETNAM"] = "ISGRI"
+        camera = get_instrument(request.get("instrument", DEFAULT_INSTRUMENT))
+        detector = camera.fits.detector
+        if "instrument" in request:
+            for key, value, comment in get_instrument(request["instrument"]).fits.cards():
+                ph[key] = (value, comment)
+        else:
+            ph["TELESCOP"] = "INTEGRAL"
+            ph["INSTRUME"] = "IBIS"
+            ph["DETNAM"] = "ISGRI"
         ph["CREATOR"] = (f"codedmask-vo-service {_software_version()}", "software")
         ph["RA_REQ"] = (request["ra"], "[deg] requested centre RA")
         ph["DEC_REQ"] = (request["dec"], "[deg] requested centre Dec")
@@ -252,7 +264,7 @@ class ImageProducts(AnalysisUnit):
             table,
             [(name, unit, ucd, desc) for name, _dtype, unit, ucd, desc in CATALOG_COLUMNS],
             time_range_ijd=(float(mosaic["tstart"]), float(mosaic["tstop"])),
-            description=f"ISGRI sources of a {len(scws)}-science-window mosaic, "
+            description=f"{detector} sources of a {len(scws)}-science-window mosaic, "
             f"{bands[0][0]:g}-{bands[0][1]:g} keV",
             infos=[
                 ("provenance_hash", str(ctx.provenance_hash)),
@@ -261,7 +273,7 @@ class ImageProducts(AnalysisUnit):
             ],
         )
         cat_hdu = fits.table_to_hdu(table)
-        cat_hdu.name = "ISGR-SRCL-RES"
+        cat_hdu.name = "ISGR-SRCL-RES" if detector == "ISGRI" else f"{detector}-SRCL-RES"
         for k, v, c in prov:
             cat_hdu.header[k] = (v, c) if c else v
         cat_hdu.header["SIMULATE"] = bool(self.config["simulated"])
@@ -275,7 +287,7 @@ class ImageProducts(AnalysisUnit):
             significance,
             wcs,
             title=_preview_title(
-                bands[0], len(scws), tstart, tstop, bool(self.config["simulated"])
+                detector, bands[0], len(scws), tstart, tstop, bool(self.config["simulated"])
             ),
             colour_label="Detection significance (σ)",
             limits=_significance_limits(significance),
@@ -290,7 +302,7 @@ class ImageProducts(AnalysisUnit):
 
 
 def _preview_title(
-    band: list[float], n_scw: int, tstart: float, tstop: float, simulated: bool
+    detector: str, band: list[float], n_scw: int, tstart: float, tstop: float, simulated: bool
 ) -> str:
     """Two lines: what the image shows, then from what (dates in TT)."""
     first, last = (
@@ -299,7 +311,7 @@ def _preview_title(
     dates = first if first == last else f"{first} to {last}"
     windows = f"{n_scw} science window{'s' if n_scw != 1 else ''}"
     note = " (SIMULATED DATA)" if simulated else ""
-    what = f"INTEGRAL/ISGRI significance, {band[0]:g}\u2013{band[1]:g} keV{note}"
+    what = f"INTEGRAL/{detector} significance, {band[0]:g}\u2013{band[1]:g} keV{note}"
     return f"{what}\n{windows}, {dates}"
 
 
@@ -311,11 +323,18 @@ def _significance_limits(significance: np.ndarray) -> tuple[float, float]:
 
 
 def build_image_graph(
-    index: ArchiveIndex, instrument: Instrument, request: ImageRequest
+    index: ArchiveIndex,
+    instrument: Instrument,
+    request: ImageRequest,
+    *,
+    camera: InstrumentSpec | None = None,
+    pixel_deg: float | None = None,
 ) -> tuple[Graph, Node, list[str]]:
     """The DAG of an image request: bin → image per ScW → mosaic → products.
 
-    Returns the graph, the products node and the ScW ids used.
+    Returns the graph, the products node and the ScW ids used. ``camera`` is the adapter of
+    the instrument imaged (default: the default instrument: its channel grid, event files and
+    reference catalog); ``pixel_deg`` the mosaic pixel (default: ``isgri.mosaic``'s).
 
     Raises
     ------
@@ -334,7 +353,8 @@ def build_image_graph(
     if len(scws) > request.max_scw:
         raise ValueError(f"{len(scws)} science windows match; at most {request.max_scw} allowed")
     # Refuse a band the detector did not record before building anything (a user's mistake).
-    _, lo, hi = band_channels(DEFAULT_CHANNEL_EDGES, request.e_min, request.e_max)
+    spec = camera if camera is not None else default_instrument()
+    _, lo, hi = band_channels(spec.channel_edges, request.e_min, request.e_max)
     late = max(scws, key=lambda s: instrument.low_threshold.at(s.revolution))
     threshold = instrument.low_threshold.at(late.revolution)
     if lo < threshold:
@@ -352,14 +372,15 @@ def build_image_graph(
             )
         )
     else:
-        path = index.root / REFERENCE_CATALOG
-        ref = ExternalFile(path, file_checksum(path), label=str(REFERENCE_CATALOG))
+        path = index.root / spec.layout.reference_catalog_path
+        ref = ExternalFile(path, file_checksum(path), label=spec.layout.reference_catalog)
         cat = graph.add(ReferenceCatalog(), catalog=ref)
     images = []
     band = [[request.e_min, request.e_max]]
     for scw in scws:
         binned = graph.add(
-            BinScienceWindow(channel_edges=default_channel_edges()), events=events_file(index, scw)
+            BinScienceWindow(channel_edges=spec.channel_edge_list()),
+            events=camera_events_file(index, scw, spec),
         )
         images.append(
             graph.add(
@@ -372,12 +393,14 @@ def build_image_graph(
                 catalog=cat,
             )
         )
+    pixel = {} if pixel_deg is None else {"pixel": pixel_deg}
     mosaic = graph.add(
         MosaicImages(
             center=_skycoord(request.ra, request.dec),
             radius=request.radius_deg,
             projection=request.projection,
             threshold=request.threshold_mosaic,
+            **pixel,
         ),
         images=images,
         catalog=cat,

@@ -21,6 +21,7 @@ from processing.products._recipe import (
     register_recipe,
 )
 from processing.products._sky import LEAD_MATCH_DEG, coordinate_label, request_centre, sky_model
+from processing.products._windows import camera_field_deg, camera_windows
 
 __all__ = [
     "LEAD_MATCH_DEG",
@@ -32,6 +33,8 @@ __all__ = [
     "RecipeError",
     "RecipeInputs",
     "RecipeNotFoundError",
+    "camera_field_deg",
+    "camera_windows",
     "coordinate_label",
     "get_recipe",
     "product_types",

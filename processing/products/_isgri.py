@@ -15,6 +15,7 @@ from pathlib import Path
 
 from processing.archive import read_reference_catalog
 from processing.instrument import Instrument, load_instrument
+from processing.instruments import get_instrument
 from processing.isgri import (
     CatalogSource,
     ExtractSpectrum,
@@ -41,7 +42,15 @@ from processing.products._recipe import (
 )
 from processing.products._sky import request_centre, sky_model
 
-__all__ = ["register"]
+__all__ = [
+    "ISGRI_CHOICES",
+    "CameraChoices",
+    "ImageRecipe",
+    "LightCurveRecipe",
+    "SpectrumRecipe",
+    "calibration",
+    "register",
+]
 
 INSTRUMENT = "isgri"
 
@@ -94,13 +103,44 @@ def _fitted_descriptor(
 
 
 @functools.lru_cache(maxsize=8)
-def _load_calibration(archive_root: str) -> Instrument:
-    return load_instrument(Path(archive_root))
+def _load_calibration(archive_root: str, instrument: str) -> Instrument:
+    if instrument == INSTRUMENT:
+        return load_instrument(Path(archive_root))
+    return load_instrument(Path(archive_root), instrument)
 
 
-def calibration(archive_root: Path) -> Instrument:
-    """The ISGRI calibration (IC files) of an archive, loaded once per process."""
-    return _load_calibration(str(archive_root))
+def calibration(archive_root: Path, instrument: str = INSTRUMENT) -> Instrument:
+    """An instrument's calibration (IC files) in an archive, loaded once per process."""
+    return _load_calibration(str(archive_root), instrument)
+
+
+@dataclass(frozen=True)
+class CameraChoices:
+    """What a camera's recipes choose besides its adapter: the mosaic pixel (None: the
+    mosaic unit's default, ISGRI's sky pixel) and the quick spectral fits' band (None: the
+    spectrum unit's default, ISGRI's 30-300 keV)."""
+
+    mosaic_pixel_deg: float | None = None
+    fit_band_kev: tuple[float, float] | None = None
+    #: For a camera flown in several units: the unit whose events the archive holds, and the
+    #: request parameter naming the unit (a request for another unit is refused).
+    unit: int | None = None
+    unit_param: str = ""
+
+
+def _check_unit(inputs: RecipeInputs, choices: CameraChoices) -> None:
+    if inputs.unit is None or choices.unit is None or inputs.unit == choices.unit:
+        return
+    spec = get_instrument(inputs.instrument)
+    raise RecipeError(
+        choices.unit_param,
+        f"unit {inputs.unit} is not in this archive: its {inputs.instrument} event files are "
+        f"unit {choices.unit}'s ({spec.layout.events_file}); use {choices.unit_param}="
+        f"{choices.unit}",
+    )
+
+
+ISGRI_CHOICES = CameraChoices()
 
 
 def _band(inputs: RecipeInputs) -> tuple[float, float]:
@@ -113,7 +153,7 @@ def _check_low_threshold(inputs: RecipeInputs) -> None:
     """Refuse a band that starts below the detector's low threshold in a selected ScW."""
     if inputs.band is None or not inputs.science_windows:
         return
-    threshold = calibration(inputs.archive.root).low_threshold
+    threshold = calibration(inputs.archive.root, inputs.instrument).low_threshold
     worst = max(inputs.science_windows, key=lambda s: threshold.at(s.revolution))
     limit = threshold.at(worst.revolution)
     if inputs.band.e_min_kev < limit:
@@ -137,8 +177,10 @@ class ImageRecipe:
     product_type: str = "image"
     description: str = "Sky images, mosaic and source catalog"
     banded: bool = True
+    choices: CameraChoices = ISGRI_CHOICES
 
     def check(self, inputs: RecipeInputs) -> None:
+        _check_unit(inputs, self.choices)
         _check_low_threshold(inputs)
 
     def plan(self, inputs: RecipeInputs) -> ProductPlan:
@@ -155,9 +197,14 @@ class ImageRecipe:
             threshold_mosaic=inputs.detection_threshold,
             user_catalog=inputs.user_catalog,
             max_scw=max(len(inputs.science_windows), 1),
+            instrument=None if self.instrument == INSTRUMENT else self.instrument,
         )
         graph, products, ids = build_image_graph(
-            inputs.archive, calibration(inputs.archive.root), request
+            inputs.archive,
+            calibration(inputs.archive.root, self.instrument),
+            request,
+            camera=get_instrument(self.instrument),
+            pixel_deg=self.choices.mosaic_pixel_deg,
         )
 
         def describe(files: dict[str, Path]) -> list[ProductDescriptor]:
@@ -189,17 +236,22 @@ class SpectrumRecipe:
     instrument: str = INSTRUMENT
     description: str = "OGIP spectra with their responses, and quick fits"
     banded: bool = False
+    choices: CameraChoices = ISGRI_CHOICES
 
     def check(self, inputs: RecipeInputs) -> None:
-        return None
+        _check_unit(inputs, self.choices)
 
     def plan(self, inputs: RecipeInputs) -> ProductPlan:
         sources = _sources(inputs)
+        band = {} if self.choices.fit_band_kev is None else {"fit_band": self.choices.fit_band_kev}
         request = SpectrumRequest(
-            sources=sources, scw_ids=inputs.scw_ids, models=("powerlaw", "cutoffpl")
+            sources=sources, scw_ids=inputs.scw_ids, models=("powerlaw", "cutoffpl"), **band
         )
         graph, target = build_spectrum_graph(
-            inputs.archive, calibration(inputs.archive.root), request
+            inputs.archive,
+            calibration(inputs.archive.root, self.instrument),
+            request,
+            camera=get_instrument(self.instrument),
         )
         stem = safe_name(sources[0].name)
         files = (f"{stem}.pha", f"{stem}.rmf", f"{stem}.arf", f"{stem}_spectrum.vot")
@@ -207,7 +259,7 @@ class SpectrumRecipe:
 
         def describe(written: dict[str, Path]) -> list[ProductDescriptor]:
             product = describe_spectrum_product(
-                graph, target, written, request, calibration(inputs.archive.root)
+                graph, target, written, request, calibration(inputs.archive.root, self.instrument)
             )
             return [_fitted_descriptor(product, self.product_type, primary)]
 
@@ -223,8 +275,10 @@ class LightCurveRecipe:
     instrument: str = INSTRUMENT
     description: str = "OGIP light curves in one band, and Bayesian-block transients"
     banded: bool = True
+    choices: CameraChoices = ISGRI_CHOICES
 
     def check(self, inputs: RecipeInputs) -> None:
+        _check_unit(inputs, self.choices)
         _check_low_threshold(inputs)
 
     def plan(self, inputs: RecipeInputs) -> ProductPlan:
@@ -237,7 +291,10 @@ class LightCurveRecipe:
             time_bin_s=inputs.time_bin_s,
         )
         graph, target = build_lightcurve_graph(
-            inputs.archive, calibration(inputs.archive.root), request
+            inputs.archive,
+            calibration(inputs.archive.root, self.instrument),
+            request,
+            camera=get_instrument(self.instrument),
         )
         # The files of a source are named after it and the band (isgri.lightcurve_products).
         stem = f"{safe_name(sources[0].name)}_{e_min:g}-{e_max:g}keV"
@@ -246,7 +303,7 @@ class LightCurveRecipe:
 
         def describe(written: dict[str, Path]) -> list[ProductDescriptor]:
             product = describe_lightcurve_product(
-                graph, target, written, request, calibration(inputs.archive.root)
+                graph, target, written, request, calibration(inputs.archive.root, self.instrument)
             )
             return [_fitted_descriptor(product, self.product_type, primary)]
 

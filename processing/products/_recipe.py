@@ -80,6 +80,8 @@ class RecipeInputs:
     time_bin_s: float = 1000.0
     #: Sky model replacing the archive's reference catalog: (name, ra, dec) triples.
     user_catalog: tuple[tuple[str, float, float], ...] | None = None
+    #: The unit of a camera flown twice (JEM-X 1 or 2), None when the request names none.
+    unit: int | None = None
 
     @property
     def scw_ids(self) -> tuple[str, ...]:
@@ -199,7 +201,10 @@ _FACTORIES: dict[tuple[str, str], Callable[[], Recipe]] = {}
 _LOADED: dict[tuple[str, str], Recipe] = {}
 #: Modules of the built-in recipes, each with a ``register()`` (imported on the first lookup,
 #: so that importing the product API does not import every instrument's analysis).
-BUILTIN_RECIPE_MODULES: tuple[str, ...] = ("processing.products._isgri",)
+BUILTIN_RECIPE_MODULES: tuple[str, ...] = (
+    "processing.products._isgri",
+    "processing.products._jemx",
+)
 _BUILTINS_LOADED: list[str] = []
 
 
