@@ -6,6 +6,7 @@ Each recipe translates :class:`~processing.products.RecipeInputs` into the ISGRI
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -243,10 +244,11 @@ class SpectrumRecipe:
 
     def plan(self, inputs: RecipeInputs) -> ProductPlan:
         sources = _sources(inputs)
-        band = {} if self.choices.fit_band_kev is None else {"fit_band": self.choices.fit_band_kev}
         request = SpectrumRequest(
-            sources=sources, scw_ids=inputs.scw_ids, models=("powerlaw", "cutoffpl"), **band
+            sources=sources, scw_ids=inputs.scw_ids, models=("powerlaw", "cutoffpl")
         )
+        if self.choices.fit_band_kev is not None:
+            request = dataclasses.replace(request, fit_band=self.choices.fit_band_kev)
         graph, target = build_spectrum_graph(
             inputs.archive,
             calibration(inputs.archive.root, self.instrument),

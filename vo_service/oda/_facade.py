@@ -33,7 +33,7 @@ from vo_service._store import ProductStore, StoredProduct
 from vo_service.oda._encode import EncodingError
 from vo_service.oda._envelope import QUERY_STATUS, envelope, failure
 from vo_service.oda._products import encode_products
-from vo_service.oda._wire import OdaCall, OdaParameterError, translate
+from vo_service.oda._wire import INSTRUMENT, OdaCall, OdaParameterError, translate
 
 __all__ = ["JOB_TAG", "ForeignJobError", "OdaFacade"]
 
@@ -163,7 +163,10 @@ class OdaFacade:
                 **common,
             )
         try:
-            products = encode_products([(p, self.store.folder(p.hash)) for p in stored])
+            products = encode_products(
+                [(p, self.store.folder(p.hash)) for p in stored],
+                (call.instrument or INSTRUMENT).lower(),
+            )
         except (OSError, KeyError, ValueError, EncodingError) as exc:
             log.exception("oda: encoding the products of job %s failed", job.id)
             return failure(

@@ -87,7 +87,7 @@ def oda_blueprint(
         product = request.args.get("product_type")
         if product is not None and product not in products:
             return _error(400, f"unknown product (products: {', '.join(products)})")
-        return jsonify(instrument_description(product))
+        return jsonify(instrument_description(product, instrument))
 
     @bp.route("")
     def index() -> Any:

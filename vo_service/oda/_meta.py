@@ -7,7 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from vo_service._request import PARAMETERS, ParamSpec
-from vo_service.oda._wire import INSTRUMENT, ODA_PRODUCTS, parameter_names, served_instruments
+from vo_service.oda._wire import (
+    INSTRUMENT,
+    ODA_INSTRUMENTS,
+    parameter_names,
+    served_instruments,
+)
 
 __all__ = ["instrument_description", "instruments"]
 
@@ -66,16 +71,22 @@ def _parameter(name: str) -> dict[str, Any]:
     return _describe(_BY_NAME[name])
 
 
-def instrument_description(product: str | None = None) -> list[list[Any]]:
+def instrument_description(
+    product: str | None = None, instrument_name: str = INSTRUMENT
+) -> list[list[Any]]:
     """``/api/meta-data``: the source query, the instrument query and each product query
     (only ``product``'s when given), in the dispatcher's nesting (and its ``instrumet``
     spelling, which clients read)."""
-    products = [product] if product in ODA_PRODUCTS else list(ODA_PRODUCTS)
+    offered = ODA_INSTRUMENTS[instrument_name]
+    products = [product] if product in offered else list(offered)
     source = [{"query_name": "src_query"}, *(_parameter(n) for n in _SOURCE)]
-    common = [n for n in parameter_names("isgri_spectrum") if n not in _SOURCE]
-    instrument = [{"query_name": "isgri_parameters"}, *(_parameter(n) for n in common)]
+    common = [n for n in parameter_names(f"{instrument_name}_spectrum") if n not in _SOURCE]
+    instrument = [
+        {"query_name": f"{instrument_name}_parameters"},
+        *(_parameter(n) for n in common),
+    ]
     described: list[Any] = [
-        {"instrumet": INSTRUMENT},
+        {"instrumet": instrument_name},
         {"prod_dict": {p: f"{p}_query" for p in products}},
         source,
         instrument,

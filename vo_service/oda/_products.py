@@ -114,14 +114,14 @@ def catalog_dictionary(path: Path) -> dict[str, Any]:
     }
 
 
-def _image(product: StoredProduct, folder: Path) -> dict[str, Any]:
+def _image(product: StoredProduct, folder: Path, instrument: str) -> dict[str, Any]:
     with fits.open(folder / "image.fits", memmap=False) as hdul:
         cards = _instrument_cards(hdul[0].header)
         units = [encode_hdu(hdul[0]), encode_hdu(_grouping(hdul))]
         by_name = {h.name: h for h in hdul[1:]}
         units += [encode_hdu(by_name[n], extra_cards=cards) for n in _IMAGES if n in by_name]
     mosaic = encode_product(
-        "mosaic_image", {"product": "mosaic", "instrument": "isgri", "src_name": ""}, units
+        "mosaic_image", {"product": "mosaic", "instrument": instrument, "src_name": ""}, units
     )
     products: dict[str, Any] = {"numpy_data_product_list": [mosaic]}
     if any(f.name == "catalog.fits" for f in product.files):
@@ -164,7 +164,7 @@ def _dense_rmf(hdul: fits.HDUList) -> list[Any]:
     return [hdul[0], ebounds, hdu]
 
 
-def _spectra(product: StoredProduct, folder: Path) -> dict[str, Any]:
+def _spectra(product: StoredProduct, folder: Path, instrument: str) -> dict[str, Any]:
     out = []
     for stem in _stems(product, ".pha"):
         with fits.open(folder / f"{stem}.pha", memmap=False) as pha:
@@ -173,23 +173,22 @@ def _spectra(product: StoredProduct, folder: Path) -> dict[str, Any]:
             spectrum = encode_hdu(pha[1])
             spectrum["header"].update(cards)
             units = [encode_hdu(pha[0]), spectrum]
-        out.append(
-            encode_product(
-                "isgri_spectrum", {"src_name": source, "product": "isgri_spectrum"}, units
-            )
-        )
+        name = f"{instrument}_spectrum"
+        out.append(encode_product(name, {"src_name": source, "product": name}, units))
         with fits.open(folder / f"{stem}.arf", memmap=False) as arf:
             units = [encode_hdu(h) for h in arf]
-        out.append(encode_product("isgri_arf", {"src_name": source, "product": "isgri_arf"}, units))
+        name = f"{instrument}_arf"
+        out.append(encode_product(name, {"src_name": source, "product": name}, units))
         with fits.open(folder / f"{stem}.rmf", memmap=False) as rmf:
             units = [encode_hdu(h) for h in _dense_rmf(rmf)]
-        out.append(encode_product("isgri_rmf", {"src_name": source, "product": "isgri_rmf"}, units))
+        name = f"{instrument}_rmf"
+        out.append(encode_product(name, {"src_name": source, "product": name}, units))
     return {"numpy_data_product_list": out}
 
 
-def _spectral_fit(product: StoredProduct, folder: Path) -> dict[str, Any]:
+def _spectral_fit(product: StoredProduct, folder: Path, instrument: str) -> dict[str, Any]:
     """The spectra, then the fit results as an ECSV table (``spectral_fit``)."""
-    products = _spectra(product, folder)
+    products = _spectra(product, folder, instrument)
     if (folder / "fits.vot").is_file():
         buffer = StringIO()
         Table.read(folder / "fits.vot", format="votable").write(buffer, format="ascii.ecsv")
@@ -200,7 +199,7 @@ def _spectral_fit(product: StoredProduct, folder: Path) -> dict[str, Any]:
     return products
 
 
-def _light_curves(product: StoredProduct, folder: Path) -> dict[str, Any]:
+def _light_curves(product: StoredProduct, folder: Path, instrument: str) -> dict[str, Any]:
     out = []
     for stem in _stems(product, ".lc"):
         with fits.open(folder / f"{stem}.lc", memmap=False) as lc:
@@ -217,11 +216,12 @@ def _light_curves(product: StoredProduct, folder: Path) -> dict[str, Any]:
             "rate": "RATE",
             "rate_err": "ERROR",
         }
-        out.append(encode_product("isgri_lc", meta, units))
+        out.append(encode_product(f"{instrument}_lc", meta, units))
     return {"numpy_data_product_list": out}
 
 
-Encoder = Callable[[StoredProduct, Path], dict[str, Any]]
+#: (product, its folder, the ODA instrument name) -> its ODA entries.
+Encoder = Callable[[StoredProduct, Path, str], dict[str, Any]]
 
 #: Our product type -> its ODA encoding.
 ENCODERS: dict[str, Encoder] = {
@@ -233,14 +233,17 @@ ENCODERS: dict[str, Encoder] = {
 }
 
 
-def encode_products(products: list[tuple[StoredProduct, Path]]) -> dict[str, Any]:
-    """The ``products`` entries of a finished request (the primary product's layout)."""
+def encode_products(
+    products: list[tuple[StoredProduct, Path]], instrument: str = "isgri"
+) -> dict[str, Any]:
+    """The ``products`` entries of a finished request (the primary product's layout), named
+    as ODA names ``instrument``'s (``isgri_spectrum``, ``jemx_spectrum``...)."""
     merged: dict[str, Any] = {}
     for product, folder in products:
         encoder = ENCODERS.get(product.product_type)
         if encoder is None:
             continue
-        for key, value in encoder(product, folder).items():
+        for key, value in encoder(product, folder, instrument).items():
             if isinstance(value, list):
                 merged.setdefault(key, []).extend(value)
             else:

@@ -46,7 +46,14 @@ ODA_PRODUCTS = {
 #: The instruments the ODA facade serves (registry names) -> their ODA product names. An
 #: instrument is served here when it is registered (:mod:`processing.instruments`) and has
 #: an entry; its requests then go through the same normalisation as every other.
-ODA_INSTRUMENTS: dict[str, dict[str, str]] = {INSTRUMENT: ODA_PRODUCTS}
+ODA_INSTRUMENTS: dict[str, dict[str, str]] = {
+    INSTRUMENT: ODA_PRODUCTS,
+    "jemx": {
+        "jemx_image": "image",
+        "jemx_spectrum": "spectrum",
+        "jemx_lc": "light_curve",
+    },
+}
 
 
 def served_instruments() -> list[str]:
@@ -98,6 +105,10 @@ _PER_PRODUCT = {
     "isgri_spectrum": (),
     "isgri_lc": ("time_bin", "time_bin_format"),
     "spectral_fit": (),
+    # JEM-X's products take the same, and the unit (PROTOCOL.md: "JEM-X adds jemx_num").
+    "jemx_image": ("detection_threshold", "image_scale_min", "image_scale_max", "jemx_num"),
+    "jemx_spectrum": ("jemx_num",),
+    "jemx_lc": ("time_bin", "time_bin_format", "jemx_num"),
 }
 _ALL_ODA = frozenset(_COMMON).union(*_PER_PRODUCT.values())
 #: ODA parameters that only shape the dispatcher's HTML preview.
