@@ -10,9 +10,14 @@ what it is on an archive of ISGRI alone.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import astropy.constants as const
+import astropy.units as u
+import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.io.votable import parse_single_table
@@ -81,17 +86,190 @@ def _results(client: FlaskClient, doc: etree._Element) -> dict[str, bytes]:
     return out
 
 
-def test_jemx_image_job(service: tuple[FlaskClient, ServiceContext], tmp_path: Path) -> None:
+def _links(client: FlaskClient, product_id: str) -> etree._Element:
+    response = client.get("/datalink/links", query_string={"ID": product_id})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return etree.fromstring(response.data)
+
+
+def _product_id(context: ServiceContext, doc: etree._Element) -> str:
+    """The product ID of a job's primary result (``/products/<hash>/<file>``)."""
+    href = next(doc.iter(f"{UWS}result")).get(f"{XLINK}href")
+    match = re.search(r"/products/([0-9a-f]{64})/", href)
+    assert match, href
+    return f"{context.settings.ivoid}?{match.group(1)}"
+
+
+@pytest.fixture(scope="module")
+def jemx_image(service: tuple[FlaskClient, ServiceContext]) -> etree._Element:
     client, _ = service
     doc = _run(client, instrument="jemx", src_name="Crab")
     assert doc.findtext(f"{UWS}phase") == "COMPLETED", etree.tostring(doc)
-    results = _results(client, doc)
+    return doc
+
+
+def test_jemx_image_job(
+    service: tuple[FlaskClient, ServiceContext], jemx_image: etree._Element, tmp_path: Path
+) -> None:
+    client, _ = service
+    results = _results(client, jemx_image)
+    assert next(iter(results)) == "image.fits"
     (tmp_path / "image.fits").write_bytes(results["image.fits"])
     with fits.open(tmp_path / "image.fits") as hdul:
+        # The camera's keywords, its default band (3-10 keV) and radius (5 deg).
         assert hdul[0].header["DETNAM"] == "JMX1"
         assert (hdul[0].header["E_MIN"], hdul[0].header["E_MAX"]) == (3.0, 10.0)
+        assert hdul[0].header["RAD_REQ"] == 5.0
+        # The mosaic is made on the camera's own sky pixel, not ISGRI's.
+        assert abs(hdul["SIGNIFICANCE"].header["CDELT2"]) == pytest.approx(0.0278)
     (tmp_path / "catalog.vot").write_bytes(results["catalog.vot"])
     table = parse_single_table(str(tmp_path / "catalog.vot")).to_table()
     crab = [row for row in table if str(row["name"]) == "Crab"]
     assert len(crab) == 1
-    print(table)
+    offset = np.hypot(
+        (crab[0]["ra"] - CRAB[0]) * np.cos(np.radians(CRAB[1])), crab[0]["dec"] - CRAB[1]
+    )
+    assert offset * 60 < max(float(crab[0]["r90"]), 1.0)
+    prov = results["provenance.json"].decode()
+    assert "jmx1_events.fits.gz" in prov and "isgri_events" not in prov
+    assert "jmx1_mask_mod" in prov
+
+
+def test_jemx_spectrum_and_light_curve_jobs(
+    service: tuple[FlaskClient, ServiceContext], tmp_path: Path
+) -> None:
+    client, _ = service
+    spectrum = _run(client, instrument="jemx", src_name="Crab", product_type="spectrum")
+    assert spectrum.findtext(f"{UWS}phase") == "COMPLETED", etree.tostring(spectrum)
+    files = _results(client, spectrum)
+    assert list(files)[:3] == ["Crab.pha", "Crab.rmf", "Crab.arf"]
+    (tmp_path / "Crab.rmf").write_bytes(files["Crab.rmf"])
+    with fits.open(tmp_path / "Crab.rmf") as rmf:
+        edges = rmf["EBOUNDS"].data
+        assert edges["E_MIN"][0] == pytest.approx(3.0) and edges["E_MAX"][-1] == pytest.approx(35)
+        assert rmf["MATRIX"].header["DETNAM"] == "JMX1"
+    curve = _run(client, instrument="jemx", src_name="Crab", product_type="light_curve")
+    assert curve.findtext(f"{UWS}phase") == "COMPLETED", etree.tostring(curve)
+    files = _results(client, curve)
+    primary = next(iter(files))
+    assert primary == "Crab_3-10keV.lc", list(files)
+    (tmp_path / "Crab.lc").write_bytes(files[primary])
+    with fits.open(tmp_path / "Crab.lc") as lc:
+        assert lc[1].header["DETNAM"] == "JMX1"
+        assert np.all(lc[1].data["RATE"] > 0)  # the Crab is seen in every science window
+
+
+def test_a_unit_the_archive_lacks_is_a_400_naming_jemx_num(
+    service: tuple[FlaskClient, ServiceContext],
+) -> None:
+    client, _ = service
+    response = client.post(
+        "/async", data={"instrument": "jemx", "src_name": "Crab", "jemx_num": "2"}
+    )
+    assert response.status_code == 400
+    assert "jemx_num" in response.get_data(as_text=True)
+    assert "jmx1_events" in response.get_data(as_text=True)
+    # A band outside JEM-X's grid names the edge, with JEM-X's range.
+    response = client.post(
+        "/async", data={"instrument": "jemx", "src_name": "Crab", "E2_keV": "40"}
+    )
+    assert response.status_code == 400
+    assert "E2_keV" in response.get_data(as_text=True)
+    assert "3-35 keV" in response.get_data(as_text=True)
+
+
+def test_datalink_and_soda_for_a_jemx_image(
+    service: tuple[FlaskClient, ServiceContext], jemx_image: etree._Element, tmp_path: Path
+) -> None:
+    client, context = service
+    product_id = _product_id(context, jemx_image)
+    links = _links(client, product_id)
+    text = etree.tostring(links).decode()
+    assert "#this" in text and "#cutout" in text and "#progenitor" in text
+    # A circle cut from the JEM-X mosaic.
+    cut = client.get(
+        "/soda/sync", query_string={"ID": product_id, "CIRCLE": f"{CRAB[0]} {CRAB[1]} 1.0"}
+    )
+    assert cut.status_code == 200, cut.get_data(as_text=True)
+    (tmp_path / "cut.fits").write_bytes(cut.data)
+    with fits.open(tmp_path / "cut.fits") as hdul:
+        shape = hdul["SIGNIFICANCE"].data.shape
+        assert max(shape) * 0.0278 == pytest.approx(2.0, abs=0.2)
+    # BAND re-derivation: JEM-X's grid bounds it, with /async's message.
+    lo, hi = (const.h * const.c / (np.array([5.0, 20.0]) * u.keV)).to(u.m).value[::-1]
+    rederived = client.get("/soda/sync", query_string={"ID": product_id, "BAND": f"{lo} {hi}"})
+    assert rederived.status_code == 200, rederived.get_data(as_text=True)
+    (tmp_path / "band.fits").write_bytes(rederived.data)
+    with fits.open(tmp_path / "band.fits") as hdul:
+        assert (hdul[0].header["E_MIN"], hdul[0].header["E_MAX"]) == (5.0, 20.0)
+    # A band narrower than one of JEM-X's channels (0.5 keV there): the message of /async.
+    lo, hi = (const.h * const.c / (np.array([10.1, 10.2]) * u.keV)).to(u.m).value[::-1]
+    bad = client.get("/soda/sync", query_string={"ID": product_id, "BAND": f"{lo} {hi}"})
+    assert 400 <= bad.status_code < 500
+    direct = client.post(
+        "/async",
+        data={"instrument": "jemx", "src_name": "Crab", "E1_keV": "10.1", "E2_keV": "10.2"},
+    )
+    assert direct.status_code == 400
+    message = _message(direct.get_data(as_text=True))
+    assert "jemx channel grid" in message
+    assert message in bad.get_data(as_text=True)
+
+
+def _message(text: str) -> str:
+    """The 'E2_keV: ...' sentence of an error document."""
+    match = re.search(r"E2_keV: [^<\n\"]+", text)
+    assert match, text
+    return match.group(0)
+
+
+def test_oda_facade_answers_a_jemx_image(service: tuple[FlaskClient, ServiceContext]) -> None:
+    client, _ = service
+    params = {
+        "instrument": "jemx",
+        "product_type": "jemx_image",
+        "query_type": "Real",
+        "query_status": "new",
+        "src_name": "Crab",
+        "jemx_num": "1",
+    }
+    answer = client.get("/oda/run_analysis", query_string=params).get_json()
+    while answer["job_status"] not in ("done", "failed"):
+        params.update(
+            query_status=answer["job_status"],
+            job_id=answer["job_monitor"]["job_id"],
+            session_id=answer["session_id"],
+        )
+        answer = client.get("/oda/run_analysis", query_string=params).get_json()
+    assert answer["job_status"] == "done", answer.get("exit_status")
+    (mosaic,) = answer["products"]["numpy_data_product_list"]
+    assert '"instrument": "jemx"' in json.dumps(mosaic["meta_data"]) or (
+        json.loads(mosaic["meta_data"])["instrument"] == "jemx"
+        if isinstance(mosaic["meta_data"], str)
+        else mosaic["meta_data"]["instrument"] == "jemx"
+    )
+    assert "Crab" in json.dumps(answer["products"]["catalog"])
+    names = client.get(
+        "/oda/api/par-names", query_string={"instrument": "jemx", "product_type": "jemx_image"}
+    )
+    assert "jemx_num" in names.get_json()
+    assert "jemx" in client.get("/oda/api/instr-list").get_json()
+
+
+def test_isgri_on_the_same_archive_is_unchanged(
+    service: tuple[FlaskClient, ServiceContext], tmp_path: Path
+) -> None:
+    """An ISGRI request on the archive of both cameras: ISGRI's files only, its defaults."""
+    client, context = service
+    doc = _run(client, src_name="Crab")
+    assert doc.findtext(f"{UWS}phase") == "COMPLETED", etree.tostring(doc)
+    results = _results(client, doc)
+    (tmp_path / "image.fits").write_bytes(results["image.fits"])
+    with fits.open(tmp_path / "image.fits") as hdul:
+        assert hdul[0].header["DETNAM"] == "ISGRI"
+        assert (hdul[0].header["E_MIN"], hdul[0].header["E_MAX"]) == (20.0, 40.0)
+        assert hdul[0].header["RAD_REQ"] == 15.0
+        assert abs(hdul["SIGNIFICANCE"].header["CDELT2"]) == pytest.approx(0.0823)
+    prov = results["provenance.json"].decode()
+    assert "jmx1" not in prov and "isgri_events" in prov
+    assert len(context.archive.all()) == 4
