@@ -135,14 +135,47 @@ def test_jemx_image_job(
     assert "jmx1_mask_mod" in prov
 
 
+def _sherpa_powerlaw(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, tuple[float, float]]:
+    """Sherpa's power law (pivot 10 keV) fitted to Crab.pha with its own RMF and ARF."""
+    ui = pytest.importorskip("sherpa.astro.ui")
+    monkeypatch.chdir(folder)  # RESPFILE/ANCRFILE are relative to the spectrum
+    ui.clean()
+    ui.load_pha(1, "Crab.pha", use_errors=True)
+    ui.set_stat("chi2")
+    ui.notice(3.0, 35.0)
+    ui.set_source(1, ui.powlaw1d.pl)
+    ui.get_model_component("pl").ref = 10.0
+    ui.fit(1)
+    ui.covar(1)
+    res = ui.get_covar_results()
+    return {
+        name.split(".")[1]: (float(v), float(e))
+        for name, v, e in zip(res.parnames, res.parvals, res.parmaxes, strict=True)
+    }
+
+
 def test_jemx_spectrum_and_light_curve_jobs(
-    service: tuple[FlaskClient, ServiceContext], tmp_path: Path
+    service: tuple[FlaskClient, ServiceContext], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, _ = service
     spectrum = _run(client, instrument="jemx", src_name="Crab", product_type="spectrum")
     assert spectrum.findtext(f"{UWS}phase") == "COMPLETED", etree.tostring(spectrum)
     files = _results(client, spectrum)
     assert list(files)[:3] == ["Crab.pha", "Crab.rmf", "Crab.arf"]
+    for name in ("Crab.pha", "Crab.rmf", "Crab.arf"):
+        (tmp_path / name).write_bytes(files[name])
+    # Sherpa fits the JEM-X spectrum with its RMF and ARF: the simulated Crab (10 E^-2.1
+    # photons cm^-2 s^-1 keV^-1) within the fit's errors.
+    fit = _sherpa_powerlaw(tmp_path, monkeypatch)
+    gamma, gamma_err = fit["gamma"]
+    ampl, ampl_err = fit["ampl"]
+    truth = 10.0 * 10.0**-2.1
+    print("JEM-X Crab:", fit, truth)
+    assert abs(gamma - 2.1) < 3 * gamma_err, fit
+    assert abs(ampl - truth) < 3 * ampl_err, (fit, truth)
+    assert gamma_err < 0.05
     (tmp_path / "Crab.rmf").write_bytes(files["Crab.rmf"])
     with fits.open(tmp_path / "Crab.rmf") as rmf:
         edges = rmf["EBOUNDS"].data
