@@ -52,6 +52,14 @@ ENERGY_RANGE_KEV = (
 _TYPE_ALIASES = {"lc": "light_curve", "lightcurve": "light_curve", "light curve": "light_curve"}
 
 
+def _default_radius_deg() -> float:
+    """The default instrument's selection radius (what a request naming none gets)."""
+    radius = default_instrument().default_radius_deg
+    if radius is None:
+        raise RuntimeError("the default instrument's adapter must give default_radius_deg")
+    return radius
+
+
 class RequestError(ValueError):
     """A request parameter is wrong; ``param`` names it (as the client spelled it)."""
 
@@ -127,7 +135,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "(default: the instrument's; the default instrument's is given here)",
         unit="deg",
         ucd="pos.angDistance",
-        default=default_instrument().default_radius_deg,
+        default=_default_radius_deg(),
         minimum=0.1,  # the mosaic's smallest half side (isgri.mosaic radius)
         maximum=30.0,
     ),
@@ -222,6 +230,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "jemx_num",
         "int",
         "JEM-X unit (instrument=jemx; default 1, the unit this archive holds)",
+        default=1,
         minimum=1,
         maximum=2,
         ucd="meta.id;instr",
@@ -526,7 +535,7 @@ def parse_request(params: Iterable[tuple[str, str]]) -> ProductRequest:
     if not scws and ra is None and src_name is None:
         raise RequestError("src_name", "give src_name, or RA and DEC, or a scw_list")
     radius, max_p = number("radius"), number("max_pointings")
-    if get("radius")[1] is None:
+    if get("radius")[1] is None and camera.default_radius_deg is not None:
         radius = camera.default_radius_deg
     unit_value = number("jemx_num")
     # The JEM-X unit (ODA's jemx_num) means something for JEM-X only; other instruments'

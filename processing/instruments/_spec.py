@@ -82,8 +82,9 @@ class InstrumentSpec:
     #: Sources further off axis than this get no shadow model (and no science window is
     #: selected for them), degrees; None: the camera's zero-response angle, from its geometry.
     max_offaxis_deg: float | None
-    #: The selection radius (and mosaic half side) a request gets when it names none, degrees.
-    default_radius_deg: float
+    #: The selection radius (and mosaic half side) a request gets when it names none, degrees;
+    #: None: the default instrument's.
+    default_radius_deg: float | None = None
     #: Whether PIFs are computed exactly (areas cut at the mask-element edges) rather than by
     #: sample points, which alias on a mask raster aligned with the pixels.
     exact_pif: bool = False

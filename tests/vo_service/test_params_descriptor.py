@@ -13,6 +13,7 @@ from lxml import etree
 from pyvo.dal import DALResults
 from pyvo.dal.adhoc import AdhocServiceResultsMixin
 
+from processing.instruments import get_instrument, instrument_names
 from tests.datalink.conftest import votlint
 from tests.registry.xsd import assert_valid as validate_registry
 from tests.uws._xsd import validate
@@ -117,10 +118,13 @@ def test_values_drawn_from_the_descriptor_alone_validate(live_service: str) -> N
             }.get(name, [])
             for _ in range(5):
                 value = rng.uniform(low, math.nextafter(high, low) if exclusive else high)
-                if name == "E1_keV":
-                    value = min(value, 999.0)
-                if name == "E2_keV":
-                    value = max(value, 16.0)
+                if name in ("E1_keV", "E2_keV"):
+                    # The range is every instrument's together: a band edge goes with the
+                    # instrument whose grid holds it, and the other edge at least a channel away.
+                    value, band_partner = _band_edge(name, value)
+                    text = repr(value)
+                    parse_request([*base, (name, text), *band_partner])
+                    continue
                 text = str(round(value)) if integer else repr(value)
                 parse_request([*base, (name, text), *partner])
             outside = [low - 1.0, high + 1.0] + ([high] if exclusive else [])
@@ -129,6 +133,20 @@ def test_values_drawn_from_the_descriptor_alone_validate(live_service: str) -> N
                 with pytest.raises(RequestError) as bad:
                     parse_request([*base, (name, text), *partner])
                 assert bad.value.param == name, (name, text, bad.value)
+
+
+def _band_edge(name: str, value: float) -> tuple[float, list[tuple[str, str]]]:
+    """A band edge moved inside the grid of the instrument that holds it, with the other edge
+    and that instrument (so that the band spans at least one channel)."""
+    for instrument in instrument_names():
+        edges = get_instrument(instrument).channel_edges
+        if edges[0] <= value <= edges[-1]:
+            break
+    if name == "E1_keV":
+        value = min(value, edges[-2])
+        return value, [("E2_keV", repr(edges[-1])), ("instrument", instrument)]
+    value = max(value, edges[1])
+    return value, [("E1_keV", repr(edges[0])), ("instrument", instrument)]
 
 
 def _request_from(resource: object, **given: object) -> tuple[str, dict[str, str]]:

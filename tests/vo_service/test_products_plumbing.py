@@ -144,6 +144,8 @@ def test_validation_and_handler_store_products(
     monkeypatch.setitem(recipe_registry._LOADED, ("isgri", "image"), toy)
     monkeypatch.delitem(recipe_registry._FACTORIES, ("isgri", "spectrum"))
     monkeypatch.delitem(recipe_registry._LOADED, ("isgri", "spectrum"), raising=False)
+    monkeypatch.delitem(recipe_registry._FACTORIES, ("jemx", "spectrum"))
+    monkeypatch.delitem(recipe_registry._LOADED, ("jemx", "spectrum"), raising=False)
     settings_json = context.settings.model_dump_json()
     params = validate_product_parameters(
         settings_json, ParameterSet([("src_name", "crab"), ("radius", "20"), ("E1_keV", "25")])

@@ -50,7 +50,9 @@ def test_a_canonical_request_is_validated_again() -> None:
     assert ProductRequest.from_canonical(listed.canonical()) == listed
     for change, param, reason in (
         ({"e1_kev": 60.0, "e2_kev": 25.0}, "E2_keV", "must be above"),
-        ({"e1_kev": 5.0}, "E1_keV", "below the minimum"),
+        ({"e1_kev": 1.0}, "E1_keV", "below the minimum"),
+        # Within the registered instruments' range (JEM-X's 3 keV) but not ISGRI's.
+        ({"e1_kev": 5.0}, "E1_keV", "outside the isgri range 15-1000 keV"),
         ({"ra": 400.0, "dec": 0.0}, "RA", "above the maximum"),
         ({"t1_ijd": 10.0, "t2_ijd": 5.0}, "T2", "must be after"),
         ({"instrument": "nosuch"}, "instrument", "is not one of"),

@@ -71,10 +71,9 @@ def test_oda_values_map_onto_ours_with_a_note() -> None:
 @pytest.mark.parametrize(
     ("params", "named"),
     [
-        ({"instrument": ["jemx"]}, "instrument"),
+        ({"instrument": ["spi"]}, "instrument"),
         ({"product_type": ["jemx_image"]}, "product"),
         ({"query_type": ["Dummy"]}, "product_type"),
-        ({"jemx_num": ["1"]}, "jemx_num"),
         ({"time_bin_format": ["hours"]}, "time_bin_format"),
         ({"integral_data_rights": ["mine"]}, "integral_data_rights"),
         ({"image_scale_min": ["low"]}, "image_scale_min"),
@@ -87,6 +86,19 @@ def test_what_we_do_not_serve_is_named(params: dict[str, list[str]], named: str)
     with pytest.raises(OdaParameterError) as caught:
         translate(call)
     assert caught.value.param == named
+
+
+def test_jemx_num_goes_to_jemx_requests_and_is_ignored_for_isgri() -> None:
+    jemx = translate(
+        read_call(
+            {**BASE, "instrument": ["jemx"], "product_type": ["jemx_lc"], "jemx_num": ["2"]}.items()
+        )
+    )
+    assert ("jemx_num", "2") in jemx.pairs and ("instrument", "jemx") in jemx.pairs
+    assert jemx.product_type == "light_curve"
+    isgri = translate(read_call({**BASE, "product_type": ["isgri_lc"], "jemx_num": ["1"]}.items()))
+    assert "jemx_num" not in dict(isgri.pairs)
+    assert any("jemx_num" in n for n in isgri.notes)
 
 
 def test_dispatcher_catalog_becomes_our_sky_model() -> None:
