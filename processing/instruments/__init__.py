@@ -4,9 +4,9 @@ An :class:`InstrumentSpec` is the seam between the generic coded-mask analysis
 (:mod:`processing.codedmask`) and one camera: its name, its fine energy-channel grid (a band is
 snapped to it before a request is hashed), its archive layout, the FITS keywords that name it
 and its detector image size. The mask, detector and response come from the archive's IC files
-(:func:`processing.instrument.load_instrument`). ISGRI's adapter is registered built in; the
-JEM-X-like one (:func:`jemx_spec`) is registered with ``register_instrument("jemx", jemx_spec)``
-once its product recipes exist. :func:`get_instrument` looks an adapter up by
+(:func:`processing.instrument.load_instrument`). ISGRI's adapter (the default) and the
+JEM-X-like one (:func:`jemx_spec`, ``jemx``) are registered built in; others are registered with
+:func:`register_instrument`. :func:`get_instrument` looks an adapter up by
 the name clients use (``instrument=isgri``); :func:`adapter_for_detector` and
 :func:`adapter_of` find it from an event file's ``DETNAM`` or an instrument model's IC files.
 """

@@ -186,16 +186,20 @@ def test_fluxes_do_not_depend_on_where_the_source_fell(fields: list[Field]) -> N
     mean = float(np.sum(weights * rates) / np.sum(weights))
     pulls = (rates - mean) / errors
     inner, outer = offaxis < 2.0, offaxis >= 2.0
+    ratio = float(np.mean(rates[outer]) / np.mean(rates[inner]))
     print(
-        "JEM-X fluxes: offaxis",
-        np.round(offaxis, 2),
+        "JEM-X fluxes: ratio",
+        ratio,
+        "pull std",
+        float(np.std(pulls)),
+        "offaxis",
+        np.array2string(np.round(offaxis, 2), max_line_width=400),
         "rate/mean",
-        np.round(rates / mean, 3),
+        np.array2string(np.round(rates / mean, 3), max_line_width=400),
         "pulls",
-        np.round(pulls, 2),
+        np.array2string(np.round(pulls, 2), max_line_width=400),
     )
     assert inner.sum() >= 3 and outer.sum() >= 3
-    ratio = float(np.mean(rates[outer]) / np.mean(rates[inner]))
     assert abs(ratio - 1.0) < 0.05, ratio
     assert 0.5 < float(np.std(pulls)) < 1.6, pulls
 

@@ -52,7 +52,11 @@ def test_instruments_and_descriptions(dispatcher: Factory, live_service: str) ->
     )
     assert unknown.status_code == 400 and "isgri_image" in unknown.json()["error"]
     disp = dispatcher()
-    assert disp.get_instruments_list() == ["isgri"]
+    assert disp.get_instruments_list() == ["isgri", "jemx"]
+    jemx = disp.get_instrument_description("jemx")[0]
+    assert jemx[0] == {"instrumet": "jemx"}
+    assert set(jemx[1]["prod_dict"]) == {"jemx_image", "jemx_spectrum", "jemx_lc"}
+    assert "jemx_num" in {p.get("name") for p in jemx[3][1:]}
     described = disp.get_instrument_description("isgri")
     queries = described[0]
     assert queries[0] == {"instrumet": "isgri"}
