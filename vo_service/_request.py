@@ -8,6 +8,7 @@ Names follow the INTEGRAL ODA conventions so that its users feel at home.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -384,6 +385,14 @@ def _snap(instrument: str, e1: float, e2: float, e1_label: str, e2_label: str) -
         )
     try:
         return spec.snap_band(e1, e2)
+    except BandError:
+        pass
+    # Both edges snap to one channel edge: the band lies within one channel (or straddles an
+    # edge by less than half a channel), and is that whole channel, the one holding its middle.
+    edges = spec.channel_edges
+    k = min(max(bisect.bisect_right(edges, (e1 + e2) / 2.0) - 1, 0), len(edges) - 2)
+    try:
+        return spec.snap_band(edges[k], edges[k + 1])
     except BandError as exc:
         raise RequestError(e2_label, f"{exc} of the {spec.name} channel grid") from exc
 

@@ -35,10 +35,15 @@ def test_bands_selecting_the_same_channels_are_one_request() -> None:
     assert near.band.channels == slice(grid.index(20.0), grid.index(40.0))
     other = parse_request([("src_name", "Crab"), ("E1_keV", "20.6"), ("E2_keV", "40")])
     assert other.canonical() != exact.canonical() and other.e1_kev == 21.0
-    # A band that holds no whole channel is refused before anything is hashed or run.
+    # A band within one channel is that channel (the one holding its middle).
+    inside = parse_request([("src_name", "Crab"), ("E1_keV", "990"), ("E2_keV", "999")])
+    assert (inside.e1_kev, inside.e2_kev) == (950.0, 1000.0)
+    straddling = parse_request([("src_name", "Crab"), ("E1_keV", "99.8"), ("E2_keV", "100.1")])
+    assert (straddling.e1_kev, straddling.e2_kev) == (99.0, 100.0)
+    # Outside the instrument's range: refused before anything is hashed or run.
     with pytest.raises(RequestError) as info:
-        parse_request([("src_name", "Crab"), ("E1_keV", "300.2"), ("E2_keV", "300.4")])
-    assert info.value.param == "E2_keV" and "narrower than one channel" in info.value.message
+        parse_request([("src_name", "Crab"), ("E1_keV", "10"), ("E2_keV", "30")])
+    assert info.value.param == "E1_keV" and "below the minimum 15 keV" in info.value.message
 
 
 def test_a_canonical_request_is_validated_again() -> None:
@@ -177,12 +182,12 @@ def _soda_refusal(live: Live, product: str, **params: str) -> str:
 
 def test_soda_rederivation_refuses_what_async_refuses(live: Live) -> None:
     product = live.run(src_name="Crab", radius="20", E1_keV="25", E2_keV="60")
-    # BAND: a band holding no whole channel.
+    # BAND: an empty band.
     with pytest.raises(RequestError) as band:
-        parse_request([("src_name", "Crab"), ("E1_keV", "300.2"), ("E2_keV", "300.4")])
+        parse_request([("src_name", "Crab"), ("E1_keV", "300"), ("E2_keV", "300")])
     assert band.value.param == "E2_keV"
-    async_text = _async_refusal(live, src_name="Crab", radius="20", E1_keV="300.2", E2_keV="300.4")
-    lo, hi = kev_to_metres((300.2, 300.4))
+    async_text = _async_refusal(live, src_name="Crab", radius="20", E1_keV="300", E2_keV="300")
+    lo, hi = kev_to_metres((300.0, 300.0))
     soda_text = _soda_refusal(live, product, BAND=f"{lo!r} {hi!r}")
     assert str(band.value) in async_text and str(band.value) in soda_text
     # TIME: an empty time range, refused by the same T1/T2 check.
