@@ -235,18 +235,25 @@ def test_datalink_and_soda_for_a_jemx_image(
     (tmp_path / "band.fits").write_bytes(rederived.data)
     with fits.open(tmp_path / "band.fits") as hdul:
         assert (hdul[0].header["E_MIN"], hdul[0].header["E_MAX"]) == (5.0, 20.0)
-    # A band narrower than one of JEM-X's channels (0.5 keV there): the message of /async.
-    lo, hi = (const.h * const.c / (np.array([10.1, 10.2]) * u.keV)).to(u.m).value[::-1]
-    bad = client.get("/soda/sync", query_string={"ID": product_id, "BAND": f"{lo} {hi}"})
+    # An empty band: refused with the message of /async.
+    metres = (const.h * const.c / (10.0 * u.keV)).to(u.m).value
+    bad = client.get("/soda/sync", query_string={"ID": product_id, "BAND": f"{metres} {metres}"})
     assert 400 <= bad.status_code < 500
     direct = client.post(
         "/async",
-        data={"instrument": "jemx", "src_name": "Crab", "E1_keV": "10.1", "E2_keV": "10.2"},
+        data={"instrument": "jemx", "src_name": "Crab", "E1_keV": "10", "E2_keV": "10"},
     )
     assert direct.status_code == 400
     message = _message(direct.get_data(as_text=True))
-    assert "jemx channel grid" in message
+    assert "must be above" in message
     assert message in bad.get_data(as_text=True)
+    # A band within one of JEM-X's 0.5 keV channels is that channel, as for /async.
+    lo, hi = (const.h * const.c / (np.array([10.1, 10.2]) * u.keV)).to(u.m).value[::-1]
+    inside = client.get("/soda/sync", query_string={"ID": product_id, "BAND": f"{lo} {hi}"})
+    assert inside.status_code == 200, inside.get_data(as_text=True)
+    (tmp_path / "inside.fits").write_bytes(inside.data)
+    with fits.open(tmp_path / "inside.fits") as hdul:
+        assert (hdul[0].header["E_MIN"], hdul[0].header["E_MAX"]) == (10.0, 10.5)
 
 
 def _message(text: str) -> str:
