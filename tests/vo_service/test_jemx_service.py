@@ -135,6 +135,28 @@ def test_jemx_image_job(
     assert "jmx1_mask_mod" in prov
 
 
+def test_equivalent_jemx_requests_are_one_product(
+    service: tuple[FlaskClient, ServiceContext], jemx_image: etree._Element
+) -> None:
+    """JEM-X's defaults spelled out, a band snapping to the same channels, and the position the
+    name resolves to: the same product, nothing computed again."""
+    client, _ = service
+    hrefs = [r.get(f"{XLINK}href") for r in jemx_image.iter(f"{UWS}result")]
+    for params in (
+        {"E1_keV": "3", "E2_keV": "10", "radius": "5", "jemx_num": "1"},
+        {"E1_keV": "3.1", "E2_keV": "9.9"},  # the same 0.5 keV channels
+        {"RA": str(CRAB[0]), "DEC": str(CRAB[1])},
+    ):
+        given = {"instrument": "jemx", **params}
+        if "RA" not in params:
+            given["src_name"] = "Crab"
+        doc = _run(client, **given)
+        assert doc.findtext(f"{UWS}phase") == "COMPLETED", etree.tostring(doc)
+        assert [r.get(f"{XLINK}href") for r in doc.iter(f"{UWS}result")] == hrefs, params
+        info = etree.tostring(doc.find(f"{UWS}jobInfo")).decode()
+        assert " 0 computed" in info, info
+
+
 def _sherpa_powerlaw(
     folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, tuple[float, float]]:
