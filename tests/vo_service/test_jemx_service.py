@@ -24,9 +24,14 @@ from astropy.io.votable import parse_single_table
 from flask.testing import FlaskClient
 from lxml import etree
 
+from processing.archive import ArchiveIndex
+from processing.instrument import load_instrument
+from processing.products import camera_field_deg, camera_windows
+from processing.products._jemx import JEMX_CHOICES
 from processing.simulator import PointingPlan, Scenario, SimulationResult, simulate_archive
 from tests.vo_service.conftest import service_with_runner
 from vo_service._context import ServiceContext
+from vo_service.db import make_engine, upgrade_database
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -335,3 +340,37 @@ def test_isgri_on_the_same_archive_is_unchanged(
     prov = results["provenance.json"].decode()
     assert "jmx1" not in prov and "isgri_events" in prov
     assert len(context.archive.all()) == 4
+
+
+def test_the_mosaic_pixel_is_the_cameras_sky_pixel(both_archive: SimulationResult) -> None:
+    """JEM-X's recipes mosaic on the sky pixel its IC files give (pitch over focal length)."""
+    model = load_instrument(both_archive.root, "jemx")
+    pixel = float(np.degrees(np.arctan(model.detector.pitch_mm / model.mask.focal_mm)))
+    assert JEMX_CHOICES.mosaic_pixel_deg == pytest.approx(pixel, rel=2e-3)
+
+
+def test_science_windows_are_those_with_the_cameras_events(
+    tmp_path: Path, tiny_archive: SimulationResult, both_archive: SimulationResult
+) -> None:
+    """An ISGRI-only archive has no science window for JEM-X; on both cameras' archive, JEM-X
+    keeps those pointing within its field of the position, ISGRI keeps the request's cone."""
+    for name, archive in (("tiny", tiny_archive), ("both", both_archive)):
+        engine = make_engine(f"sqlite:///{tmp_path / f'{name}.sqlite'}")
+        upgrade_database(engine)
+        index = ArchiveIndex(engine, archive.root)
+        index.ingest()
+        every = index.all()
+        assert len(every) == 4
+        assert camera_windows(index, every, "isgri", CRAB) == every
+        if name == "tiny":
+            assert camera_windows(index, every, "jemx", None) == []
+            continue
+        assert camera_windows(index, every, "jemx", CRAB) == every
+        field = camera_field_deg(index, "jemx")
+        assert field == pytest.approx(6.9, abs=0.1)
+        assert camera_field_deg(index, "isgri") is None
+        # 8.5 deg from the Crab (7.6 deg or more from every pointing): outside JEM-X's field of
+        # every science window; ISGRI keeps them all.
+        far = (CRAB[0], CRAB[1] + 8.5)
+        assert camera_windows(index, every, "jemx", far) == []
+        assert camera_windows(index, every, "isgri", far) == every
