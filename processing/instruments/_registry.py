@@ -118,16 +118,16 @@ def adapter_of(instrument: Instrument) -> InstrumentSpec:
     return adapter_for_calibration(label for label, _ in instrument.calibration_files)
 
 
-_BUILTINS_DONE: list[bool] = []
-
-
 def _ensure_builtins() -> None:
-    """Register the built-in adapters (ISGRI first: the default) on first use."""
-    if _BUILTINS_DONE:
+    """Register the built-in adapters, ISGRI (the default) first, whenever the default is
+    missing (on first use, or after a test replaced the registry)."""
+    if DEFAULT_INSTRUMENT in _FACTORIES:
         return
-    _BUILTINS_DONE.append(True)
     from processing.instruments._isgri import isgri_spec
     from processing.instruments._jemx import jemx_spec
 
-    _FACTORIES.setdefault(DEFAULT_INSTRUMENT, isgri_spec)
-    _FACTORIES.setdefault("jemx", jemx_spec)
+    others = dict(_FACTORIES)
+    _FACTORIES.clear()
+    _FACTORIES[DEFAULT_INSTRUMENT] = isgri_spec
+    _FACTORIES["jemx"] = others.pop("jemx", jemx_spec)
+    _FACTORIES.update(others)
