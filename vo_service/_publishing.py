@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 
 def _energy_range() -> str:
-    """The default camera's energy range in words (``15 keV to 1 MeV``)."""
+    """The default camera's energy range in words (keV, or MeV from 1 MeV)."""
     lo, hi = get_instrument(DEFAULT_INSTRUMENT).energy_range_kev
     return " to ".join(f"{e / 1000:g} MeV" if e >= 1000 else f"{e:g} keV" for e in (lo, hi))
 
