@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._harness import timed, write_result
-from processing.archive import EVENTS_FILE, read_events, scw_dir, write_events
+from processing.archive import default_event_layout, read_events, scw_dir, write_events
 from processing.instrument import load_instrument, write_calibration
 from processing.isgri import DEFAULT_CHANNEL_EDGES, bin_events
 from processing.simulator import PointingPlan, Scenario, event_header, plan, simulate_scw
@@ -36,7 +36,7 @@ def main() -> None:
         instrument = load_instrument(root)
         sources, scws = plan(scenario)
         planned = scws[0]
-        path = root / scw_dir(planned.scw) / EVENTS_FILE
+        path = root / scw_dir(planned.scw) / default_event_layout().file
         state: dict[str, object] = {}
 
         def simulate_only() -> None:

@@ -25,7 +25,7 @@ from datalink import (
     split_product_id,
 )
 from processing.archive import MJDREF
-from processing.instruments import get_instrument, instrument_names
+from processing.instruments import DEFAULT_INSTRUMENT, get_instrument, instrument_names
 from processing.pipeline import CancelToken, Progress
 from vo_service._detections import describe_detection, split_detection_key
 from vo_service._products import _context, _settings, accept_rederivation, build_products
@@ -143,11 +143,12 @@ class StoreProductSource:
                 )
             )
         meta = stored.metadata
+        camera = get_instrument(str(meta.get("request", {}).get("instrument", DEFAULT_INSTRUMENT)))
         progenitors = [
             Progenitor(
                 id=f"{self.settings.ivoid}/scw?{scw}",
-                description=f"science window {scw} (ISGRI events)",
-                access_url=f"/archive/scw/{scw}/isgri_events.fits.gz",
+                description=f"science window {scw} ({camera.title} events)",
+                access_url=f"/archive/scw/{scw}/{camera.layout.events_file}",
                 content_type="application/fits",
             )
             for scw in meta.get("scw_ids", [])

@@ -8,6 +8,7 @@ import os
 import click
 from tqdm import tqdm
 
+from processing.instruments import DEFAULT_INSTRUMENT, get_instrument
 from processing.simulator import load_scenario, simulate_archive
 from vo_service._context import ServiceContext
 
@@ -26,7 +27,8 @@ def ensure_demo_archive(context: ServiceContext) -> None:
     if archive.count() > 0:
         return
     root = context.settings.resolved_archive_path
-    if not any((root / "scw").glob("*/*/isgri_events.fits*")):
+    events_file = get_instrument(DEFAULT_INSTRUMENT).layout.events_file.removesuffix(".gz")
+    if not any((root / "scw").glob(f"*/*/{events_file}*")):
         scenario = load_scenario(context.settings.demo_scenario)
         click.echo(
             f"first run: simulating the '{scenario.name}' archive into {root} "

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from processing.instruments import get_instrument, instrument_names
 from vo_service._store import ProductStore
 
 __all__ = ["downloads", "links_url", "product_url"]
@@ -111,17 +112,18 @@ def product_file(product_hash: str, name: str) -> ResponseReturnValue:
     )
 
 
-@downloads.get("/archive/scw/<scw_id>/isgri_events.fits.gz")
-def scw_events(scw_id: str) -> ResponseReturnValue:
-    """A science window's event file (the progenitor of every product made from it)."""
+@downloads.get("/archive/scw/<scw_id>/<name>")
+def scw_events(scw_id: str, name: str) -> ResponseReturnValue:
+    """A camera's event file of a science window (the progenitor of the products made from it):
+    ``name`` is the event file name of a registered instrument."""
+    if name not in {get_instrument(i).layout.events_file for i in instrument_names()}:
+        abort(404, description=f"no such file: {name!r} is no instrument's event file")
     archive = current_app.extensions["vo_service"].archive
     try:
         found = archive.get([scw_id])
     except (ValueError, LookupError):
         abort(404, description=f"no science window {scw_id}")
-    path = archive.events_path(found[0])
+    path = archive.events_path(found[0]).with_name(name)
     if not path.is_file():
-        abort(404, description=f"the event file of {scw_id} is missing")
-    return send_file(
-        path, mimetype="application/fits", conditional=True, download_name="isgri_events.fits.gz"
-    )
+        abort(404, description=f"science window {scw_id} has no file {name}")
+    return send_file(path, mimetype="application/fits", conditional=True, download_name=name)

@@ -20,6 +20,7 @@ from flask import Flask
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from processing.instruments import DEFAULT_INSTRUMENT, get_instrument
 from registry import (
     AvailabilityCheck,
     AvailabilityMonitor,
@@ -52,6 +53,14 @@ __all__ = [
 
 OAI_PATH = "/oai"
 log = logging.getLogger(__name__)
+
+
+def _energy_range() -> str:
+    """The default camera's energy range in words (keV, or MeV from 1 MeV)."""
+    lo, hi = get_instrument(DEFAULT_INSTRUMENT).energy_range_kev
+    return " to ".join(f"{e / 1000:g} MeV" if e >= 1000 else f"{e:g} keV" for e in (lo, hi))
+
+
 _EXTENSION_KEY = "vo_service.publication"
 
 
@@ -62,7 +71,7 @@ def service_metadata(settings: Settings) -> ResourceMetadata:
         short_name="ISGRI products",
         description=(
             "Sky images, mosaics with source catalogs, spectra, light curves and transient "
-            "searches from the INTEGRAL IBIS/ISGRI coded-mask imager (15 keV to 1 MeV), built "
+            f"searches from the INTEGRAL IBIS/ISGRI coded-mask imager ({_energy_range()}), built "
             "on request from the science-window event archive by a coded-mask deconvolution "
             "pipeline. Requests run as UWS jobs; every product has a publisher DID resolvable "
             "through DataLink, with provenance, previews and SODA cut-outs."

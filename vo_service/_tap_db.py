@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
+from processing.instruments import DEFAULT_INSTRUMENT, get_instrument
 from registry import Column as ColumnDecl
 from registry import Table as TableDecl
 from vo_service._tap_sphere import pgsphere_circle
@@ -68,6 +69,8 @@ __all__ = [
 PRODUCT_OBSCORE = "tap_product_obscore"
 #: One row: the service's IVOA identifier and public URL (for the science windows' rows).
 SERVICE_INFO = "tap_service_info"
+#: h c in keV m (lambda = hc / E).
+_HC_KEV_M = 1.2398419843320026e-09
 #: ISGRI partially coded field of view: 29 x 29 deg; the region is the circle around it.
 SCW_FOV_DEG = 29.0
 #: A science window's region on PostgreSQL: the view's expression, which a GiST index on
@@ -180,15 +183,18 @@ def _obscore_view(postgres: bool, regions: bool = True) -> str:
     """
     mjd = f"{IJD_TO_MJD!r}"
     radius = SCW_FOV_DEG / 2
-    # 15 keV - 1 MeV as wavelengths (m): lambda = hc / E.
-    em_min, em_max = 1.2398419843320026e-12, 8.265613228880017e-11
+    # The default camera's energy range as wavelengths (m): lambda = hc / E.
+    spec = get_instrument(DEFAULT_INSTRUMENT)
+    e_lo, e_hi = spec.energy_range_kev
+    em_min, em_max = _HC_KEV_M / e_hi, _HC_KEV_M / e_lo
+    events_file = spec.layout.events_file
     scw_values = {
         "dataproduct_type": "CAST('event' AS TEXT)",
         "calib_level": "1",
         "obs_collection": "CAST('INTEGRAL/ISGRI' AS TEXT)",
         "obs_id": "scw_id",
         "obs_publisher_did": "i.ivoid || '/scw?' || scw_id",
-        "access_url": "i.base_url || '/archive/scw/' || scw_id || '/isgri_events.fits.gz'",
+        "access_url": f"i.base_url || '/archive/scw/' || scw_id || '/{events_file}'",
         "access_format": "CAST('application/fits' AS TEXT)",
         "access_estsize": "CAST(file_size / 1024 AS BIGINT)",
         "target_name": "CAST('ScW ' AS TEXT) || scw_id",

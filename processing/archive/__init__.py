@@ -1,14 +1,11 @@
 """The event archive: layout, event files, the science-window index and ingest."""
 
 from processing.archive._catalog import (
-    REFERENCE_CATALOG,
     CatalogSource,
     read_catalog_file,
     read_reference_catalog,
 )
 from processing.archive._events import (
-    EVENTS_EXTENSION,
-    GTI_EXTENSION,
     EventFileError,
     EventList,
     read_events,
@@ -22,21 +19,15 @@ from processing.archive._index import (
     UnknownScienceWindow,
 )
 from processing.archive._layout import (
-    EVENTS_FILE,
-    ISGRI_EVENTS,
     MJDREF,
     EventLayout,
     ScwId,
+    default_event_layout,
     scw_dir,
 )
 
 __all__ = [
-    "EVENTS_EXTENSION",
-    "EVENTS_FILE",
-    "GTI_EXTENSION",
-    "ISGRI_EVENTS",
     "MJDREF",
-    "REFERENCE_CATALOG",
     "ArchiveIndex",
     "CatalogSource",
     "EventFileError",
@@ -46,6 +37,7 @@ __all__ = [
     "ScienceWindow",
     "ScwId",
     "UnknownScienceWindow",
+    "default_event_layout",
     "read_catalog_file",
     "read_events",
     "read_header",

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from astropy.io import fits
 
-__all__ = ["REFERENCE_CATALOG", "CatalogSource", "read_catalog_file", "read_reference_catalog"]
+__all__ = ["CatalogSource", "read_catalog_file", "read_reference_catalog"]
 
-REFERENCE_CATALOG = Path("cat/hec")
+_VERSION = re.compile(r"_\d{4}\.fits$")
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,9 @@ class CatalogSource:
 
 
 def read_catalog_file(path: Path) -> list[CatalogSource]:
-    """The sources of one reference-catalog FITS file (extension ``ISGR-REFR-CAT``)."""
+    """The sources of one reference-catalog FITS file (its first table extension)."""
     with fits.open(path) as hdul:
-        data = hdul["ISGR-REFR-CAT"].data
+        data = hdul[1].data
         return [
             CatalogSource(
                 name=str(row["NAME"]).strip(),
@@ -41,7 +42,20 @@ def read_catalog_file(path: Path) -> list[CatalogSource]:
         ]
 
 
-def read_reference_catalog(archive_root: Path) -> list[CatalogSource]:
-    """The newest ``isgr_refr_cat_NNNN.fits`` of the archive; empty when there is none."""
-    files = sorted((Path(archive_root) / REFERENCE_CATALOG).glob("isgr_refr_cat_[0-9]*.fits"))
+def read_reference_catalog(
+    archive_root: Path, catalog: str | Path | None = None
+) -> list[CatalogSource]:
+    """The newest version of the archive's reference catalog; empty when there is none.
+
+    ``catalog`` is the catalog file relative to the archive root (``<stem>_NNNN.fits``, the
+    newest ``NNNN`` is read); by default the default camera's adapter names it.
+    """
+    if catalog is None:
+        from processing.instruments import DEFAULT_INSTRUMENT, get_instrument
+
+        catalog = get_instrument(DEFAULT_INSTRUMENT).layout.reference_catalog
+    relative = Path(catalog)
+    stem = _VERSION.sub("", relative.name)
+    folder = Path(archive_root) / relative.parent
+    files = sorted(folder.glob(f"{stem}_[0-9][0-9][0-9][0-9].fits"))
     return read_catalog_file(files[-1]) if files else []

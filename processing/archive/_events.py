@@ -1,5 +1,5 @@
-"""Reading and writing event files (ISGRI's ``ISGR-EVTS-ALL`` and ``IBIS-GNRL-GTI`` by default;
-another camera's extension and column names come with its :class:`EventLayout`).
+"""Reading and writing event files; each camera's extension and column names come with its
+:class:`EventLayout` (the default camera's when none is given).
 
 Event files are gzip-compressed FITS. Compression and decompression go through python-isal's
 igzip, which is several times faster than zlib and produces ordinary gzip streams.
@@ -21,11 +21,9 @@ from astropy.io import fits
 from isal import igzip as _gzip_impl  # a faster gzip codec writing ordinary gzip streams
 from numpy.typing import NDArray
 
-from processing.archive._layout import ISGRI_EVENTS, EventLayout
+from processing.archive._layout import EventLayout, default_event_layout
 
 __all__ = [
-    "EVENTS_EXTENSION",
-    "GTI_EXTENSION",
     "EventFileError",
     "EventList",
     "read_events",
@@ -33,8 +31,6 @@ __all__ = [
     "write_events",
 ]
 
-EVENTS_EXTENSION = ISGRI_EVENTS.extname
-GTI_EXTENSION = ISGRI_EVENTS.gti_extname
 REQUIRED_KEYWORDS = ("REVOL", "SWID", "TSTART", "TSTOP", "RA_SCX", "DEC_SCX", "RA_SCZ", "DEC_SCZ")
 _FORMATS = (">f8", ">f4", ">i2", ">i2", ">i2")
 
@@ -84,9 +80,10 @@ def _header_cards(header: dict[str, Any]) -> fits.Header:
 
 
 def write_events(
-    path: Path, events: EventList, compresslevel: int = 1, layout: EventLayout = ISGRI_EVENTS
+    path: Path, events: EventList, compresslevel: int = 1, layout: EventLayout | None = None
 ) -> None:
     """Write an event file atomically (temporary file, then rename)."""
+    layout = layout or default_event_layout()
     table = np.empty(len(events), dtype=_event_dtype(layout))
     table["TIME"] = events.time
     table[layout.energy_column] = events.energy
@@ -157,8 +154,9 @@ def _check_events_header(path: Path, header: fits.Header, layout: EventLayout) -
         raise EventFileError(f"{path}: missing header keywords {', '.join(missing)}")
 
 
-def read_header(path: Path, layout: EventLayout = ISGRI_EVENTS) -> dict[str, Any]:
+def read_header(path: Path, layout: EventLayout | None = None) -> dict[str, Any]:
     """The event extension's header, decompressing only the start of the file."""
+    layout = layout or default_event_layout()
     try:
         opener: Any = _gzip_impl.open if str(path).endswith(".gz") else open
         with opener(path, "rb") as fh:
@@ -215,7 +213,7 @@ def verify_event_file(path: Path, header: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def read_events(path: Path, layout: EventLayout = ISGRI_EVENTS) -> EventList:
+def read_events(path: Path, layout: EventLayout | None = None) -> EventList:
     """Read the events and GTIs of a science window.
 
     Raises
@@ -223,6 +221,7 @@ def read_events(path: Path, layout: EventLayout = ISGRI_EVENTS) -> EventList:
     EventFileError
         When the file is missing, corrupt or lacks the extensions of ``layout``.
     """
+    layout = layout or default_event_layout()
     dtype = _event_dtype(layout)
     data = _open_bytes(path)
     _, pos = _header_block(data, 0, path)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from processing.archive._events import EventFileError, read_header, verify_event_file
-from processing.archive._layout import ScwId
+from processing.archive._layout import ScwId, default_event_layout
 from processing.archive._tables import ScienceWindowRow
 from processing.instrument import Attitude, radec_to_unit
 
@@ -112,7 +112,8 @@ class ArchiveIndex:
         removed or altered because of it.
         """
         base = Path(root) if root is not None else self.root
-        files = sorted((base / "scw").glob("*/*/isgri_events.fits*"))
+        events_file = default_event_layout().file.removesuffix(".gz")
+        files = sorted((base / "scw").glob(f"*/*/{events_file}*"))
         report = IngestReport()
         with Session(self.engine) as session:
             known = {r.scw_id: r for r in session.scalars(select(ScienceWindowRow))}

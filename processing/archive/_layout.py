@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EVENTS_FILE", "ISGRI_EVENTS", "MJDREF", "EventLayout", "ScwId", "scw_dir"]
+__all__ = ["MJDREF", "EventLayout", "ScwId", "default_event_layout", "scw_dir"]
 
 #: INTEGRAL Julian Date reference: IJD = MJD - 51544.0 (TT).
 MJDREF = 51544.0
@@ -18,7 +18,7 @@ class EventLayout:
 
     The event table holds, in this order, TIME (d), the energy (keV), the detector-image Y and Z
     indices and a flag; the columns are named as the camera's user-level files name them. The
-    instruments' calibration YAML files hold their layouts; ISGRI's is also the default here.
+    instruments' calibration YAML files hold their layouts (:func:`default_event_layout`).
     """
 
     file: str
@@ -35,17 +35,13 @@ class EventLayout:
         return ("TIME", self.energy_column, self.y_column, self.z_column, self.flag_column)
 
 
-#: ISGRI's user-level event file (``isgri_events.fits.gz``: ISGR-EVTS-ALL and IBIS-GNRL-GTI).
-ISGRI_EVENTS = EventLayout(
-    file="isgri_events.fits.gz",
-    extname="ISGR-EVTS-ALL",
-    gti_extname="IBIS-GNRL-GTI",
-    energy_column="ISGRI_ENERGY",
-    y_column="DETY",
-    z_column="DETZ",
-    flag_column="SELECT_FLAG",
-)
-EVENTS_FILE = ISGRI_EVENTS.file
+def default_event_layout() -> EventLayout:
+    """The event layout of the archive's default camera, as its calibration facts give it."""
+    from processing.instrument import calibration_layout  # the facts are the instrument's
+
+    return calibration_layout().events
+
+
 _SCW_RE = re.compile(r"^(\d{4})(\d{4})(\d{3})(\d)(?:\.(\d{3}))?$")
 
 

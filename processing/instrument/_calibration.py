@@ -1,7 +1,7 @@
 """Instrument calibration (IC) files: written into a simulated archive, loaded by the analysis.
 
 An archive keeps each camera's calibration as FITS files in the camera's IC folder, the way OSA
-keeps its IC files (``ic/ibis/mod/`` for ISGRI, ``ic/jmx1/mod/`` for JEM-X unit 1): the mask
+keeps its IC files (in the folder its calibration facts name, one per camera): the mask
 pattern, the detector geometry with its live-pixel map, the background template, the effective
 area and the redistribution parameters. :func:`load_instrument` reads them back; the code holds no
 second copy of the numbers. Which folder, which file names and which extension names belong to a
@@ -130,7 +130,7 @@ def calibration_layout(instrument: str | Path = _DEFAULT) -> CalibrationLayout:
     return _layout_from(_facts(instrument))
 
 
-#: ISGRI's IC folder in an archive (``ic/ibis/mod``), as its calibration facts give it.
+#: The default camera's IC folder in an archive, as its calibration facts give it.
 IC_DIR = Path(_facts(_DEFAULT)["layout"]["ic_dir"])
 
 

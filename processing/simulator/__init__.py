@@ -2,7 +2,6 @@
 
 from processing.simulator._forward import ScwTruth, simulate_scw
 from processing.simulator._run import (
-    CATALOG_FILE,
     SimulationResult,
     event_header,
     simulate_archive,
@@ -34,7 +33,6 @@ from processing.simulator._sky import (
 )
 
 __all__ = [
-    "CATALOG_FILE",
     "CRAB_ENERGY_FLUX_20_40",
     "BackgroundModel",
     "Flare",

@@ -2,13 +2,14 @@
 
 An archive holds the events of each camera its scenario lists (``instruments``: ISGRI, the
 JEM-X-like camera or both) for the same science windows, each in its own user-level file
-(``isgri_events.fits.gz``, ``jmx1_events.fits.gz``) and with its own IC folder.
+(named by the camera's calibration facts) and with its own IC folder.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -17,22 +18,32 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from processing.archive import ISGRI_EVENTS, scw_dir, write_events
+from processing.archive import default_event_layout, scw_dir, write_events
 from processing.instrument import (
     Instrument,
     calibration_layout,
     load_instrument,
     write_calibration,
 )
+from processing.instruments import DEFAULT_INSTRUMENT, get_instrument
 from processing.simulator._forward import ScwTruth, simulate_scw
 from processing.simulator._scenario import Scenario
 from processing.simulator._schedule import PlannedScw, SkySource, plan
 from processing.simulator._sky import reference_sources
 
-__all__ = ["CATALOG_FILE", "SimulationResult", "event_header", "simulate_archive", "truth_path"]
+__all__ = ["SimulationResult", "event_header", "simulate_archive", "truth_path"]
 
 log = logging.getLogger(__name__)
-CATALOG_FILE = Path("cat/hec/isgr_refr_cat_0001.fits")
+
+
+def _catalog_file() -> Path:
+    """Where the default camera's adapter keeps the reference catalog (``<stem>_NNNN.fits``)."""
+    return Path(get_instrument(DEFAULT_INSTRUMENT).layout.reference_catalog)
+
+
+def _extension_name(file: Path) -> str:
+    """The extension of an OSA data file named ``abcd_efgh_ijk_NNNN.fits``: ``ABCD-EFGH-IJK``."""
+    return re.sub(r"_\d{4}$", "", file.stem).upper().replace("_", "-")
 
 
 @dataclass
@@ -66,10 +77,10 @@ def _write_reference_catalog(root: Path) -> None:
                 "ISGRI_FLUX_2", "E", unit="mCrab", array=[r.flux_40_100_mcrab for r in refs]
             ),
         ],
-        name="ISGR-REFR-CAT",
+        name=_extension_name(_catalog_file()),
     )
     table.header["COMMENT"] = "ISGRI_FLUX_1: 20-40 keV, ISGRI_FLUX_2: 40-100 keV (typical levels)"
-    path = root / CATALOG_FILE
+    path = root / _catalog_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fits.HDUList([fits.PrimaryHDU(), table]).writeto(tmp, overwrite=True)
@@ -120,7 +131,7 @@ def _simulate_one(
 ) -> dict[str, object]:
     root, scenario, sources, planned, compresslevel, key = args
     instrument: Instrument = load_instrument(root, key)
-    layout = instrument.events or ISGRI_EVENTS
+    layout = instrument.events or default_event_layout()
     events, truth = simulate_scw(
         instrument,
         sources,

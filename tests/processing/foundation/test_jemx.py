@@ -12,7 +12,7 @@ import pytest
 from astropy.io import fits
 from click.testing import CliRunner
 
-from processing.archive import ISGRI_EVENTS, read_events, scw_dir
+from processing.archive import default_event_layout, read_events, scw_dir
 from processing.instrument import (
     CalibrationError,
     Instrument,
@@ -55,7 +55,7 @@ def test_both_cameras_have_calibration_facts() -> None:
     assert {"isgri", "jemx"} <= set(calibration_names())
     isgri, jemx = calibration_layout("isgri"), calibration_layout("jemx")
     assert isgri.ic_dir == Path("ic/ibis/mod") and jemx.ic_dir == Path("ic/jmx1/mod")
-    assert isgri.events == ISGRI_EVENTS  # the archive's default layout is ISGRI's facts
+    assert isgri.events == default_event_layout()  # the archive's default layout is ISGRI's
     assert jemx.events.file == "jmx1_events.fits.gz"
     assert jemx.events.extname == "JMX1-FULL-ALL"
     # A calibration YAML given by path describes the same camera.
@@ -379,7 +379,7 @@ def test_builtin_jemx_scenario_through_the_cli(tmp_path: Path) -> None:
     (jmx,) = sorted(out.glob("scw/*/*/jmx1_events.fits.gz"))
     assert (jmx.parent / "isgri_events.fits.gz").is_file()
     inst = load_instrument(out, "jemx")
-    ev = read_events(jmx, inst.events or ISGRI_EVENTS)
+    ev = read_events(jmx, inst.events or default_event_layout())
     crab = json.loads((out / "truth" / "crab-jemx.json").read_text())["science_windows"][0]
     assert crab["instrument"] == "jemx"
     (src,) = [s for s in crab["sources"] if s["name"] == "Crab"]

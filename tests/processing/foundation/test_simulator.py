@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from processing.archive import EVENTS_FILE, read_events
+from processing.archive import default_event_layout, read_events
 from processing.instrument import load_instrument, pixel_illumination
 from processing.simulator import (
     ScenarioError,
@@ -24,7 +24,7 @@ from tests._archives import source_only_scenario, tiny_scenario
 
 
 def _event_files(root: Path) -> list[Path]:
-    return sorted((root / "scw").glob(f"*/*/{EVENTS_FILE}"))
+    return sorted((root / "scw").glob(f"*/*/{default_event_layout().file}"))
 
 
 def test_event_files_follow_the_isgri_layout(tiny_archive: SimulationResult) -> None:

@@ -95,22 +95,6 @@ _ADAPTER = (
     # ISGRI's product-level recipes (its own products: extension names, grid).
     "processing/isgri/",
 )
-#: Files that still hold ISGRI constants, each being moved by another part of issue 19 (the
-#: archive, IC and simulator layout: its JEM-X work; the service: its request work). Remove
-#: a file from this list when its constants are gone; adding one is a regression.
-_PENDING = {
-    "processing/archive/_catalog.py",
-    "processing/archive/_events.py",
-    "processing/archive/_index.py",
-    "processing/archive/_layout.py",
-    "processing/instrument/_calibration.py",
-    "processing/simulator/_run.py",
-    "vo_service/_datalink.py",
-    "vo_service/_demo.py",
-    "vo_service/_downloads.py",
-    "vo_service/_publishing.py",
-    "vo_service/_tap_db.py",
-}
 
 
 def _holding(pattern: re.Pattern[str], packages: tuple[str, ...]) -> dict[str, list[str]]:
@@ -130,8 +114,7 @@ def _holding(pattern: re.Pattern[str], packages: tuple[str, ...]) -> dict[str, l
 
 def test_no_isgri_constant_outside_its_adapter() -> None:
     found = _holding(_ISGRI_CONSTANTS, _PACKAGES)
-    new = {path: hits for path, hits in found.items() if path not in _PENDING}
-    assert not new, f"ISGRI constants outside processing/instruments/_isgri.py: {new}"
+    assert not found, f"ISGRI constants outside processing/instruments/_isgri.py: {found}"
 
 
 def test_the_coded_mask_core_holds_no_isgri_constant() -> None:
