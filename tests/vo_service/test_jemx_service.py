@@ -246,6 +246,15 @@ def test_datalink_and_soda_for_a_jemx_image(
     links = _links(client, product_id)
     text = etree.tostring(links).decode()
     assert "#this" in text and "#cutout" in text and "#progenitor" in text
+    # The progenitors are the science windows' JEM-X event files, served as they are.
+    urls = [u for u in re.findall(r"<TD>([^<]*/archive/scw/[^<]*)</TD>", text) if u.endswith(".gz")]
+    assert urls and all(u.endswith("/jmx1_events.fits.gz") for u in urls), urls
+    events = client.get(urls[0].split("127.0.0.1:8080")[-1])
+    assert events.status_code == 200 and events.data[:2] == b"\x1f\x8b"
+    scw_folder = urls[0].split("127.0.0.1:8080")[-1].rsplit("/", 1)[0]
+    assert client.get(f"{scw_folder}/isgri_events.fits.gz").status_code == 200
+    assert client.get(f"{scw_folder}/jmx1_events.fits").status_code == 404  # no such camera file
+    assert client.get(f"{scw_folder}/isgri_spectrum.fits").status_code == 404
     # A circle cut from the JEM-X mosaic.
     cut = client.get(
         "/soda/sync", query_string={"ID": product_id, "CIRCLE": f"{CRAB[0]} {CRAB[1]} 1.0"}
