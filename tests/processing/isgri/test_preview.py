@@ -17,7 +17,11 @@ from processing.codedmask._imaging import scw_wcs
 from processing.codedmask._mosaic import mosaic_wcs
 from processing.codedmask._preview import axis_names, sky_preview_figure
 from processing.instrument import Attitude, Instrument
+from processing.instruments import get_instrument
 from processing.isgri._products_image import _preview_title, _significance_limits
+
+#: The camera named in the titles (``DETNAM`` of the ISGRI adapter).
+ISGRI_DETECTOR = get_instrument("isgri").fits.detector
 
 # A UCD word such as pos.eq.ra, phot.count or em.energy (what WCSAxes falls back to).
 UCD = re.compile(r"\b(pos|phot|em|stat|meta|time|src|instr|obs|arith|spect)\.[a-z]", re.I)
@@ -38,7 +42,7 @@ def _figure(projection: str, ra: float, dec: float, radius: float) -> tuple[Figu
     sig = rng.normal(size=shape)
     sig[shape[0] // 2, shape[1] // 2] = 250.0
     # The longest title the product writes: a simulated multi-day mosaic.
-    title = _preview_title([20.0, 40.0], 125, 2250.0, 2262.4, True)
+    title = _preview_title(ISGRI_DETECTOR, [20.0, 40.0], 125, 2250.0, 2262.4, True)
     # Sources at the centre and just inside every corner: their names must stay inside.
     corners = wcs.pixel_to_world_values(
         np.array([1, shape[1] - 2, 1, shape[1] - 2]), np.array([1, 1, shape[0] - 2, shape[0] - 2])
@@ -156,7 +160,7 @@ def test_a_rotated_science_window_grid_is_labelled_too(instrument: Instrument) -
     """A single-ScW WCS (roll 30°, a CD matrix): words on the axes, nothing overlaps."""
     decoder = Decoder(instrument)
     wcs = scw_wcs(Attitude.from_roll(83.63, 22.01, 30.0), decoder)
-    title = _preview_title([20.0, 40.0], 1, 2250.0, 2250.03, False)
+    title = _preview_title(ISGRI_DETECTOR, [20.0, 40.0], 1, 2250.0, 2250.03, False)
     fig = sky_preview_figure(
         np.zeros(decoder.shape), wcs, title=title, colour_label="Detection significance (σ)"
     )
