@@ -40,6 +40,13 @@ N_SOURCES = 14
 N_EMPTY = 4
 FLUX_MCRAB = 100.0
 BAND_KEV = (5.0, 30.0)
+SEED = draw_seed()
+
+
+@pytest.fixture(autouse=True)
+def _print_seed() -> None:
+    """Every failing test's report names the run's seed (the fields are drawn once per module)."""
+    print(f"JEM-X random fields: seed {SEED} (ISGRI_SEED={SEED} replays them)")
 
 
 def _scenario(seed: int) -> Scenario:
@@ -94,9 +101,7 @@ Field = dict  # one science window's image product: its catalog, its maps, its t
 @pytest.fixture(scope="module")
 def fields(tmp_path_factory: pytest.TempPathFactory) -> list[Field]:
     base = tmp_path_factory.mktemp("jemx_random")
-    seed = draw_seed()
-    print(f"JEM-X random fields: seed {seed} (ISGRI_SEED={seed} replays them)")
-    scenario = _scenario(seed=seed)
+    scenario = _scenario(seed=SEED)
     result = simulate_archive(scenario, base / "archive")
     truth = json.loads(result.truth_file.read_text())["science_windows_by_instrument"]["jemx"]
     engine = make_engine(f"sqlite:///{base / 'index.sqlite'}")
