@@ -16,7 +16,7 @@ import numpy as np
 
 from processing.archive import ArchiveIndex, ScienceWindow
 from processing.codedmask import has_camera_events
-from processing.instrument import load_instrument, radec_to_unit
+from processing.instrument import CalibrationError, load_instrument, radec_to_unit
 from processing.instruments import get_instrument
 
 __all__ = ["camera_field_deg", "camera_windows"]
@@ -31,11 +31,15 @@ def camera_field_deg(archive: ArchiveIndex, instrument: str) -> float | None:
     """The off-axis angle beyond which the camera sees nothing of a position, degrees, when
     the selection must be bounded by it: a camera whose adapter gives no off-axis limit is
     bounded by its geometry's zero-response angle (from its IC files); one with a limit (ISGRI)
-    is selected by the request radius alone, as it always was."""
+    is selected by the request radius alone, as it always was. ``None`` too when the archive
+    has no calibration of the camera."""
     spec = get_instrument(instrument)
     if spec.max_offaxis_deg is not None:
         return None
-    return _zero_response_deg(str(archive.root), instrument)
+    try:
+        return _zero_response_deg(str(archive.root), instrument)
+    except CalibrationError:  # an archive without the camera's IC files holds none of its data
+        return None
 
 
 def camera_windows(
@@ -48,6 +52,8 @@ def camera_windows(
     camera's field on it; in the given order."""
     spec = get_instrument(instrument)
     kept = [w for w in windows if has_camera_events(archive, w, spec)]
+    if not kept:  # the archive holds no data of this camera here (nor, maybe, its IC files)
+        return []
     field = camera_field_deg(archive, instrument) if position is not None else None
     if field is None or position is None:
         return kept

@@ -163,3 +163,17 @@ def test_encoded_slashes_through_the_front_server_are_dali_404(live_service: str
         assert response.status_code == 404, path
         assert response.headers["Content-Type"].startswith(VOTABLE)
         validate(response.content)
+
+
+def test_an_instrument_the_archive_holds_no_data_of_is_a_400(
+    service: tuple[Flask, ServiceContext],
+) -> None:
+    """JEM-X asked of an ISGRI-only archive (no JEM-X events, no JEM-X IC files): refused as a
+    request whose selection is empty, never a 500 from the missing calibration."""
+    app, context = service
+    client = app.test_client()
+    for path in ("/async", "/sync"):
+        response = client.post(path, data={"instrument": "jemx", "src_name": "Crab"})
+        message = _dali_error(response, 400)
+        assert "science window" in message, message
+    assert context.archive.count() > 0  # the archive does hold ISGRI data
