@@ -12,6 +12,10 @@ from sqlalchemy import create_engine, text
 
 from processing.simulator import SimulationResult, simulate_archive
 from tests._archives import tiny_scenario
+from vo_service._astguard import install as _guard_ast_parse
+
+# Test processes run many apps' threads side by side: guard ``ast.parse`` for all of them.
+_guard_ast_parse()
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "VO_SERVICE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
