@@ -110,6 +110,7 @@ __all__ = [
     "calibration_of",
     "camera_events_file",
     "clean_band",
+    "compile_kernels",
     "concatenate_lightcurves",
     "crab_spectrum",
     "events_file",
@@ -143,3 +144,12 @@ __all__ = [
     "write_pha",
     "write_rmf",
 ]
+
+
+def compile_kernels() -> None:
+    """Compile the numba kernels (source models, one-model fits) or load them from numba's disk
+    cache: a container image runs it at build time, as the user that runs the service."""
+    from processing.codedmask import _pif_kernel, _shadowfit
+
+    _pif_kernel.compile_now()
+    _shadowfit.compile_now()

@@ -20,6 +20,7 @@ from scipy.interpolate import CubicSpline
 from processing.codedmask._decode import Decoder, SkyImage
 from processing.codedmask._pif import exact_pixel_illumination
 from processing.codedmask._shadowfit import chi2 as _chi2
+from processing.codedmask._shadowfit import flux_alone
 from processing.codedmask._shadowfit import least_squares as _least_squares
 from processing.codedmask._shadowfit import weighted_alone as _alone
 from processing.instrument import Attitude, Instrument
@@ -360,8 +361,9 @@ def peak_amplitude(
     return float(intensity[ia, ib]) / centre, float(variance[ia, ib]) / centre**2
 
 
-def _refine(values: FloatArray, a: int, b: int) -> tuple[float, float]:
-    """Sub-pixel peak by a Gaussian (log-parabola) or parabola fit through 3 points per axis."""
+def _peak_offsets(patch: FloatArray) -> tuple[float, float]:
+    """Sub-pixel offsets of the centre of a 3×3 patch by a Gaussian (log-parabola) or parabola
+    fit through 3 points per axis."""
 
     def axis(lo: float, mid: float, hi: float) -> float:
         if lo > 0 and mid > 0 and hi > 0:
@@ -371,11 +373,27 @@ def _refine(values: FloatArray, a: int, b: int) -> tuple[float, float]:
             return 0.0
         return float(np.clip(0.5 * (lo - hi) / den, -0.5, 0.5))
 
+    return axis(patch[0, 1], patch[1, 1], patch[2, 1]), axis(patch[1, 0], patch[1, 1], patch[1, 2])
+
+
+def _refine(values: FloatArray, a: int, b: int) -> tuple[float, float]:
+    """Sub-pixel peak near pixel (a, b) (:func:`_peak_offsets`); a border pixel stays put."""
     ny, nz = values.shape
     if not (0 < a < ny - 1 and 0 < b < nz - 1):
         return float(a), float(b)
-    da = axis(values[a - 1, b], values[a, b], values[a + 1, b])
-    db = axis(values[a, b - 1], values[a, b], values[a, b + 1])
+    da, db = _peak_offsets(values[a - 1 : a + 2, b - 1 : b + 2])
+    return a + da, b + db
+
+
+def _refine_where(
+    values: FloatArray, mask: NDArray[np.bool_], a: int, b: int
+) -> tuple[float, float]:
+    """``_refine(np.where(mask, values, 0), a, b)``, masking only the 3×3 patch it reads."""
+    ny, nz = values.shape
+    if not (0 < a < ny - 1 and 0 < b < nz - 1):
+        return float(a), float(b)
+    window = (slice(a - 1, a + 2), slice(b - 1, b + 2))
+    da, db = _peak_offsets(np.where(mask[window], values[window], 0.0))
     return a + da, b + db
 
 
@@ -629,7 +647,10 @@ def clean_band(
             a_lo, a_hi = max(pa - r, 0), min(pa + r + 1, ny)
             b_lo, b_hi = max(pb - r, 0), min(pb + r + 1, nz)
             near = (rows[a_lo:a_hi] - pa) ** 2 + (cols[:, b_lo:b_hi] - pb) ** 2
-            rejected[a_lo:a_hi, b_lo:b_hi] |= near <= REJECT_RADIUS_PIX**2
+            disc = near <= REJECT_RADIUS_PIX**2
+            rejected[a_lo:a_hi, b_lo:b_hi] |= disc
+            if sig is not None:
+                sig[a_lo:a_hi, b_lo:b_hi][disc] = -np.inf
         return n_rejected > MAX_REJECTED
 
     period_tan = modeller.instrument.mask.ghost_period_tan
@@ -654,8 +675,13 @@ def clean_band(
         )
 
     # The search map, recomputed only when a source is added (rejected candidates change
-    # neither the image nor the model-error noise).
+    # neither the image nor the model-error noise); ``sig`` is it without the rejected pixels,
+    # which :func:`reject` blanks as it rejects them.
     sig_all: FloatArray | None = None
+    sig: FloatArray | None = None
+    # The sources' models at the last joint refit, and the background it fitted.
+    refit_models: list[FloatArray] = []
+    refit_background = background
     while len(found) < max_sources:
         if check is not None:
             check()
@@ -665,7 +691,8 @@ def clean_band(
             )
             sig_all = np.where(searchable, image / np.where(searchable, noise, 1.0), -np.inf)
             sig_all = np.where(ok | (sig_all >= EDGE_SNR), sig_all, -np.inf)
-        sig = np.where(rejected, -np.inf, sig_all)
+            sig = np.where(rejected, -np.inf, sig_all)
+        assert sig is not None
         a, b = np.unravel_index(int(np.argmax(sig)), sig.shape)
         peak = float(sig[a, b])
         searched = (int(a), int(b))
@@ -733,7 +760,7 @@ def clean_band(
                 if at[0] is None and at[1] is not None:
                     a, b = rival
             peak = float(sig[a, b])
-        fa, fb = _refine(np.where(searchable, image, 0.0), int(a), int(b))
+        fa, fb = _refine_where(image, searchable, int(a), int(b))
         ty_s, tz_s = decoder.pixel_to_tangent(fa, fb)
         ty_f, tz_f = float(ty_s), float(tz_s)
         model_rate = modeller.shadowgram(ty_f, tz_f)
@@ -862,6 +889,7 @@ def clean_band(
         # with fluxes fitted together: shadows of different sources correlate by up to ~0.3,
         # so a source fitted before a brighter one was found is biased until refitted.
         residual, background = _joint_refit(found, models, rate0, var, template, det.module, used)
+        refit_models, refit_background = list(models), background
         image = decoder.decode_image(residual - background)
         sig_all = None
     if found:
@@ -878,8 +906,17 @@ def clean_band(
             ok,
             threshold_new,
         )
-        residual, background = _joint_refit(found, models, rate0, var, template, det.module, used)
-        image = decoder.decode_image(residual - background)
+        if len(models) == len(refit_models) and all(
+            m is r for m, r in zip(models, refit_models, strict=True)
+        ):
+            # The ghosts settled as found: the last joint refit (the same models in the same
+            # order, hence the same fluxes), its residual and image stand.
+            background = refit_background
+        else:
+            residual, background = _joint_refit(
+                found, models, rate0, var, template, det.module, used
+            )
+            image = decoder.decode_image(residual - background)
     # A peak that passed on its own but falls below its threshold once its neighbours are
     # fitted with it is not reported (its model was subtracted all the same); nor is a source
     # outside the reported field.
@@ -910,14 +947,12 @@ def _hopeless(
     """Whether the candidate peak at pixel (a, b) cannot pass ``threshold``: its model fitted at
     the peak's sub-pixel position stays below the margin from which positions are refined
     (REFINE_MARGIN), and no found source is near enough to be its blend partner."""
-    fa, fb = _refine(np.where(searchable, image, 0.0), a, b)
+    fa, fb = _refine_where(image, searchable, a, b)
     ty, tz = (float(v) for v in decoder.pixel_to_tangent(fa, fb))
     if _near(found, [(ty, tz)], decoder):
         return False
     module = modeller.instrument.detector.module
-    flux, err, _ = _fit_shadowgram(
-        residual, variance, modeller.shadowgram(ty, tz), template, module, used
-    )
+    flux, err = flux_alone(modeller.shadowgram(ty, tz), residual, variance, template, module, used)
     return not _worth_refining(flux, err, threshold)
 
 

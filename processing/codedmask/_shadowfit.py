@@ -17,7 +17,23 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Reduced", "chi2", "least_squares", "reduce", "weighted_alone"]
+try:
+    from numba import njit
+
+    COMPILED = True
+except ImportError:  # pragma: no cover - numba is a dependency; this keeps NumPy-only installs
+    COMPILED = False
+
+__all__ = [
+    "COMPILED",
+    "Reduced",
+    "chi2",
+    "compile_now",
+    "flux_alone",
+    "least_squares",
+    "reduce",
+    "weighted_alone",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -172,6 +188,80 @@ def least_squares(
     errors = np.sqrt((rows * rows) @ red.at(variance))
     beta = red.per_module(data - coef @ red.columns)
     return np.asarray(coef), np.asarray(errors), red.background(rate.shape, beta)
+
+
+def _alone_sums(
+    model: FloatArray,
+    rate: FloatArray,
+    variance: FloatArray,
+    pixels: NDArray[np.intp],
+    template: FloatArray,
+    starts: NDArray[np.intp],
+    counts: NDArray[np.intp],
+    inverse: FloatArray,
+) -> tuple[float, float, float]:
+    """For one model (flat maps), with a = the model less its background part per module:
+    a·rate, a·a and Σ a²·variance over the fitted pixels. One pass per module to find the
+    model's background part, one to accumulate: no temporary arrays."""
+    num = 0.0
+    den = 0.0
+    noise = 0.0
+    for m in range(starts.size):
+        lo = starts[m]
+        hi = lo + counts[m]
+        tc = 0.0
+        for k in range(lo, hi):
+            tc += template[k] * model[pixels[k]]
+        share = inverse[m] * tc
+        for k in range(lo, hi):
+            p = pixels[k]
+            a = model[p] - template[k] * share
+            aa = a * a
+            num += a * rate[p]
+            den += aa
+            noise += aa * variance[p]
+    return num, den, noise
+
+
+if COMPILED:
+    _alone_sums = njit(cache=True, error_model="numpy")(_alone_sums)
+
+
+def flux_alone(
+    model: FloatArray,
+    rate: FloatArray,
+    variance: FloatArray,
+    template: FloatArray,
+    module: NDArray[np.integer],
+    used: NDArray[np.bool_],
+) -> tuple[float, float]:
+    """Flux and error of one model fitted with the background: :func:`least_squares` of
+    ``[model]`` without the background map. A search judges most candidates on this alone
+    (~20 per band); compiled, it makes no temporary arrays (~10× faster)."""
+    if not COMPILED:
+        flux, err, _ = least_squares([model], rate, variance, template, module, used)
+        return float(flux[0]), float(err[0])
+    basis = _basis(template, module, used)
+    num, den, noise = _alone_sums(
+        np.ascontiguousarray(model, dtype=np.float64).ravel(),
+        np.ascontiguousarray(rate, dtype=np.float64).ravel(),
+        np.ascontiguousarray(variance, dtype=np.float64).ravel(),
+        basis.pixels,
+        basis.template,
+        basis.starts,
+        basis.counts,
+        basis.inverse_norm,
+    )
+    if not den > 0.0:  # a model the background explains entirely: the pseudo-inverse's 0
+        return 0.0, 0.0
+    return num / den, float(np.sqrt(noise)) / den
+
+
+def compile_now() -> None:
+    """Compile the fit kernel (or load it from numba's disk cache): see
+    :func:`processing.codedmask._pif_kernel.compile_now`."""
+    one = np.ones((2, 2))
+    flux_alone(one, one, one, one, np.zeros((2, 2), dtype=np.int16), one > 0)
 
 
 def weighted_alone(

@@ -146,3 +146,21 @@ def test_image_serves_the_web_assets_and_runs_as_a_user() -> None:
     assert "npm ci" in text
     users = re.findall(r"^USER (\S+)", text, flags=re.MULTILINE)
     assert users and users[-1].split(":")[0] not in {"0", "root"}
+
+
+def test_the_images_python_build_steps_run(tmp_path: Path) -> None:
+    """Each ``RUN python -c "..."`` of the images runs here: a module moved or renamed breaks
+    the image build, which CI does not run (the service image compiles its numba kernels)."""
+    pattern = re.compile(r'^RUN python -c "([^"]+)"', flags=re.MULTILINE)
+    steps = [code for path in DOCKERFILES for code in pattern.findall(path.read_text())]
+    assert steps, "the service image compiles its kernels at build time"
+    for code in steps:
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")},
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        assert done.returncode == 0, f"{code}: {done.stderr[-2000:]}"
