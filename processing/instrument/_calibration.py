@@ -139,7 +139,7 @@ def calibration_layout(instrument: str | Path = _DEFAULT) -> CalibrationLayout:
     return _builtin_layout(name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builtin_layout(name: str) -> CalibrationLayout:
     return _layout_from(_facts(name))
 
