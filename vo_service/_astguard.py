@@ -12,7 +12,8 @@ mismatch`` for a tree it built correctly.
 This service has such threads: on 3.11 every formatted traceback calls ``ast.parse`` for its
 caret lines (a runner logging a failed job, an HTTP thread logging an error), and werkzeug parses
 code when it compiles URL rules (``create_app``). The race made a test's app creation fail in CI
-while a background thread logged a traceback.
+while a background thread logged a traceback. ``create_app`` and ``build_runner`` install the
+guard (importing the client library does not: it patches nothing of its users').
 
 With collection held off until the parse returns, the constructor runs no Python code, so no
 other thread runs while it builds the tree. Nothing is caught or retried: every error of the

@@ -212,7 +212,10 @@ def register_uws(app: Flask, settings: Settings, engine: Engine) -> None:
 def build_runner(settings: Settings, store: JobStore) -> Runner:
     """A runner for every registered kind, configured from the settings, delivering the
     notifications of ended jobs."""
+    from vo_service import _astguard
     from vo_service._users import notification_dispatcher
+
+    _astguard.install()  # its slots are threads that format tracebacks (see create_app)
 
     return Runner(
         store,

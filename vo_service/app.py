@@ -6,6 +6,7 @@ from flask import Flask
 
 from datalink import install_datalink
 from registry import install_capabilities
+from vo_service import _astguard
 from vo_service._context import ServiceContext
 from vo_service._datalink import StoreProductSource
 from vo_service._downloads import downloads
@@ -30,6 +31,9 @@ def create_app(settings: Settings | None = None, context: ServiceContext | None 
         Shared service objects (database engine, archive index...). Built from
         ``settings`` when omitted; tests pass their own.
     """
+    # The service runs threads (HTTP, job runners) that may parse at once: CPython 3.11.7 and
+    # older can then fail ``ast.parse`` (werkzeug compiling routes, a traceback's caret lines).
+    _astguard.install()
     settings = settings or Settings.load()
     context = context or ServiceContext.build(settings)
     app = Flask(__name__)

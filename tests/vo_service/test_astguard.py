@@ -78,7 +78,7 @@ def test_the_probe_sees_collections_inside_an_unguarded_parse() -> None:
 
 
 def test_installed_where_the_interpreter_has_the_race() -> None:
-    # conftest and ``import vo_service`` install it on 3.11 before 3.11.8, nowhere else.
+    # conftest, create_app and build_runner install it on 3.11 before 3.11.8, nowhere else.
     assert _astguard.installed() == _astguard.AFFECTED
 
 
