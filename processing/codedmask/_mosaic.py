@@ -50,36 +50,45 @@ def mosaic_wcs(
 
 def _pixel_map(
     image: dict[str, Any], vec: FloatArray
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
-    """For every mosaic pixel (unit vectors ``vec``), the ScW pixel containing its centre."""
+) -> tuple[NDArray[np.int32], NDArray[np.bool_]]:
+    """For every mosaic pixel (unit vectors ``vec``), the flat index of the ScW pixel containing
+    its centre (0 where none does), and where one does. Flat 32-bit indices: a 1,000-ScW mosaic
+    keeps one map per ScW, and ``take`` on them is ~4x faster than indexing by two arrays."""
     att = Attitude(image["ra_x"], image["dec_x"], image["ra_z"], image["dec_z"])
-    x, y, z = att.axes
-    nx = vec @ x
+    along = vec @ np.column_stack(att.axes)  # one product for the three axes (~9x faster)
+    nx = along[..., 0]
     front = nx > 0.5
     safe = np.where(front, nx, 1.0)
-    ty, tz = (vec @ y) / safe, (vec @ z) / safe
+    ty, tz = along[..., 1] / safe, along[..., 2] / safe
     a0, b0 = image["centre_pixel"]
-    ia = np.rint(ty / image["pixel_tan"] + a0).astype(np.int64)
-    ib = np.rint(tz / image["pixel_tan"] + b0).astype(np.int64)
+    ia = np.rint(ty / image["pixel_tan"] + a0)
+    ib = np.rint(tz / image["pixel_tan"] + b0)
     sy, sz = image["variance"].shape[1:]
     inside = front & (ia >= 0) & (ia < sy) & (ib >= 0) & (ib < sz)
-    return np.where(inside, ia, 0), np.where(inside, ib, 0), inside
+    flat = np.zeros(inside.shape, dtype=np.int32)
+    flat[inside] = ia[inside].astype(np.int32) * np.int32(sz) + ib[inside].astype(np.int32)
+    return flat, inside
+
+
+def _at(values: NDArray[Any], flat: NDArray[np.int32]) -> NDArray[Any]:
+    """A ScW map's values at the mosaic pixels' ScW pixels (:func:`_pixel_map`)."""
+    return np.take(np.ascontiguousarray(values).ravel(), flat)
 
 
 def _combine(
     maps: list[tuple[FloatArray, FloatArray]],
-    pixels: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]],
+    pixels: list[tuple[NDArray[np.int32], NDArray[np.bool_]]],
     shape: tuple[int, int],
 ) -> tuple[FloatArray, FloatArray]:
     """Inverse-variance mean of (value, variance) ScW maps on the mosaic grid."""
     wsum = np.zeros(shape)
     wval = np.zeros(shape)
-    for (value, variance), (ia, ib, inside) in zip(maps, pixels, strict=True):
-        v = variance[ia, ib]
+    for (value, variance), (flat, inside) in zip(maps, pixels, strict=True):
+        v = _at(variance, flat)
         use = inside & (v > 0)
         inv = np.where(use, 1.0 / np.where(use, v, 1.0), 0.0)
         wsum += inv
-        wval += inv * np.where(use, value[ia, ib], 0.0)
+        wval += inv * np.where(use, _at(value, flat), 0.0)
     covered = wsum > 0
     mean = np.where(covered, wval / np.where(covered, wsum, 1.0), 0.0)
     return mean, np.where(covered, 1.0 / np.where(covered, wsum, 1.0), 0.0)
@@ -129,9 +138,10 @@ class MosaicImages(AnalysisUnit):
             ctx.check()
             maps = [(np.asarray(i["intensity"][k]), np.asarray(i["variance"][k])) for i in images]
             flux[k], var[k] = _combine(maps, pixels, shape)
-            for img, (ia, ib, inside) in zip(images, pixels, strict=True):
-                e = np.asarray(img["exposure"][k])[ia, ib]
-                exposure[k] += np.where(inside & (np.asarray(img["variance"][k])[ia, ib] > 0), e, 0)
+            for img, (flat, inside) in zip(images, pixels, strict=True):
+                e = _at(np.asarray(img["exposure"][k]), flat)
+                seen = inside & (_at(np.asarray(img["variance"][k]), flat) > 0)
+                exposure[k] += np.where(seen, e, 0)
 
             def residual_mosaic(
                 views: list[ScwView],

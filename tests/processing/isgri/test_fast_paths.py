@@ -55,3 +55,49 @@ def test_masked_refinement_reads_only_the_patch() -> None:
     masked = np.where(mask, image, 0.0)
     for a, b in peaks:
         assert _refine_where(image, mask, a, b) == _refine(masked, a, b)
+
+
+def test_mosaic_pixel_map_is_the_nearest_scw_pixel() -> None:
+    """The mosaic's flat pixel map picks, for every mosaic pixel, the ScW pixel that contains
+    its centre (computed here axis by axis from the attitude), on random pointings in and out
+    of the mosaic, in both projections."""
+    from processing.codedmask._mosaic import _at, _pixel_map, mosaic_wcs
+    from processing.instrument import Attitude, radec_to_unit
+
+    rng = np.random.default_rng()
+    shape_scw = (363, 367)
+    covered = 0
+    for projection in ("TAN", "CAR"):
+        ra0, dec0 = rng.uniform(0, 360), rng.uniform(-80, 80)
+        wcs, shape = mosaic_wcs(ra0, dec0, 12.0, 0.2, projection)
+        yy, xx = np.indices(shape)
+        vec = radec_to_unit(*wcs.pixel_to_world_values(xx, yy))
+        for _ in range(5):
+            att = Attitude.from_roll(
+                ra0 + rng.uniform(-15, 15),
+                float(np.clip(dec0 + rng.uniform(-15, 15), -89, 89)),
+                rng.uniform(0, 360),
+            )
+            image = {
+                "ra_x": att.ra_x,
+                "dec_x": att.dec_x,
+                "ra_z": att.ra_z,
+                "dec_z": att.dec_z,
+                "centre_pixel": [181, 183],
+                "pixel_tan": 4.6 / 3200.0,
+                "variance": np.ones((1, *shape_scw), np.float32),
+            }
+            flat, inside = _pixel_map(image, vec)
+            x, y, z = att.axes
+            nx = vec @ x
+            ia = np.rint((vec @ y) / nx / image["pixel_tan"] + 181)
+            ib = np.rint((vec @ z) / nx / image["pixel_tan"] + 183)
+            expected = (nx > 0.5) & (ia >= 0) & (ia < 363) & (ib >= 0) & (ib < 367)
+            assert np.array_equal(inside, expected)
+            covered += int(inside.sum())
+            values = rng.normal(size=shape_scw)
+            picked = _at(values, flat)
+            assert np.array_equal(
+                picked[inside], values[ia[inside].astype(int), ib[inside].astype(int)]
+            )
+    assert covered > 0.2 * 10 * flat.size  # most pointings cover much of the mosaic
