@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import astropy.constants as const
 import astropy.units as u
@@ -299,17 +300,17 @@ def _message(text: str) -> str:
     return match.group(0)
 
 
-def test_oda_facade_answers_a_jemx_image(service: tuple[FlaskClient, ServiceContext]) -> None:
-    client, _ = service
+def _oda(client: FlaskClient, **extra: str) -> dict[str, Any]:
+    """A JEM-X request through the ODA facade, polled as oda_api polls, to its end."""
     params = {
         "instrument": "jemx",
-        "product_type": "jemx_image",
         "query_type": "Real",
         "query_status": "new",
         "src_name": "Crab",
         "jemx_num": "1",
+        **extra,
     }
-    answer = client.get("/oda/run_analysis", query_string=params).get_json()
+    answer: dict[str, Any] = client.get("/oda/run_analysis", query_string=params).get_json()
     while answer["job_status"] not in ("done", "failed"):
         params.update(
             query_status=answer["job_status"],
@@ -318,6 +319,12 @@ def test_oda_facade_answers_a_jemx_image(service: tuple[FlaskClient, ServiceCont
         )
         answer = client.get("/oda/run_analysis", query_string=params).get_json()
     assert answer["job_status"] == "done", answer.get("exit_status")
+    return answer
+
+
+def test_oda_facade_answers_a_jemx_image(service: tuple[FlaskClient, ServiceContext]) -> None:
+    client, _ = service
+    answer = _oda(client, product_type="jemx_image")
     (mosaic,) = answer["products"]["numpy_data_product_list"]
     assert '"instrument": "jemx"' in json.dumps(mosaic["meta_data"]) or (
         json.loads(mosaic["meta_data"])["instrument"] == "jemx"
@@ -383,3 +390,25 @@ def test_science_windows_are_those_with_the_cameras_events(
         far = (CRAB[0], CRAB[1] + 8.5)
         assert camera_windows(index, every, "jemx", far) == []
         assert camera_windows(index, every, "isgri", far) == every
+
+
+def test_oda_jemx_light_curve_reads_as_oda_api_reads_it(
+    service: tuple[FlaskClient, ServiceContext], tmp_path: Path
+) -> None:
+    """oda_api's OdaLightCurve takes a JEM-X curve from ``data_unit[2]`` (an IBIS one from
+    ``[1]``, by the INSTRUME of ``[1]``): the JEM-X layout puts its index table first."""
+    from oda_api.api import DataCollection
+    from oda_api.plot_tools import OdaLightCurve
+
+    client, _ = service
+    answer = _oda(client, product_type="jemx_lc", time_bin="500", time_bin_format="sec")
+    data = DataCollection.from_response_json(answer, "jemx", "jemx_lc")
+    (curve,) = [p for p in data._p_list if p.meta_data.get("src_name") == "Crab"]
+    assert [u.name for u in curve.data_unit][:3] == ["PRIMARY", "GROUPING", "JMX1-SRC.-LCR"]
+    assert curve.data_unit[1].header["INSTRUME"] == "JMX1"
+    time, _, rate, error, *_ = OdaLightCurve(data).get_lc("Crab")
+    assert len(time) == len(rate) > 0 and np.all(rate > 0) and np.all(error > 0)
+    written, tstart, tstop, _ = OdaLightCurve(data).write_fits("Crab", output_dir=str(tmp_path))
+    assert tstop > tstart > 51544
+    with fits.open(written) as lc:
+        assert np.array_equal(lc[1].data["RATE"], rate)

@@ -10,7 +10,9 @@
   ``isgri_rmf`` in ``name`` and ``meta_data.product``); the RMF's matrix is written as a
   fixed-length vector column (the client cannot rebuild variable-length arrays);
 * light curves: one ``isgri_lc`` product per source, its table ``ISGR-SRC.-LCR`` with TIME
-  (IJD, bin centre), TIMEDEL, RATE, ERROR and FRACEXP.
+  (IJD, bin centre), TIMEDEL, RATE, ERROR and FRACEXP at ``[1]``; a ``jemx_lc`` has a
+  ``GROUPING`` table at ``[1]`` and its ``JMX1-SRC.-LCR`` at ``[2]``, where oda_api's
+  ``OdaLightCurve`` looks for a JEM-X curve.
 
 Nothing here computes science: files are read from the product store and re-laid out.
 """
@@ -199,14 +201,38 @@ def _spectral_fit(product: StoredProduct, folder: Path, instrument: str) -> dict
     return products
 
 
+def _lc_grouping(rate: fits.BinTableHDU, extname: str) -> fits.BinTableHDU:
+    """The index table OSA puts before a JEM-X light curve (oda_api reads a JEM-X curve at
+    ``data_unit[2]``, an IBIS one at ``[1]``, by the ``INSTRUME`` of ``data_unit[1]``)."""
+    table = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("MEMBER_NAME", "16A", array=[extname]),
+            fits.Column("E_MIN", "E", unit="keV", array=[rate.header.get("E_MIN")]),
+            fits.Column("E_MAX", "E", unit="keV", array=[rate.header.get("E_MAX")]),
+        ],
+        name="GROUPING",
+    )
+    kept = ("TIME", "MJD", "DATE", "TSTART", "TSTOP", "TELESCOP", "INSTRUME", "DETNAM", "OBJECT")
+    for key, value in rate.header.items():
+        if key.startswith(kept):
+            table.header[key] = value
+    return table
+
+
 def _light_curves(product: StoredProduct, folder: Path, instrument: str) -> dict[str, Any]:
     out = []
     for stem in _stems(product, ".lc"):
         with fits.open(folder / f"{stem}.lc", memmap=False) as lc:
             rate = lc[1]
             source = str(rate.header.get("OBJECT", stem))
-            units = [encode_hdu(lc[0]), encode_hdu(rate, name="ISGR-SRC.-LCR")]
-            units[1]["header"]["EXTNAME"] = "ISGR-SRC.-LCR"
+            units = [encode_hdu(lc[0])]
+            if rate.header.get("INSTRUME", "IBIS") == "IBIS":
+                extname = "ISGR-SRC.-LCR"
+            else:  # JEM-X: JMX1-SRC.-LCR after its index table, as OSA lays it out
+                extname = f"{rate.header.get('DETNAM', rate.header['INSTRUME'])}-SRC.-LCR"
+                units.append(encode_hdu(_lc_grouping(rate, extname)))
+            units.append(encode_hdu(rate, name=extname))
+            units[-1]["header"]["EXTNAME"] = extname
             units += [encode_hdu(h) for h in lc[2:]]
             time_bin = float(rate.header.get("TIMEDEL", 0.0)) * 86400.0
         meta = {
