@@ -166,7 +166,7 @@ def test_catalog_round_trips_into_selected_catalog(
     assert len(energies) == len(rates) > 10
 
 
-def test_light_curve_one_product_per_source(dispatcher: Factory) -> None:
+def test_light_curve_one_product_per_source(dispatcher: Factory, tmp_path: Path) -> None:
     disp = dispatcher()
     data = _get(disp, "isgri_lc", src_name="Crab", time_bin=300, time_bin_format="sec", **CRAB)
     lc = data.isgri_lc_0_Crab
@@ -182,6 +182,11 @@ def test_light_curve_one_product_per_source(dispatcher: Factory) -> None:
     assert 1500 < float(table.data["TIME"][0]) < 1600
     time, _, rate, *_ = OdaLightCurve(data).get_lc("Crab")
     assert len(time) == len(rate) == len(table.data)
+    # write_fits takes an IBIS curve from data_unit[1] (by its INSTRUME).
+    written, tstart, tstop, _ = OdaLightCurve(data).write_fits("Crab", output_dir=str(tmp_path))
+    assert tstop > tstart > 51544
+    with fits.open(written) as lc:
+        assert np.array_equal(lc[1].data["RATE"], table.data["RATE"])
 
 
 def test_poll_loop_to_done(dispatcher: Factory) -> None:
