@@ -237,7 +237,7 @@ def flux_alone(
 ) -> tuple[float, float]:
     """Flux and error of one model fitted with the background: :func:`least_squares` of
     ``[model]`` without the background map. A search judges most candidates on this alone
-    (~20 per band); compiled, it makes no temporary arrays (~10× faster)."""
+    (~20 per band); compiled, it makes no temporary arrays (~4× faster: 0.06 against 0.25 ms)."""
     if not COMPILED:
         flux, err, _ = least_squares([model], rate, variance, template, module, used)
         return float(flux[0]), float(err[0])
