@@ -344,7 +344,11 @@ def add_sources(
 
 
 def peak_amplitude(
-    intensity: FloatArray, variance: FloatArray, patches: FloatArray, fa: float, fb: float
+    intensity: NDArray[np.floating],
+    variance: NDArray[np.floating],
+    patches: FloatArray,
+    fa: float,
+    fb: float,
 ) -> tuple[float, float] | None:
     """Flux of a point source at fractional pixel (fa, fb) and its variance, from one image.
 

@@ -80,14 +80,17 @@ class ScwView:
     ghost_period_tan: float
     psf_sigma_pix: float
     patches: FloatArray
-    intensity: FloatArray
-    residual: FloatArray
+    #: The ScW's images as stored (float32, memory-mapped): read a few pixels at a time, each
+    #: value taken to float64 where it is used, as a float64 copy would give it. A mosaic of
+    #: 1,000 ScWs holds a view of each: copies would cost ~2 MB per ScW and band.
+    intensity: NDArray[np.floating]
+    residual: NDArray[np.floating]
     variance: FloatArray
     sources: list[dict[str, Any]]
     search: FloatArray = field(init=False)  # the residual, less what the mosaic found
 
     def __post_init__(self) -> None:
-        self.search = self.residual.copy()
+        self.search = np.array(self.residual, dtype=float)  # a copy, always
 
     @classmethod
     def of(cls, index: int, image: dict[str, Any], band: int) -> ScwView:
@@ -101,8 +104,8 @@ class ScwView:
             ghost_period_tan=float(image["ghost_period_tan"]),
             psf_sigma_pix=float(image["psf_sigma_pix"]),
             patches=np.asarray(image["psf_patches"], dtype=float),
-            intensity=np.asarray(image["intensity"][band], dtype=float),
-            residual=np.asarray(image["residual"][band], dtype=float),
+            intensity=np.asarray(image["intensity"][band]),
+            residual=np.asarray(image["residual"][band]),
             variance=np.asarray(image["variance"][band], dtype=float),
             sources=[dict(s, scw=index) for s in image["sources"] if s["band"] == band],
         )
@@ -120,7 +123,7 @@ class ScwView:
             return None
         return t[0] / self.pixel_tan + self.centre[0], t[1] / self.pixel_tan + self.centre[1]
 
-    def amplitude(self, vec: FloatArray, image: FloatArray) -> tuple[float, float] | None:
+    def amplitude(self, vec: FloatArray, image: NDArray[np.floating]) -> tuple[float, float] | None:
         """Flux and variance of a point source at ``vec`` in ``image`` (residual or intensity)."""
         p = self.pixel(vec)
         if p is None:
@@ -166,7 +169,7 @@ class ScwView:
         variances = np.array([self.variance[t] for t in targets], dtype=float)
         return inverse @ values, (inverse * variances) @ inverse.T
 
-    def matched(self, vec: FloatArray, image: FloatArray) -> float:
+    def matched(self, vec: FloatArray, image: NDArray[np.floating]) -> float:
         """Σ image·g/V around ``vec`` (g: Gaussian PSF); 0 outside the image."""
         p = self.pixel(vec)
         if p is None:
