@@ -24,6 +24,7 @@ pytest.importorskip("selenium")
 from selenium.common.exceptions import (
     NoSuchElementException,
     StaleElementReferenceException,
+    WebDriverException,
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
@@ -126,7 +127,10 @@ def test_image_from_the_form_to_the_sky_view(
     while "/web/products/" not in driver.current_url and time.monotonic() < deadline:
         if "/web/jobs/" in driver.current_url:
             for phase in driver.find_elements(By.CSS_SELECTOR, "#job [data-role=phase]"):
-                seen.append(phase.text)
+                try:
+                    seen.append(phase.text)
+                except WebDriverException:  # the page re-rendered the job between find and read
+                    continue
         time.sleep(0.1)
     assert "/web/products/" in driver.current_url, driver.page_source[:2000]
     assert seen, "the job page was never shown"
