@@ -130,7 +130,7 @@ def calibration_layout(instrument: str | Path = _DEFAULT) -> CalibrationLayout:
     """The IC folder, IC file and extension names, and event-file layout of a camera.
 
     A built-in camera's layout is read once per process (every event file read asks for it:
-    parsing the YAML each time cost ~35 ms per read); a YAML file given by path is read each
+    parsing the YAML each time cost ~20 ms per read); a YAML file given by path is read each
     time, as it may change.
     """
     name = str(instrument)
