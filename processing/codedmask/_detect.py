@@ -51,6 +51,22 @@ GROUP_ITERATIONS = 5
 GROUP_STEP_PIX = 0.1
 #: Group members brighter than this many times the newest one keep their positions.
 GROUP_FREE_RATIO = 10.0
+#: Before the search ends, every source between BLEND_SPLIT_MIN_SNR (two members at the
+#: threshold, fitted as one, come out at ~√2 times it) and BRIGHT_SNR is looked at as a
+#: possible blend of two: a pair closer than ~1.5 PSF widths, fitted as one source between
+#: them, leaves no residual peak a candidate could come from, only a quadrupole (positive on
+#: either side along the pair's axis, negative across). Where the residual's second moment
+#: along its major axis, within BLEND_SPLIT_REACH_PIX, exceeds BLEND_SPLIT_QUADRUPOLE times
+#: its noise, a partner is started BLEND_SPLIT_START_PIX away on the brighter side.
+BLEND_SPLIT_MIN_SNR = 7.0
+BLEND_SPLIT_QUADRUPOLE = 2.0
+BLEND_SPLIT_REACH_PIX = 2.5
+BLEND_SPLIT_START_PIX = 1.2
+#: A split whose members end closer than this (sky pixels, ~6′: docs/imaging.md, "Limits")
+#: is not kept: below it two sources are one, and a fit of three on two sources that the
+#: search had already found as two would pass the threshold (their flux is large enough to
+#: share).
+BLEND_SPLIT_MIN_SEP_PIX = 1.2
 #: Fractional error of a source's model (mostly its fitted position): its residual, at the
 #: source and at its ghosts, counts as a systematic error of anything found there.
 MODEL_ERROR = 0.005
@@ -686,6 +702,7 @@ def clean_band(
     # The sources' models at the last joint refit, and the background it fitted.
     refit_models: list[FloatArray] = []
     refit_background = background
+    tried_splits: set[str] = set()  # names of the sources tried as blends of two
     while len(found) < max_sources:
         if check is not None:
             check()
@@ -714,7 +731,35 @@ def clean_band(
                 if val >= threshold_catalog and (best is None or val > best[0]):
                     best = (val, max(ia - 1, 0) + int(j[0]), max(ib - 1, 0) + int(j[1]), c)
             if best is None:
-                break
+                # Nothing left to search: the sources that may be blends of two are tried.
+                split = _split_blends(
+                    modeller,
+                    decoder,
+                    attitude,
+                    found,
+                    models,
+                    residual,
+                    var,
+                    template,
+                    used,
+                    image,
+                    first.variance,
+                    first.coded,
+                    tried_splits,
+                    threshold_new,
+                    period_tan,
+                    sigma_tan,
+                )
+                if split is None:
+                    break
+                found, models = split
+                residual, background = _joint_refit(
+                    found, models, rate0, var, template, det.module, used
+                )
+                refit_models, refit_background = list(models), background
+                image = decoder.decode_image(residual - background)
+                sig_all = None
+                continue
             peak, a, b, entry = best[0], best[1], best[2], best[3]
         elif peak < GHOST_CHECK_SNR and _hopeless(
             modeller,
@@ -1057,6 +1102,149 @@ def _resolve_blend(
     ):
         return None
     return trial, trial_models
+
+
+def _split_blends(
+    modeller: SourceModeller,
+    decoder: Decoder,
+    attitude: Attitude,
+    found: list[DetectedSource],
+    models: list[FloatArray],
+    residual: FloatArray,
+    variance: FloatArray,
+    template: FloatArray,
+    used: NDArray[np.bool_],
+    image: FloatArray,
+    image_variance: FloatArray,
+    coded: FloatArray,
+    tried: set[str],
+    threshold: float,
+    period_tan: float,
+    sigma_tan: float,
+) -> tuple[list[DetectedSource], list[FloatArray]] | None:
+    """The sources with a blend partner added, for the first source not yet ``tried`` that
+    turns out to be two; ``None`` when none does.
+
+    Two sources closer than ~1.5 PSF widths are fitted first as one between them, and what
+    the fit leaves in the residual ``image`` is a quadrupole along their axis, too faint to be
+    searched. Each source of BLEND_SPLIT_MIN_SNR to BRIGHT_SNR with no found neighbour
+    within GROUP_RADIUS_PIX whose residual has one (:func:`_blend_axis`) is tried once: a
+    partner is started on the brighter side of the axis, the two refined together
+    (:func:`_resolve_blend`), and the partner kept when its joint significance, with the model
+    error of the others, passes ``threshold`` and the two end BLEND_SPLIT_MIN_SEP_PIX apart.
+    """
+    module = modeller.instrument.detector.module
+    ny, nz = image.shape
+    for src in sorted(found, key=lambda s: -s.significance):
+        if src.name in tried or not BLEND_SPLIT_MIN_SNR <= src.significance < BRIGHT_SNR:
+            continue
+        tried.add(src.name)
+        if len(_near(found, [(src.ty, src.tz)], decoder)) > 1:
+            continue  # already one of a group found as such
+        fa, fb = (float(v) for v in decoder.tangent_to_pixel(src.ty, src.tz))
+        axis = _blend_axis(image, image_variance, fa, fb)
+        if axis is None:
+            continue
+        side = []
+        for sign in (1.0, -1.0):
+            pa, pb = (
+                fa + sign * BLEND_SPLIT_START_PIX * axis[0],
+                fb + sign * BLEND_SPLIT_START_PIX * axis[1],
+            )
+            ia, ib = round(pa), round(pb)
+            if 0 <= ia < ny and 0 <= ib < nz:
+                side.append((float(image[ia, ib]), pa, pb, ia, ib))
+        if not side:
+            continue
+        lobe, pa, pb, ia, ib = max(side)
+        ty, tz = (float(v) for v in decoder.pixel_to_tangent(pa, pb))
+        model = modeller.shadowgram(ty, tz)
+        flux, err = flux_alone(model, residual, variance, template, module, used)
+        if not flux > 0:
+            continue
+        ra, dec = (float(v) for v in attitude.to_sky(ty, tz))
+        partner = DetectedSource(
+            name=source_name(ra, dec),
+            ra=ra,
+            dec=dec,
+            ty=ty,
+            tz=tz,
+            flux=flux,
+            flux_error=err,
+            significance=detection_significance(flux, err),
+            peak_significance=lobe / float(np.sqrt(image_variance[ia, ib])),
+            coded_fraction=float(coded[ia, ib]),
+            offaxis_deg=float(np.degrees(np.arctan(np.hypot(ty, tz)))),
+            r90_arcmin=float(r90_arcmin(detection_significance(flux, err))),
+            catalog=False,
+        )
+        group = [
+            k
+            for k, other in enumerate(found)
+            if np.hypot(other.ty - ty, other.tz - tz) < GROUP_RADIUS_PIX * decoder.pixel_tan
+        ]
+        trial = _resolve_blend(
+            modeller,
+            decoder,
+            attitude,
+            found,
+            models,
+            group,
+            partner,
+            model,
+            residual,
+            variance,
+            template,
+            used,
+            threshold,
+            period_tan,
+            sigma_tan,
+        )
+        if trial is not None:
+            new, old = trial[0][-1], trial[0][found.index(src)]
+            gap = np.hypot(new.ty - old.ty, new.tz - old.tz) / decoder.pixel_tan
+            if gap < BLEND_SPLIT_MIN_SEP_PIX:
+                continue
+            ra, dec = attitude.to_sky(new.ty, new.tz)
+            new.name = source_name(float(ra), float(dec))
+            tried.update(s.name for s in trial[0])
+            return trial
+    return None
+
+
+def _blend_axis(
+    image: FloatArray, variance: FloatArray, fa: float, fb: float
+) -> tuple[float, float] | None:
+    """The unit axis (pixels) along which the residual ``image`` around (fa, fb) holds a
+    significant quadrupole, or ``None``.
+
+    The residual of a blend fitted as one source is, about the fitted position, the members'
+    offsets squared times their fluxes along the pair's axis, and nothing across it: the
+    second moment of the residual within BLEND_SPLIT_REACH_PIX is positive along the axis.
+    Its excess over the moment across the axis is compared with its noise (from the pixel
+    variances, neighbouring pixels taken as independent).
+    """
+    r = int(np.ceil(BLEND_SPLIT_REACH_PIX))
+    ny, nz = image.shape
+    ia, ib = round(fa), round(fb)
+    a_lo, a_hi = max(ia - r, 0), min(ia + r + 1, ny)
+    b_lo, b_hi = max(ib - r, 0), min(ib + r + 1, nz)
+    da = np.arange(a_lo, a_hi)[:, None] - fa + np.zeros((1, b_hi - b_lo))
+    db = np.arange(b_lo, b_hi)[None, :] - fb + np.zeros((a_hi - a_lo, 1))
+    inside = np.hypot(da, db) <= BLEND_SPLIT_REACH_PIX
+    values = image[a_lo:a_hi, b_lo:b_hi][inside]
+    var = variance[a_lo:a_hi, b_lo:b_hi][inside]
+    x, y = da[inside], db[inside]
+    q = np.array([[values @ (x * x), values @ (x * y)], [values @ (x * y), values @ (y * y)]])
+    eigen, vectors = np.linalg.eigh(q)
+    axis = vectors[:, 1]
+    along = x * axis[0] + y * axis[1]
+    across = y * axis[0] - x * axis[1]
+    weights = along**2 - across**2  # the excess of the moment along over across
+    noise = float(np.sqrt(var @ weights**2))
+    if not noise > 0 or (eigen[1] - eigen[0]) < BLEND_SPLIT_QUADRUPOLE * noise:
+        return None
+    return float(axis[0]), float(axis[1])
 
 
 def _model_systematic(

@@ -89,4 +89,10 @@ def test_confused_pair_is_resolved(fields: list[FieldResult]) -> None:
         [i.name for i in pairs if i.found is None],
     )
     ratio = np.array([i.found["flux"] / i.true_rate for i in pairs])  # type: ignore[index]
-    assert abs(ratio.mean() - 1.0) < 0.08 and np.all(np.abs(ratio - 1.0) < 0.35), (_REPLAY, ratio)
+    errors = np.array([i.found["flux_error"] / i.true_rate for i in pairs])  # type: ignore[index]
+    assert abs(ratio.mean() - 1.0) < 0.08, (_REPLAY, ratio)
+    # Each member within 10 % unless its own error allows more (as many σ as the largest of
+    # that many noise values reaches once in 1000 runs): members of 8-9σ have errors of ~12 %,
+    # and a fixed 35 % is ~3σ, which noise breaks in a few per cent of runs.
+    allowed = np.maximum(0.10, noise_bound(len(pairs)) * errors)
+    assert np.all(np.abs(ratio - 1.0) < allowed), (_REPLAY, ratio, allowed)
