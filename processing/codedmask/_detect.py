@@ -703,6 +703,7 @@ def clean_band(
     refit_models: list[FloatArray] = []
     refit_background = background
     tried_splits: set[str] = set()  # names of the sources tried as blends of two
+    pending: list[tuple[int, int]] = []  # runners-up to judge next (see below)
     while len(found) < max_sources:
         if check is not None:
             check()
@@ -718,7 +719,14 @@ def clean_band(
         peak = float(sig[a, b])
         searched = (int(a), int(b))
         entry: CatalogEntry | None = None
-        if peak < threshold_new - CANDIDATE_MARGIN:
+        rival: tuple[int, int] | None = None
+        if pending:
+            # The runner-up of a source-or-ghost comparison whose winner failed its fit: the
+            # data could hardly tell them apart, so it is judged on its own fit (its peak may
+            # lie below the search floor, the winner's having taken the lead).
+            a, b = searched = pending.pop()
+            peak = float(sig_all[a, b])
+        elif peak < threshold_new - CANDIDATE_MARGIN:
             # Below the threshold for new sources: try the catalog sources still not taken.
             best = None
             for c, ca, cb in cat_pix:
@@ -918,6 +926,8 @@ def clean_band(
                     sigma_tan,
                 )
             if trial is None:
+                if rival is not None and rival not in (searched, (int(a), int(b))):
+                    pending.append(rival)
                 # The fit decides (candidates come from peaks down to CANDIDATE_MARGIN below
                 # the threshold): below its threshold nothing is reported or subtracted. When
                 # a ghost conjugate of the peak was judged in its place, the peak itself is
@@ -1205,8 +1215,8 @@ def _split_blends(
             gap = np.hypot(new.ty - old.ty, new.tz - old.tz) / decoder.pixel_tan
             if gap < BLEND_SPLIT_MIN_SEP_PIX:
                 continue
-            ra, dec = attitude.to_sky(new.ty, new.tz)
-            new.name = source_name(float(ra), float(dec))
+            new_ra, new_dec = attitude.to_sky(new.ty, new.tz)
+            new.name = source_name(float(new_ra), float(new_dec))
             tried.update(s.name for s in trial[0])
             return trial
     return None

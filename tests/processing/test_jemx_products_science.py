@@ -3,7 +3,7 @@
 Acceptance through the products (INSTRUMENT.md's table, with the JEM-X-like camera's own numbers
 in docs/instruments.md), on fields drawn afresh in every run (the seed is printed; ``ISGRI_SEED``
 replays it): science windows of 1000 s pointed at random places on the sky, each with
-one 100 mCrab source at a random position up to 4° off axis (fully and partially coded), and
+one 100 mCrab source at a random position up to 4° off axis (half of them within 2°), and
 empty ones. Each is imaged by the registered ``jemx`` image recipe (the service's), in 5-30 keV;
 its catalog must give the source within its r90, with a rate that does not depend on where the
 source fell (the coding and vignetting corrections are right), and the empty fields' significance
@@ -73,8 +73,12 @@ def _scenario(seed: int) -> Scenario:
             )
         )
         if k < N_SOURCES:
-            # Uniform in the disc of 4° around the axis: fully and partially coded.
-            radius = 4.0 * float(np.sqrt(rng.uniform(0.0, 1.0)))
+            # Uniform in area, half within 2° of the axis and half 2-4° off it: the flatness
+            # test compares the two (uniform in the 4° disc, only a quarter fall within 2°,
+            # and fewer than 3 of 14 did in 28 % of draws).
+            inner = k % 2 == 0
+            r2 = rng.uniform(0.0, 4.0) if inner else rng.uniform(4.0, 16.0)
+            radius = float(np.sqrt(r2))
             angle = float(rng.uniform(0, 2 * np.pi))
             s_dec = dec + radius * np.sin(angle)
             s_ra = (ra + radius * np.cos(angle) / np.cos(np.radians(s_dec))) % 360.0

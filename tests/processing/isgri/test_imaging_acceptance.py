@@ -1,4 +1,4 @@
-"""Imaging acceptance on random skies (opt-in, 20-25 min on 2 cores: set ISGRI_ACCEPTANCE=1).
+"""Imaging acceptance on random skies (opt-in, ~10 min on 2 cores: set ISGRI_ACCEPTANCE=1).
 
 Every run draws a new seed (printed; ``ISGRI_SEED`` replays one) and checks each row of the
 acceptance table of ``shared/science/INSTRUMENT.md`` on what a user gets, the product catalogs:

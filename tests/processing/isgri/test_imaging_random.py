@@ -74,7 +74,11 @@ def test_few_false_detections_and_no_ghost_of_a_bright_source(fields: list[Field
     false = [
         (f.seed, e["name"], round(e["significance"], 1)) for f in fields for s in f.false for e in s
     ]
-    assert len(false) <= 2, (_REPLAY, false)
+    # The acceptance measures the rate (≤ 0.05 per busy ScW at 5σ, and a source ≥ 7σ taken at
+    # its ghost about once in 300, a false detection too): ~0.1 per field like these. More
+    # than 3 in 6 fields is then a 1-in-300 event (3 were: seed 335662650, a 7σ source at
+    # its ghost and a 5.0σ noise peak); the bound was 2 (~2 % of runs).
+    assert len(false) <= 3, (_REPLAY, false)
     # Ghost pixels of the sources ≥ 50σ: noise (a bound noise alone breaks once in 1000 runs).
     residuals = [r for f in fields for r in f.ghost_residuals]
     assert residuals, _REPLAY
