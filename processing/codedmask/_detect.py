@@ -1173,6 +1173,7 @@ def _split_blends(
         if not flux > 0:
             continue
         ra, dec = (float(v) for v in attitude.to_sky(ty, tz))
+        snr = detection_significance(flux, err)
         partner = DetectedSource(
             name=source_name(ra, dec),
             ra=ra,
@@ -1181,11 +1182,11 @@ def _split_blends(
             tz=tz,
             flux=flux,
             flux_error=err,
-            significance=detection_significance(flux, err),
+            significance=snr,
             peak_significance=lobe / float(np.sqrt(image_variance[ia, ib])),
             coded_fraction=float(coded[ia, ib]),
             offaxis_deg=float(np.degrees(np.arctan(np.hypot(ty, tz)))),
-            r90_arcmin=float(r90_arcmin(detection_significance(flux, err))),
+            r90_arcmin=float(r90_arcmin(snr)),
             catalog=False,
         )
         group = [
@@ -1239,8 +1240,7 @@ def _blend_axis(
     ia, ib = round(fa), round(fb)
     a_lo, a_hi = max(ia - r, 0), min(ia + r + 1, ny)
     b_lo, b_hi = max(ib - r, 0), min(ib + r + 1, nz)
-    da = np.arange(a_lo, a_hi)[:, None] - fa + np.zeros((1, b_hi - b_lo))
-    db = np.arange(b_lo, b_hi)[None, :] - fb + np.zeros((a_hi - a_lo, 1))
+    da, db = np.meshgrid(np.arange(a_lo, a_hi) - fa, np.arange(b_lo, b_hi) - fb, indexing="ij")
     inside = np.hypot(da, db) <= BLEND_SPLIT_REACH_PIX
     values = image[a_lo:a_hi, b_lo:b_hi][inside]
     var = variance[a_lo:a_hi, b_lo:b_hi][inside]
