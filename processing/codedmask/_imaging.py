@@ -234,14 +234,15 @@ class ImageScienceWindow(AnalysisUnit):
     Output arrays (band × sky row × sky column, float32): ``residual`` (what is left after
     removing every source's full model, counts/s on-axis-equivalent), ``intensity`` (the
     residual plus each source's flux times the PSF at its position), ``variance``,
-    ``significance`` (of the intensity), ``raw_significance`` (before cleaning, ghosts
-    and all), ``exposure`` (live time × coded fraction, s);
+    ``exposure`` (live time × coded fraction, s);
     JSON: ``sources`` (one dict per detection, with its band), the attitude, the bands and
     the sky grid (``centre_pixel``, ``pixel_tan``).
     """
 
     name = "isgri.image_scw"
-    version = "4"
+    # 5: no significance maps (nothing read them; the mosaic computes its own): a third less
+    # to write, checksum and read per ScW and band
+    version = "5"
     params = declare(
         bands=List(
             List(Quantity("keV", digits=9), min_length=2, max_length=2),
@@ -274,7 +275,7 @@ class ImageScienceWindow(AnalysisUnit):
         template = inst.background_template.astype(float)
         dec = model.decoder
         shape = (len(self.config["bands"]), *dec.shape)
-        maps = ("intensity", "residual", "variance", "significance", "raw_significance")
+        maps = ("intensity", "residual", "variance")
         out = {k: np.zeros(shape, np.float32) for k in maps}
         sources: list[dict[str, Any]] = []
         bands: list[list[float]] = []
@@ -312,14 +313,9 @@ class ImageScienceWindow(AnalysisUnit):
             # Each source is put back as its flux times the PSF: photometry in this image (or in
             # a mosaic) at its position then returns the flux fitted in the shadowgram.
             intensity = np.where(ok, add_sources(residual, found, dec, model.psf_patches), 0.0)
-            root = np.sqrt(np.where(ok, variance, 1.0))
             out["residual"][ib] = residual
             out["intensity"][ib] = intensity
             out["variance"][ib] = variance
-            out["significance"][ib] = np.where(ok, intensity / root, 0.0)
-            out["raw_significance"][ib] = np.where(
-                ok, first.significance(self.config["coded_floor"]), 0.0
-            )
             for s in found:
                 sources.append(
                     {
