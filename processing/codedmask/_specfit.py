@@ -11,6 +11,10 @@ Models (photon spectra, ph cm⁻² s⁻¹ keV⁻¹, E in keV):
 E_p (pivot) is 50 keV so that K and Γ are nearly uncorrelated. The fit minimises χ² over the good
 channels in the band with variance STAT_ERR² + (SYS_ERR × RATE)², using the same model-folding
 that XSPEC/Sherpa apply; parameter errors are from the covariance matrix (Δχ² = 1).
+
+The model's energy flux (erg cm⁻² s⁻¹, absorbed) is reported in a flux band the caller chooses
+(the camera's first default image band: ISGRI 20–40 keV, JEM-X 3–10 keV), with its 1σ error
+propagated from the same covariance (σ_F² = ∇F·C·∇F, the gradient by central differences).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ __all__ = ["FitResult", "SpectralFitError", "fit_spectrum", "fold", "photon_mode
 
 FloatArray = NDArray[np.float64]
 PIVOT_KEV = 50.0
+#: keV → erg
+KEV_ERG = 1.602176634e-9
 
 
 class SpectralFitError(ValueError):
@@ -44,7 +50,11 @@ class FitResult:
     dof: int
     e_min: float
     e_max: float
-    flux_20_40: float
+    #: The model's energy flux (erg cm⁻² s⁻¹) in [flux_e_min, flux_e_max] keV, with its 1σ error.
+    energy_flux: float
+    energy_flux_error: float
+    flux_e_min: float
+    flux_e_max: float
     extras: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,14 +95,20 @@ def fit_spectrum(
     e_max: float = 300.0,
     sys_err: float = 0.01,
     nh_1e22: float = 0.0,
+    flux_band: tuple[float, float] = (20.0, 40.0),
 ) -> FitResult:
-    """Fit ``model`` to one spectrum; see the module docstring.
+    """Fit ``model`` to one spectrum in [e_min, e_max] keV; see the module docstring.
+
+    ``flux_band`` (keV) is where the model's energy flux is reported.
 
     Raises
     ------
     SpectralFitError
-        Unknown model, or fewer good channels in the band than parameters + 1.
+        Unknown model, an empty flux band, or fewer good channels in the band than
+        parameters + 1.
     """
+    if not 0.0 < flux_band[0] < flux_band[1]:
+        raise SpectralFitError(f"flux band {flux_band[0]:g}-{flux_band[1]:g} keV is empty")
     if model not in ("powerlaw", "cutoffpl"):
         raise SpectralFitError(f"unknown model {model!r}: use powerlaw or cutoffpl")
     lo, hi = channel_edges[:-1], channel_edges[1:]
@@ -123,11 +139,12 @@ def fit_spectrum(
         cov = np.linalg.inv(jac.T @ jac)
         err = np.sqrt(np.abs(np.diag(cov)))
     except np.linalg.LinAlgError:
+        cov = np.full((n_par, n_par), np.nan)
         err = np.full(n_par, np.nan)
     names = ["norm", "index"] + (["cutoff"] if model == "cutoffpl" else [])
     units = {"norm": "ph cm-2 s-1 keV-1", "index": "", "cutoff": "keV"}
-    grid = np.geomspace(20.0, 40.0, 257)
-    flux = float(np.trapezoid(grid * photon_model(model, grid, res.x, nh_1e22), grid))
+    usable = cov if np.all(np.isfinite(err)) else None
+    flux, flux_err = _energy_flux(model, res.x, usable, flux_band, nh_1e22)
     return FitResult(
         model=model,
         parameters={n: float(v) for n, v in zip(names, res.x, strict=True)},
@@ -137,6 +154,42 @@ def fit_spectrum(
         dof=int(sel.sum() - n_par),
         e_min=float(e_min),
         e_max=float(e_max),
-        flux_20_40=flux * 1.602176634e-9,
+        energy_flux=flux,
+        energy_flux_error=flux_err,
+        flux_e_min=float(flux_band[0]),
+        flux_e_max=float(flux_band[1]),
         extras={"pivot_keV": PIVOT_KEV, "nh_1e22": nh_1e22, "flux_unit": "erg cm-2 s-1"},
     )
+
+
+def _band_energy_flux(
+    model: str, p: FloatArray, band: tuple[float, float], nh_1e22: float
+) -> float:
+    """∫ E N(E) dE over ``band`` (keV), in erg cm⁻² s⁻¹."""
+    grid = np.geomspace(band[0], band[1], 257)
+    return float(np.trapezoid(grid * photon_model(model, grid, p, nh_1e22), grid)) * KEV_ERG
+
+
+def _energy_flux(
+    model: str,
+    p: FloatArray,
+    cov: FloatArray | None,
+    band: tuple[float, float],
+    nh_1e22: float,
+) -> tuple[float, float]:
+    """The energy flux in ``band`` and its 1σ error from the parameters' covariance ``cov``
+    (NaN when there is none)."""
+    flux = _band_energy_flux(model, p, band, nh_1e22)
+    if cov is None:
+        return flux, float("nan")
+    grad = np.empty(p.size)
+    for k in range(p.size):
+        step = 1e-6 * max(abs(float(p[k])), 1e-12)
+        up, down = p.copy(), p.copy()
+        up[k] += step
+        down[k] -= step
+        grad[k] = (
+            _band_energy_flux(model, up, band, nh_1e22)
+            - _band_energy_flux(model, down, band, nh_1e22)
+        ) / (2.0 * step)
+    return flux, float(np.sqrt(max(float(grad @ cov @ grad), 0.0)))

@@ -212,19 +212,24 @@ def write_lightcurve_votable(
 def write_fit_votable(
     path: Path, results: Sequence[tuple[str, dict[str, Any]]], infos: Sequence[tuple[str, str]] = ()
 ) -> None:
-    """Fit results: one row per (source, model, parameter) with value and 1σ error."""
+    """Fit results: one row per (source, model, parameter) with value and 1σ error, then one
+    with the model's energy flux in its flux band (parameter ``eflux_<E1>-<E2>keV``)."""
     vot, resource = _document(infos)
     rows: list[tuple[str, str, str, float, float, str, float, int]] = []
     for source, fit in results:
-        for name, value in fit["parameters"].items():
+        values = [(n, v, fit["errors"][n], fit["units"][n]) for n, v in fit["parameters"].items()]
+        if "energy_flux" in fit:
+            band = f"eflux_{fit['flux_e_min']:g}-{fit['flux_e_max']:g}keV"
+            values.append((band, fit["energy_flux"], fit["energy_flux_error"], "erg cm-2 s-1"))
+        for name, value, error, unit in values:
             rows.append(
                 (
                     source,
                     fit["model"],
                     name,
                     float(value),
-                    float(fit["errors"][name]),
-                    fit["units"][name],
+                    float(error),
+                    unit,
                     float(fit["chi2"]),
                     int(fit["dof"]),
                 )

@@ -108,7 +108,8 @@ class SpectrumRequest:
 
     ``sources``: the sky model (all fitted together; products for each). Science windows: the
     listed ``scw_ids``, or all those pointing within 15.5° of a source in ``time_range`` (IJD).
-    ``models``: quick fits to run (``powerlaw``, ``cutoffpl``) in ``fit_band`` keV.
+    ``models``: quick fits to run (``powerlaw``, ``cutoffpl``) in ``fit_band`` keV; each
+    reports its energy flux in ``flux_band`` keV (None: the camera's first default band).
     """
 
     sources: tuple[CatalogSource, ...]
@@ -116,6 +117,7 @@ class SpectrumRequest:
     time_range: tuple[float, float] | None = None
     models: tuple[str, ...] = ("powerlaw",)
     fit_band: tuple[float, float] = (30.0, 300.0)
+    flux_band: tuple[float, float] | None = None
     sys_err: float = 0.01
     nh_1e22: float = 0.0
 
@@ -131,6 +133,8 @@ class SpectrumRequest:
                 raise RequestError("models", f"unknown model {m!r} (powerlaw, cutoffpl)")
         if not 0 < self.fit_band[0] < self.fit_band[1]:
             raise RequestError("fit_band", "needs 0 < e_min < e_max")
+        if self.flux_band is not None and not 0 < self.flux_band[0] < self.flux_band[1]:
+            raise RequestError("flux_band", "needs 0 < e_min < e_max")
         if not 0 <= self.sys_err < 1:
             raise RequestError("sys_err", "must be in [0, 1)")
 
@@ -160,11 +164,20 @@ class SpectrumProducts(AnalysisUnit):
 
     name = "isgri.spectrum_products"
     # 2: FITS 4.0 time keywords (DATEREF, TREFPOS, MJD-OBS/END), issue 22 item 5
-    version = "2"
+    # 3: each fit's energy flux in ``flux_band`` with its error (was 20-40 keV for every
+    # camera, without an error, and only in fits.json)
+    version = "3"
     params = declare(
         **sky_params(),
         models=List(Str(choices=("powerlaw", "cutoffpl")), default=["powerlaw"]),
         fit_band=List(Float(min=0.0), min_length=2, max_length=2, default=[30.0, 300.0]),
+        flux_band=List(
+            Float(min=0.0),
+            min_length=2,
+            max_length=2,
+            default=[20.0, 40.0],
+            doc="band of the reported energy flux, keV",
+        ),
         sys_err=Float(min=0.0, max=0.99, default=0.01),
         nh_1e22=Float(min=0.0, default=0.0),
     )
@@ -251,6 +264,7 @@ class SpectrumProducts(AnalysisUnit):
                         e_max=float(cfg["fit_band"][1]),
                         sys_err=float(cfg["sys_err"]),
                         nh_1e22=float(cfg["nh_1e22"]),
+                        flux_band=(float(cfg["flux_band"][0]), float(cfg["flux_band"][1])),
                     )
                 except SpectralFitError as exc:
                     ctx.logger.info("source %s, %s: not fitted: %s", src.name, model, exc)
@@ -309,6 +323,7 @@ def build_spectrum_graph(
             **sky,
             models=list(request.models),
             fit_band=list(request.fit_band),
+            flux_band=list(request.flux_band or spec.default_band_kev),
             sys_err=request.sys_err,
             nh_1e22=request.nh_1e22,
         ),

@@ -204,6 +204,20 @@ def test_jemx_spectrum_and_light_curve_jobs(
     assert abs(gamma - 2.1) < 3 * gamma_err, fit
     assert abs(ampl - truth) < 3 * ampl_err, (fit, truth)
     assert gamma_err < 0.05
+    # The quick fit reports its energy flux in JEM-X's band (3-10 keV), not ISGRI's.
+    quick = next(
+        f
+        for f in json.loads(files["fits.json"])
+        if (f["source"], f["model"]) == ("Crab", "powerlaw")
+    )
+    assert (quick["flux_e_min"], quick["flux_e_max"]) == (3.0, 10.0)
+    grid = np.geomspace(3.0, 10.0, 2049)
+    truth_flux = float(np.trapezoid(grid * 10.0 * grid**-2.1, grid)) * 1.602176634e-9
+    assert 0 < quick["energy_flux_error"] < 0.1 * truth_flux, quick
+    assert abs(quick["energy_flux"] - truth_flux) < 3 * quick["energy_flux_error"], (
+        quick,
+        truth_flux,
+    )
     (tmp_path / "Crab.rmf").write_bytes(files["Crab.rmf"])
     with fits.open(tmp_path / "Crab.rmf") as rmf:
         edges = rmf["EBOUNDS"].data

@@ -17,6 +17,7 @@ from processing.isgri import (
     CatalogSource,
     LightCurveRequest,
     RequestError,
+    SpectralFitError,
     SpectrumRequest,
     arf_values,
     background_templates,
@@ -143,6 +144,34 @@ def test_quick_fit_recovers_a_folded_power_law(instrument: Instrument) -> None:
     assert 0.6 < fit.chi2 / fit.dof < 1.5
     cut = fit_spectrum(noisy, err, edges, elo, ehi, arf, rmf, model="cutoffpl", sys_err=0.0)
     assert cut.parameters["cutoff"] > 300.0  # no cut-off in a pure power law
+
+
+def test_quick_fit_energy_flux_and_its_error(instrument: Instrument) -> None:
+    """The energy flux in the flux band matches the folded truth, and its propagated error is
+    the spread of the fluxes of many noisy realisations (fresh draws each run)."""
+    edges = DEFAULT_CHANNEL_EDGES
+    rmf, elo, ehi = response_matrix(instrument, edges, [500], [1.0])
+    arf = arf_values(instrument, elo, ehi)
+    centre = np.sqrt(elo * ehi)
+    rate = (10.0 * centre**-2.1 * (ehi - elo) * arf) @ rmf
+    err = 0.05 * rate + 1e-3
+    band = (40.0, 100.0)
+    grid = np.geomspace(*band, 4097)
+    truth = float(np.trapezoid(grid * 10.0 * grid**-2.1, grid)) * 1.602176634e-9
+    rng = np.random.default_rng()
+    fluxes, errors = [], []
+    for _ in range(200):
+        noisy = rate + rng.standard_normal(rate.size) * err
+        fit = fit_spectrum(noisy, err, edges, elo, ehi, arf, rmf, sys_err=0.0, flux_band=band)
+        assert (fit.flux_e_min, fit.flux_e_max) == band
+        fluxes.append(fit.energy_flux)
+        errors.append(fit.energy_flux_error)
+    spread, typical = float(np.std(fluxes)), float(np.median(errors))
+    # 200 draws: the spread is known to ~5 % (1σ); the mean to spread/√200.
+    assert abs(spread / typical - 1) < 0.2, (spread, typical)
+    assert abs(float(np.mean(fluxes)) - truth) < 4 * spread / np.sqrt(200), (fluxes, truth)
+    with pytest.raises(SpectralFitError, match="flux band"):
+        fit_spectrum(rate, err, edges, elo, ehi, arf, rmf, flux_band=(40.0, 40.0))
 
 
 def test_stacking_is_live_time_weighted() -> None:

@@ -107,6 +107,40 @@ def test_quick_fit_matches_the_truth(crab: tuple[Archive, ProductDescriptor]) ->
     assert abs(faint["parameters"]["norm"] - f_truth) < 3 * faint["errors"]["norm"]
     # No cut-off in a power law: the cut-off energy runs far above the band.
     assert fits_by[("Crab", "cutoffpl")]["parameters"]["cutoff"] > 300
+    # Energy fluxes in ISGRI's flux band (20-40 keV, below the 30-300 keV fit band: the model
+    # carries the fit down), against the simulated truth.
+    for fit, spectrum, mcrab, tolerance in (
+        (crab_pl, Spectrum(index=2.1), 1000.0, 0.03),
+        (faint, Spectrum(index=2.0), 20.0, None),
+    ):
+        assert (fit["flux_e_min"], fit["flux_e_max"]) == (20.0, 40.0)
+        truth_flux = _truth_energy_flux(spectrum, mcrab, 20.0, 40.0)
+        error = fit["energy_flux_error"]
+        assert 0 < error < 0.5 * fit["energy_flux"]
+        if tolerance is not None:
+            assert abs(fit["energy_flux"] / truth_flux - 1) < tolerance, (fit, truth_flux)
+        assert abs(fit["energy_flux"] - truth_flux) < 3 * error, (fit, truth_flux)
+
+
+def _truth_energy_flux(spectrum: Spectrum, flux_mcrab: float, e1: float, e2: float) -> float:
+    """∫ E N(E) dE of the simulated spectrum over [e1, e2] keV, erg cm⁻² s⁻¹."""
+    grid = np.geomspace(e1, e2, 2049)
+    photons = spectrum.normalisation(flux_mcrab) * spectrum.shape(grid)
+    return float(np.trapezoid(grid * photons, grid)) * 1.602176634e-9
+
+
+def test_fit_table_reports_the_energy_flux(crab: tuple[Archive, ProductDescriptor]) -> None:
+    from astropy.table import Table
+
+    _, product = crab
+    table = Table.read(product.file("fits.vot").path, format="votable")
+    rows = {(str(r["source"]), str(r["model"]), str(r["parameter"])): r for r in table}
+    for fit in product.metadata["fits"]:
+        row = rows[(fit["source"], fit["model"], "eflux_20-40keV")]
+        assert str(row["unit"]) == "erg cm-2 s-1"
+        assert np.isclose(row["value"], fit["energy_flux"], rtol=1e-12)
+        assert np.isclose(row["error"], fit["energy_flux_error"], rtol=1e-12)
+    assert len(table) == sum(len(f["parameters"]) + 1 for f in product.metadata["fits"])
 
 
 def test_products_follow_ogip(crab: tuple[Archive, ProductDescriptor]) -> None:
