@@ -15,16 +15,7 @@ from processing.codedmask._bin import (
     has_camera_events,
 )
 from processing.codedmask._decode import Decoder, SkyImage, resample_mask
-from processing.codedmask._detect import (
-    CatalogEntry,
-    DetectedSource,
-    ShadowgramBand,
-    SourceModeller,
-    clean_band,
-    fit_background,
-    r90_arcmin,
-    source_name,
-)
+from processing.codedmask._detect import clean_band
 from processing.codedmask._fit import PifFit, background_templates, fit_shadowgrams
 from processing.codedmask._imaging import (
     ImageScienceWindow,
@@ -68,6 +59,8 @@ from processing.codedmask._skymodel import (
     read_source_catalog,
     reference_catalog,
 )
+from processing.codedmask._sourcemodel import ShadowgramBand, SourceModeller, fit_background
+from processing.codedmask._sources import CatalogEntry, DetectedSource, r90_arcmin, source_name
 from processing.codedmask._specfit import (
     FitResult,
     SpectralFitError,

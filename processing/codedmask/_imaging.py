@@ -17,13 +17,9 @@ from numpy.typing import NDArray
 from processing.archive import read_catalog_file
 from processing.codedmask._camera import load_model
 from processing.codedmask._decode import Decoder
-from processing.codedmask._detect import (
-    CatalogEntry,
-    ShadowgramBand,
-    SourceModeller,
-    add_sources,
-    clean_band,
-)
+from processing.codedmask._detect import clean_band
+from processing.codedmask._sourcemodel import ShadowgramBand, SourceModeller, add_sources
+from processing.codedmask._sources import CatalogEntry
 from processing.instrument import Attitude, Instrument, load_instrument
 from processing.instruments import BandError, band_channels, default_instrument
 from processing.pipeline import (

@@ -38,12 +38,11 @@ from astropy.wcs import WCS
 from numpy.typing import NDArray
 from scipy.optimize import minimize
 
-from processing.codedmask._detect import (
+from processing.codedmask._sourcemodel import peak_amplitude, psf_at
+from processing.codedmask._sources import (
     MODEL_ERROR,
     _separation_deg,
     detection_significance,
-    peak_amplitude,
-    psf_at,
     r90_arcmin,
     source_name,
 )

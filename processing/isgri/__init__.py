@@ -12,16 +12,7 @@ from processing.codedmask._bin import (
     events_file,
 )
 from processing.codedmask._decode import Decoder, SkyImage, resample_mask
-from processing.codedmask._detect import (
-    CatalogEntry,
-    DetectedSource,
-    ShadowgramBand,
-    SourceModeller,
-    clean_band,
-    fit_background,
-    r90_arcmin,
-    source_name,
-)
+from processing.codedmask._detect import clean_band
 from processing.codedmask._fit import PifFit, background_templates, fit_shadowgrams
 from processing.codedmask._imaging import (
     ImageScienceWindow,
@@ -65,6 +56,8 @@ from processing.codedmask._skymodel import (
     read_source_catalog,
     reference_catalog,
 )
+from processing.codedmask._sourcemodel import ShadowgramBand, SourceModeller, fit_background
+from processing.codedmask._sources import CatalogEntry, DetectedSource, r90_arcmin, source_name
 from processing.codedmask._specfit import (
     FitResult,
     SpectralFitError,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from processing.codedmask import _shadowfit
-from processing.codedmask._detect import _refine, _refine_where
+from processing.codedmask._sourcemodel import _refine, _refine_where
 from processing.instrument import Instrument
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 
-from processing.codedmask._detect import _refine
+from processing.codedmask._sourcemodel import _refine
 from processing.instrument import Attitude, Instrument
 from processing.isgri import ImagingModel, fit_background, resample_mask, scw_wcs
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from astropy.wcs import WCS
 
-from processing.codedmask._detect import psf_at
 from processing.codedmask._mosaic_catalog import ScwView, mosaic_catalog
+from processing.codedmask._sourcemodel import psf_at
 from processing.instrument import Attitude, radec_to_unit, unit_to_radec
 from processing.isgri import ImagingModel
 
