@@ -7,13 +7,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from numpy.typing import NDArray
 
-from processing.codedmask._decode import Decoder
 from processing.codedmask._shadowfit import flux_alone
 from processing.codedmask._shadowfit import least_squares as _least_squares
 from processing.codedmask._sourcemodel import (
-    SourceModeller,
+    SearchFrame,
     _gauss_newton,
 )
 from processing.codedmask._sources import (
@@ -27,7 +25,6 @@ from processing.codedmask._sources import (
     r90_arcmin,
     source_name,
 )
-from processing.instrument import Attitude
 
 #: Group members brighter than this many times the newest one keep their positions.
 GROUP_FREE_RATIO = 10.0
@@ -50,16 +47,11 @@ BLEND_SPLIT_MIN_SEP_PIX = 1.2
 
 
 def _refine_group(
-    modeller: SourceModeller,
-    decoder: Decoder,
-    attitude: Attitude,
+    frame: SearchFrame,
     found: list[DetectedSource],
     models: list[FloatArray],
     group: list[int],
     residual: FloatArray,
-    variance: FloatArray,
-    template: FloatArray,
-    used: NDArray[np.bool_],
 ) -> None:
     """Refine the positions and fluxes of overlapping sources together.
 
@@ -69,14 +61,16 @@ def _refine_group(
     position derivatives of each model by finite differences), then the final models are
     fitted together with the background. Updates ``found`` and ``models`` in place.
     """
-    module = modeller.instrument.detector.module
+    modeller, decoder = frame.modeller, frame.decoder
     data = residual + sum(found[k].flux * models[k] for k in group)
     start = np.array([[found[k].ty, found[k].tz] for k in group])
     # A source far brighter than the newcomer keeps its position: the blend hardly moved it,
     # and its own fit (in the shadowgram, with fine rays when bright) is the better one.
     newest = abs(found[group[-1]].flux)
     free = [found[k].flux <= GROUP_FREE_RATIO * newest for k in group]
-    pos = _gauss_newton(modeller, data, start, template, used, decoder.pixel_tan, free=free)
+    pos = _gauss_newton(
+        modeller, data, start, frame.template, frame.used, decoder.pixel_tan, free=free
+    )
     n = len(group)
     # Two sources merged into one place, or run away, are not resolved: keep where they were.
     gaps = [np.hypot(*(pos[i] - pos[j])) for i in range(n) for j in range(i)]
@@ -85,10 +79,12 @@ def _refine_group(
     cols = []
     for ty, tz in pos:
         cols.append(modeller.shadowgram(float(ty), float(tz)))
-    flux, err, _ = _least_squares(cols, data, variance, template, module, used)
+    flux, err, _ = _least_squares(
+        cols, data, frame.variance, frame.template, frame.module, frame.used
+    )
     for i, k in enumerate(group):
         ty, tz = pos[i]
-        ra, dec = attitude.to_sky(ty, tz)
+        ra, dec = frame.attitude.to_sky(ty, tz)
         src = found[k]
         src.ty, src.tz = float(ty), float(tz)
         src.ra, src.dec = float(ra), float(dec)
@@ -100,21 +96,14 @@ def _refine_group(
 
 
 def _resolve_blend(
-    modeller: SourceModeller,
-    decoder: Decoder,
-    attitude: Attitude,
+    frame: SearchFrame,
     found: list[DetectedSource],
     models: list[FloatArray],
     group: list[int],
     candidate: DetectedSource,
     model_rate: FloatArray,
     residual: FloatArray,
-    variance: FloatArray,
-    template: FloatArray,
-    used: NDArray[np.bool_],
     needed: float,
-    period_tan: float,
-    sigma_tan: float,
 ) -> tuple[list[DetectedSource], list[FloatArray]] | None:
     """The sources with ``candidate`` added, when their joint refinement makes it pass.
 
@@ -127,19 +116,10 @@ def _resolve_blend(
     trial = [replace(s) for s in found] + [replace(candidate)]
     trial_models = [*models, model_rate]
     _refine_group(
-        modeller,
-        decoder,
-        attitude,
-        trial,
-        trial_models,
-        [*group, len(trial) - 1],
-        residual - candidate.flux * model_rate,
-        variance,
-        template,
-        used,
+        frame, trial, trial_models, [*group, len(trial) - 1], residual - candidate.flux * model_rate
     )
     new = trial[-1]
-    sys_err = _model_systematic(trial[:-1], new.ty, new.tz, period_tan, sigma_tan)
+    sys_err = _model_systematic(trial[:-1], new.ty, new.tz, frame.period_tan, frame.sigma_tan)
     if (
         not new.flux > 0
         or detection_significance(new.flux, float(np.hypot(new.flux_error, sys_err))) < needed
@@ -149,22 +129,15 @@ def _resolve_blend(
 
 
 def _split_blends(
-    modeller: SourceModeller,
-    decoder: Decoder,
-    attitude: Attitude,
+    frame: SearchFrame,
     found: list[DetectedSource],
     models: list[FloatArray],
     residual: FloatArray,
-    variance: FloatArray,
-    template: FloatArray,
-    used: NDArray[np.bool_],
     image: FloatArray,
     image_variance: FloatArray,
     coded: FloatArray,
     tried: set[str],
     threshold: float,
-    period_tan: float,
-    sigma_tan: float,
 ) -> tuple[list[DetectedSource], list[FloatArray]] | None:
     """The sources with a blend partner added, for the first source not yet ``tried`` that
     turns out to be two; ``None`` when none does.
@@ -177,7 +150,7 @@ def _split_blends(
     (:func:`_resolve_blend`), and the partner kept when its joint significance, with the model
     error of the others, passes ``threshold`` and the two end BLEND_SPLIT_MIN_SEP_PIX apart.
     """
-    module = modeller.instrument.detector.module
+    modeller, decoder, attitude = frame.modeller, frame.decoder, frame.attitude
     ny, nz = image.shape
     for src in sorted(found, key=lambda s: -s.significance):
         if src.name in tried or not BLEND_SPLIT_MIN_SNR <= src.significance < BRIGHT_SNR:
@@ -203,7 +176,9 @@ def _split_blends(
         lobe, pa, pb, ia, ib = max(side)
         ty, tz = (float(v) for v in decoder.pixel_to_tangent(pa, pb))
         model = modeller.shadowgram(ty, tz)
-        flux, err = flux_alone(model, residual, variance, template, module, used)
+        flux, err = flux_alone(
+            model, residual, frame.variance, frame.template, frame.module, frame.used
+        )
         if not flux > 0:
             continue
         ra, dec = (float(v) for v in attitude.to_sky(ty, tz))
@@ -228,23 +203,7 @@ def _split_blends(
             for k, other in enumerate(found)
             if np.hypot(other.ty - ty, other.tz - tz) < GROUP_RADIUS_PIX * decoder.pixel_tan
         ]
-        trial = _resolve_blend(
-            modeller,
-            decoder,
-            attitude,
-            found,
-            models,
-            group,
-            partner,
-            model,
-            residual,
-            variance,
-            template,
-            used,
-            threshold,
-            period_tan,
-            sigma_tan,
-        )
+        trial = _resolve_blend(frame, found, models, group, partner, model, residual, threshold)
         if trial is not None:
             new, old = trial[0][-1], trial[0][found.index(src)]
             gap = np.hypot(new.ty - old.ty, new.tz - old.tz) / decoder.pixel_tan

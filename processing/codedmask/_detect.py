@@ -31,6 +31,7 @@ from processing.codedmask._shadowfit import flux_alone
 from processing.codedmask._shadowfit import least_squares as _least_squares
 from processing.codedmask._sourcemodel import (
     EDGE_GRID_CODED,
+    SearchFrame,
     ShadowgramBand,
     SourceModeller,
     _fit_shadowgram,
@@ -85,17 +86,12 @@ def _worth_refining(flux: float, error: float, threshold: float) -> bool:
 
 
 def _fit_candidate(
+    frame: SearchFrame,
     found: list[DetectedSource],
     models: list[FloatArray],
     residual: FloatArray,
-    variance: FloatArray,
     model: FloatArray,
-    template: FloatArray,
-    module: NDArray[np.integer],
-    used: NDArray[np.bool_],
     site: tuple[float, float],
-    period_tan: float,
-    pixel_tan: float,
 ) -> tuple[float, float, FloatArray]:
     """Flux, error and background of a candidate source at ``site`` (tangents) with model
     ``model``, on the residual of the sources found so far.
@@ -105,6 +101,8 @@ def _fit_candidate(
     none. The two are then fitted together (that source's model added back), as in the joint
     fit that follows an accepted candidate.
     """
+    variance, template, module, used = frame.variance, frame.template, frame.module, frame.used
+    period_tan, pixel_tan = frame.period_tan, frame.decoder.pixel_tan
     conj = [
         k
         for k, s in enumerate(found)
@@ -140,13 +138,13 @@ def clean_band(
     after removing every source's full model: peaks, sidelobes and ghosts), the sources in
     order of detection, and the fitted background map.
     """
-    det = modeller.instrument.detector
     refined = [] if refined is None else refined
     used = band.used & (decoder.weights > 0)
     rate0 = band.rate
     var = band.variance
+    frame = SearchFrame(modeller, decoder, attitude, var, template, used)
     residual = rate0.copy()
-    background = fit_background(residual, template, det.module, used)
+    background = fit_background(residual, template, frame.module, used)
     first = decoder.decode(rate0 - background, var)
     ok = (first.coded > coded_floor) & (first.variance > 0)
     # Bright sources just outside the reported field (coded below the floor) still cast a
@@ -207,26 +205,13 @@ def clean_band(
                 sig[a_lo:a_hi, b_lo:b_hi][disc] = -np.inf
         return n_rejected > MAX_REJECTED
 
-    period_tan = modeller.instrument.mask.ghost_period_tan
+    period_tan, sigma_tan = frame.period_tan, frame.sigma_tan
     period_pix = period_tan / decoder.pixel_tan
-    sigma_tan = modeller.psf_sigma_pix * decoder.pixel_tan
 
     def fit_candidate(model: FloatArray, ty: float, tz: float) -> tuple[float, float, FloatArray]:
         """A candidate's flux, error and background on the present residual (with the found
         sources one mask period away refitted with it: :func:`_fit_candidate`)."""
-        return _fit_candidate(
-            found,
-            models,
-            residual,
-            var,
-            model,
-            template,
-            det.module,
-            used,
-            (ty, tz),
-            period_tan,
-            decoder.pixel_tan,
-        )
+        return _fit_candidate(frame, found, models, residual, model, (ty, tz))
 
     # The search map, recomputed only when a source is added (rejected candidates change
     # neither the image nor the model-error noise); ``sig`` is it without the rejected pixels,
@@ -275,42 +260,29 @@ def clean_band(
             if best is None:
                 # Nothing left to search: the sources that may be blends of two are tried.
                 split = _split_blends(
-                    modeller,
-                    decoder,
-                    attitude,
+                    frame,
                     found,
                     models,
                     residual,
-                    var,
-                    template,
-                    used,
                     image,
                     first.variance,
                     first.coded,
                     tried_splits,
                     threshold_new,
-                    period_tan,
-                    sigma_tan,
                 )
                 if split is None:
                     break
                 found, models = split
-                residual, background = _joint_refit(
-                    found, models, rate0, var, template, det.module, used
-                )
+                residual, background = _joint_refit(frame, found, models, rate0)
                 refit_models, refit_background = list(models), background
                 image = decoder.decode_image(residual - background)
                 sig_all = None
                 continue
             peak, a, b, entry = best[0], best[1], best[2], best[3]
         elif peak < GHOST_CHECK_SNR and _hopeless(
-            modeller,
-            decoder,
+            frame,
             found,
             residual,
-            var,
-            template,
-            used,
             searchable,
             image,
             int(a),
@@ -332,13 +304,8 @@ def clean_band(
             pixels = [(int(a), int(b)), *(p for p in conjugates if not _close_to(p, judged))]
             sites = [decoder.pixel_to_tangent(*p) for p in pixels]
             (a, b), rival = _most_significant(
-                modeller,
-                decoder,
+                frame,
                 residual,
-                var,
-                template,
-                det.module,
-                used,
                 image,
                 ok,
                 pixels,
@@ -423,18 +390,7 @@ def clean_band(
             if group:
                 # Overlapping peaks: the first was placed and fitted on the blend of both. Their
                 # positions and fluxes are refined together where the model is exact.
-                _refine_group(
-                    modeller,
-                    decoder,
-                    attitude,
-                    found,
-                    models,
-                    [*group, len(found) - 1],
-                    residual,
-                    var,
-                    template,
-                    used,
-                )
+                _refine_group(frame, found, models, [*group, len(found) - 1], residual)
         else:
             # Below its threshold alone; next to a source found before, it may be the fainter
             # member of a blend that source was first fitted on (two sources ~10' apart). Both
@@ -443,21 +399,7 @@ def clean_band(
             blended = [k for k in group if found[k].flux <= GROUP_FREE_RATIO * flux]
             if blended and flux > 0:
                 trial = _resolve_blend(
-                    modeller,
-                    decoder,
-                    attitude,
-                    found,
-                    models,
-                    group,
-                    candidate,
-                    model_rate,
-                    residual,
-                    var,
-                    template,
-                    used,
-                    needed,
-                    period_tan,
-                    sigma_tan,
+                    frame, found, models, group, candidate, model_rate, residual, needed
                 )
             if trial is None:
                 if rival is not None and rival not in (searched, (int(a), int(b))):
@@ -481,24 +423,12 @@ def clean_band(
         # Remove every source found so far (peaks, sidelobes, ghosts) in the shadowgram domain,
         # with fluxes fitted together: shadows of different sources correlate by up to ~0.3,
         # so a source fitted before a brighter one was found is biased until refitted.
-        residual, background = _joint_refit(found, models, rate0, var, template, det.module, used)
+        residual, background = _joint_refit(frame, found, models, rate0)
         refit_models, refit_background = list(models), background
         image = decoder.decode_image(residual - background)
         sig_all = None
     if found:
-        found, models = _settle_ghosts(
-            modeller,
-            decoder,
-            attitude,
-            found,
-            models,
-            rate0,
-            var,
-            template,
-            used,
-            ok,
-            threshold_new,
-        )
+        found, models = _settle_ghosts(frame, found, models, rate0, ok, threshold_new)
         if len(models) == len(refit_models) and all(
             m is r for m, r in zip(models, refit_models, strict=True)
         ):
@@ -506,9 +436,7 @@ def clean_band(
             # order, hence the same fluxes), its residual and image stand.
             background = refit_background
         else:
-            residual, background = _joint_refit(
-                found, models, rate0, var, template, det.module, used
-            )
+            residual, background = _joint_refit(frame, found, models, rate0)
             image = decoder.decode_image(residual - background)
     # A peak that passed on its own but falls below its threshold once its neighbours are
     # fitted with it is not reported (its model was subtracted all the same); nor is a source
@@ -524,13 +452,9 @@ def clean_band(
 
 
 def _hopeless(
-    modeller: SourceModeller,
-    decoder: Decoder,
+    frame: SearchFrame,
     found: list[DetectedSource],
     residual: FloatArray,
-    variance: FloatArray,
-    template: FloatArray,
-    used: NDArray[np.bool_],
     searchable: NDArray[np.bool_],
     image: FloatArray,
     a: int,
@@ -541,11 +465,13 @@ def _hopeless(
     the peak's sub-pixel position stays below the margin from which positions are refined
     (REFINE_MARGIN), and no found source is near enough to be its blend partner."""
     fa, fb = _refine_where(image, searchable, a, b)
-    ty, tz = (float(v) for v in decoder.pixel_to_tangent(fa, fb))
-    if _near(found, [(ty, tz)], decoder):
+    ty, tz = (float(v) for v in frame.decoder.pixel_to_tangent(fa, fb))
+    if _near(found, [(ty, tz)], frame.decoder):
         return False
-    module = modeller.instrument.detector.module
-    flux, err = flux_alone(modeller.shadowgram(ty, tz), residual, variance, template, module, used)
+    model = frame.modeller.shadowgram(ty, tz)
+    flux, err = flux_alone(
+        model, residual, frame.variance, frame.template, frame.module, frame.used
+    )
     return not _worth_refining(flux, err, threshold)
 
 

@@ -10,12 +10,11 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from processing.codedmask._decode import Decoder
 from processing.codedmask._shadowfit import chi2 as _chi2
 from processing.codedmask._shadowfit import least_squares as _least_squares
 from processing.codedmask._shadowfit import weighted_alone as _alone
 from processing.codedmask._sourcemodel import (
-    SourceModeller,
+    SearchFrame,
     _gauss_newton,
     _refine,
 )
@@ -31,7 +30,6 @@ from processing.codedmask._sources import (
     r90_arcmin,
     source_name,
 )
-from processing.instrument import Attitude
 
 #: Below this peak significance a new peak is compared with its ghost-conjugate positions (one
 #: basic-pattern period away): noise can make a ghost outshine a faint source.
@@ -107,17 +105,12 @@ def _lead(a: tuple[float, FloatArray], b: tuple[float, FloatArray]) -> float:
 
 
 def _most_significant(
-    modeller: SourceModeller,
-    decoder: Decoder,
+    frame: SearchFrame,
     residual: FloatArray,
-    variance: FloatArray,
-    template: FloatArray,
-    module: NDArray[np.integer],
-    used: NDArray[np.bool_],
     image: FloatArray,
     ok: NDArray[np.bool_],
     pixels: list[tuple[int, int]],
-    neighbours: Sequence[tuple[float, FloatArray]] = (),
+    neighbours: list[tuple[float, FloatArray]],
 ) -> tuple[tuple[int, int], tuple[int, int] | None]:
     """Of a peak and its ghost-conjugate pixels, the one whose model alone is fitted most
     significantly (:func:`_alone`).
@@ -129,6 +122,8 @@ def _most_significant(
     near the detection limit the data may not tell a source from its ghost. (All conjugates
     fitted at once would not do: several ghosts together rebuild the true shadow.)
     """
+    modeller, decoder = frame.modeller, frame.decoder
+    variance, template, module, used = frame.variance, frame.template, frame.module, frame.used
     if len(pixels) == 1:
         return pixels[0], None
     values = np.where(ok, image, 0.0)
@@ -147,19 +142,15 @@ def _most_significant(
 
 
 def _joint_refit(
-    found: list[DetectedSource],
-    models: list[FloatArray],
-    rate: FloatArray,
-    variance: FloatArray,
-    template: FloatArray,
-    module: NDArray[np.integer],
-    used: NDArray[np.bool_],
+    frame: SearchFrame, found: list[DetectedSource], models: list[FloatArray], rate: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """Refit every source's flux together with the per-module background (unweighted LSQ).
 
     Returns the residual (rate minus the sources) and the background map.
     """
-    fluxes, errors, background = _least_squares(models, rate, variance, template, module, used)
+    fluxes, errors, background = _least_squares(
+        models, rate, frame.variance, frame.template, frame.module, frame.used
+    )
     for k, src in enumerate(found):
         src.flux = float(fluxes[k])
         src.flux_error = float(errors[k])
@@ -169,15 +160,10 @@ def _joint_refit(
 
 
 def _settle_ghosts(
-    modeller: SourceModeller,
-    decoder: Decoder,
-    attitude: Attitude,
+    frame: SearchFrame,
     found: list[DetectedSource],
     models: list[FloatArray],
     rate: FloatArray,
-    variance: FloatArray,
-    template: FloatArray,
-    used: NDArray[np.bool_],
     ok: NDArray[np.bool_],
     threshold: float,
 ) -> tuple[list[DetectedSource], list[FloatArray]]:
@@ -201,9 +187,9 @@ def _settle_ghosts(
 
     Returns the sources and models; fluxes are refitted by the caller.
     """
-    module = modeller.instrument.detector.module
-    period = modeller.instrument.mask.ghost_period_tan
-    sigma_tan = modeller.psf_sigma_pix * decoder.pixel_tan
+    modeller, decoder, attitude = frame.modeller, frame.decoder, frame.attitude
+    variance, template, module, used = frame.variance, frame.template, frame.module, frame.used
+    period, sigma_tan = frame.period_tan, frame.sigma_tan
     steps = [(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)]
     keep = [True] * len(found)
     added: list[tuple[FloatArray, DetectedSource]] = []
@@ -254,12 +240,8 @@ def _settle_ghosts(
                 # judged with that neighbour's position refined too.
                 rest = [c for c in near if c not in crowd]
                 relocated = _relocated_with_neighbours(
-                    modeller,
-                    decoder,
+                    frame,
                     data - sum((fluxes[c] * context[c] for c in rest), np.zeros_like(rate)),
-                    variance,
-                    template,
-                    used,
                     mine,
                     (ty, tz),
                     [(found[others[c]].ty, found[others[c]].tz) for c in crowd],
@@ -315,12 +297,8 @@ def _settle_ghosts(
 
 
 def _relocated_with_neighbours(
-    modeller: SourceModeller,
-    decoder: Decoder,
+    frame: SearchFrame,
     data: FloatArray,
-    variance: FloatArray,
-    template: FloatArray,
-    used: NDArray[np.bool_],
     mine: FloatArray,
     site: tuple[float, float],
     neighbours: list[tuple[float, float]],
@@ -334,7 +312,8 @@ def _relocated_with_neighbours(
     best the present configuration can do. Δχ² ≈ (S₂ − S₁)(S₂ + S₁) for two alternative
     sources of significances S₁ and S₂.
     """
-    module = modeller.instrument.detector.module
+    modeller, decoder = frame.modeller, frame.decoder
+    variance, template, module, used = frame.variance, frame.template, frame.module, frame.used
     here = [mine, *(modeller.shadowgram(*p) for p in neighbours)]
     chi_here = _chi2(here, data, variance, template, module, used)
     start = np.array([site, *neighbours])

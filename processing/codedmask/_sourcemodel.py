@@ -20,7 +20,7 @@ from processing.codedmask._sources import (
     DetectedSource,
     FloatArray,
 )
-from processing.instrument import Instrument
+from processing.instrument import Attitude, Instrument
 
 __all__ = [
     "ShadowgramBand",
@@ -163,6 +163,34 @@ class SourceModeller:
                 coarse[i, j] = img[a0 - r : a0 + r + 1, b0 - r : b0 + r + 1] / self.on_axis_peak
         along_a = CubicSpline(PSF_PHASES, coarse, axis=0)(PSF_TABLE_PHASES)
         return np.asarray(CubicSpline(PSF_PHASES, along_a, axis=1)(PSF_TABLE_PHASES))
+
+
+@dataclass(frozen=True, eq=False)
+class SearchFrame:
+    """What stays fixed while one band of one ScW is searched: the source models, the sky grid,
+    the attitude, the shadowgram's variance, the background template and the pixels used."""
+
+    modeller: SourceModeller
+    decoder: Decoder
+    attitude: Attitude
+    variance: FloatArray
+    template: FloatArray
+    used: NDArray[np.bool_]
+
+    @property
+    def module(self) -> NDArray[np.integer]:
+        """Module index of each detector pixel (the background is fitted per module)."""
+        return self.modeller.instrument.detector.module
+
+    @property
+    def period_tan(self) -> float:
+        """The mask's basic-pattern period (ghost spacing), as a tangent."""
+        return float(self.modeller.instrument.mask.ghost_period_tan)
+
+    @property
+    def sigma_tan(self) -> float:
+        """The PSF's Gaussian width, as a tangent."""
+        return float(self.modeller.psf_sigma_pix * self.decoder.pixel_tan)
 
 
 def psf_at(patches: FloatArray, pa: float, pb: float) -> FloatArray:
