@@ -128,12 +128,19 @@ def test_response_rows_and_threshold(instrument: Instrument) -> None:
     assert np.allclose(arf, instrument.effective_area(centre), rtol=0.02)
 
 
-def test_quick_fit_recovers_a_folded_power_law(instrument: Instrument) -> None:
-    edges = DEFAULT_CHANNEL_EDGES
+def _folded_power_law(instrument: Instrument) -> tuple[np.ndarray, ...]:
+    """The count rates of 10 E^-2.1 photons cm⁻² s⁻¹ keV⁻¹ through revolution 500's response:
+    (rate, edges, elo, ehi, arf, rmf)."""
+    edges = np.asarray(DEFAULT_CHANNEL_EDGES, dtype=float)
     rmf, elo, ehi = response_matrix(instrument, edges, [500], [1.0])
     arf = arf_values(instrument, elo, ehi)
     centre = np.sqrt(elo * ehi)
     rate = (10.0 * centre**-2.1 * (ehi - elo) * arf) @ rmf
+    return rate, edges, elo, ehi, arf, rmf
+
+
+def test_quick_fit_recovers_a_folded_power_law(instrument: Instrument) -> None:
+    rate, edges, elo, ehi, arf, rmf = _folded_power_law(instrument)
     err = 0.01 * rate + 1e-3
     rng = np.random.default_rng(3)
     noisy = rate + rng.standard_normal(rate.size) * err
@@ -149,11 +156,7 @@ def test_quick_fit_recovers_a_folded_power_law(instrument: Instrument) -> None:
 def test_quick_fit_energy_flux_and_its_error(instrument: Instrument) -> None:
     """The energy flux in the flux band matches the folded truth, and its propagated error is
     the spread of the fluxes of many noisy realisations (fresh draws each run)."""
-    edges = DEFAULT_CHANNEL_EDGES
-    rmf, elo, ehi = response_matrix(instrument, edges, [500], [1.0])
-    arf = arf_values(instrument, elo, ehi)
-    centre = np.sqrt(elo * ehi)
-    rate = (10.0 * centre**-2.1 * (ehi - elo) * arf) @ rmf
+    rate, edges, elo, ehi, arf, rmf = _folded_power_law(instrument)
     err = 0.05 * rate + 1e-3
     band = (40.0, 100.0)
     grid = np.geomspace(*band, 4097)
