@@ -181,22 +181,15 @@ def _split_blends(
         )
         if not flux > 0:
             continue
-        ra, dec = (float(v) for v in attitude.to_sky(ty, tz))
-        snr = detection_significance(flux, err)
-        partner = DetectedSource(
-            name=source_name(ra, dec),
-            ra=ra,
-            dec=dec,
-            ty=ty,
-            tz=tz,
+        partner = DetectedSource.at(
+            attitude,
+            ty,
+            tz,
             flux=flux,
             flux_error=err,
-            significance=snr,
+            significance=detection_significance(flux, err),
             peak_significance=lobe / float(np.sqrt(image_variance[ia, ib])),
             coded_fraction=float(coded[ia, ib]),
-            offaxis_deg=float(np.degrees(np.arctan(np.hypot(ty, tz)))),
-            r90_arcmin=float(r90_arcmin(snr)),
-            catalog=False,
         )
         group = [
             k

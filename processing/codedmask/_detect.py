@@ -360,19 +360,16 @@ def clean_band(
         decisive = detection_significance(flux, float(np.hypot(err, sys_err)))
         needed = threshold_catalog if entry is not None else threshold_new
         name = entry.name if entry is not None else source_name(ra_f, dec_f)
-        candidate = DetectedSource(
-            name=name,
-            ra=ra_f,
-            dec=dec_f,
-            ty=ty_f,
-            tz=tz_f,
+        candidate = DetectedSource.at(
+            attitude,
+            ty_f,
+            tz_f,
             flux=flux,
             flux_error=err,
             significance=snr,
             peak_significance=peak,
             coded_fraction=float(first.coded[_clip_pixel(fa, fb, ok.shape)]),
-            offaxis_deg=float(np.degrees(np.arctan(np.hypot(ty_f, tz_f)))),
-            r90_arcmin=r90,
+            name=name,
             catalog=entry is not None,
         )
         # Sources whose models overlap the candidate's: close ones (a blend) and those one mask

@@ -28,7 +28,6 @@ from processing.codedmask._sources import (
     _position_fitted,
     detection_significance,
     r90_arcmin,
-    source_name,
 )
 
 #: Below this peak significance a new peak is compared with its ghost-conjugate positions (one
@@ -264,21 +263,15 @@ def _settle_ghosts(
             other_alone = _alone(data, variance, template, module, used, other, local)
             lead = _lead(mine_alone, other_alone)
             if s_other >= threshold and s_mine >= threshold:
-                ra, dec = attitude.to_sky(ty, tz)
-                extra = DetectedSource(
-                    name=source_name(float(ra), float(dec)),
-                    ra=float(ra),
-                    dec=float(dec),
-                    ty=ty,
-                    tz=tz,
+                extra = DetectedSource.at(
+                    attitude,
+                    ty,
+                    tz,
                     flux=0.0,  # the caller refits every flux
                     flux_error=np.inf,
                     significance=s_other,
                     peak_significance=s_other,
                     coded_fraction=float(decoder.coded[a, b]),
-                    offaxis_deg=float(np.degrees(np.arctan(np.hypot(ty, tz)))),
-                    r90_arcmin=float(r90_arcmin(s_other)),
-                    catalog=False,
                 )
                 added.append((other, extra))
             elif lead >= GHOST_AMBIGUITY and s_mine < threshold:

@@ -99,6 +99,40 @@ class DetectedSource:
     catalog: bool
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def at(
+        cls,
+        attitude: Attitude,
+        ty: float,
+        tz: float,
+        *,
+        flux: float,
+        flux_error: float,
+        significance: float,
+        peak_significance: float,
+        coded_fraction: float,
+        name: str | None = None,
+        catalog: bool = False,
+    ) -> DetectedSource:
+        """A source at tangents (ty, tz): its sky position, off-axis angle and r90 follow, and
+        its name from its position unless ``name`` is given."""
+        ra, dec = (float(v) for v in attitude.to_sky(ty, tz))
+        return cls(
+            name=source_name(ra, dec) if name is None else name,
+            ra=ra,
+            dec=dec,
+            ty=ty,
+            tz=tz,
+            flux=flux,
+            flux_error=flux_error,
+            significance=significance,
+            peak_significance=peak_significance,
+            coded_fraction=coded_fraction,
+            offaxis_deg=float(np.degrees(np.arctan(np.hypot(ty, tz)))),
+            r90_arcmin=float(r90_arcmin(significance)),
+            catalog=catalog,
+        )
+
     @property
     def catalog_flux(self) -> float:
         """The flux to publish: the fitted one less the bias of fitting the position.
