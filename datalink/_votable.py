@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from astropy.io.votable import writeto
 from astropy.io.votable.tree import (
     Field,
     Group,
@@ -414,7 +415,7 @@ def add_service_descriptors(votable: VOTableFile, descriptors: Sequence[ServiceD
 
 def _astropy_xml(votable: VOTableFile) -> etree._Element:
     buffer = io.BytesIO()
-    votable.to_xml(buffer, tabledata_format="tabledata")
+    writeto(votable, buffer, tabledata_format="tabledata")
     root = etree.fromstring(buffer.getvalue())
     for param in root.iterfind(
         "v:RESOURCE[@type='meta']/v:GROUP[@name='inputParams']/v:PARAM", _NS
@@ -464,5 +465,5 @@ def error_votable(message: str) -> bytes:
     resource.infos.append(info)
     votable.resources.append(resource)
     buffer = io.BytesIO()
-    votable.to_xml(buffer)
+    writeto(votable, buffer)
     return buffer.getvalue()

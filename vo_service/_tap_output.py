@@ -155,7 +155,7 @@ def _votable(result: QueryResult, base_url: str, binary2: bool) -> bytes:
     for field_id in ids:
         _datalink_descriptor(vot, field_id, base_url)
     buffer = io.BytesIO()
-    vot.to_xml(buffer, tabledata_format="binary2" if binary2 else "tabledata")
+    votable.writeto(vot, buffer, tabledata_format="binary2" if binary2 else "tabledata")
     data = buffer.getvalue()
     if result.overflow:
         data = _append_overflow(data)

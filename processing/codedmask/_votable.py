@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from astropy.io.votable import writeto
 from astropy.io.votable.tree import (
     CooSys,
     Field,
@@ -152,7 +153,7 @@ def write_spectrum_votable(
             )
         )
     resource.tables.append(table)
-    vot.to_xml(str(path))
+    writeto(vot, str(path))
 
 
 def write_lightcurve_votable(
@@ -206,7 +207,7 @@ def write_lightcurve_votable(
         )
     )
     resource.tables.append(table)
-    vot.to_xml(str(path))
+    writeto(vot, str(path))
 
 
 def write_fit_votable(
@@ -261,7 +262,7 @@ def write_fit_votable(
     for i, row in enumerate(rows):
         table.array[i] = row
     resource.tables.append(table)
-    vot.to_xml(str(path))
+    writeto(vot, str(path))
 
 
 def _votable_datatype(dtype: np.dtype[Any]) -> str:
@@ -359,7 +360,7 @@ def write_catalog_votable(
     for name, *_ in columns:
         element.array[name] = np.asarray(table[name])
     resource.tables.append(element)
-    vot.to_xml(str(path))
+    writeto(vot, str(path))
 
 
 def plot_spectrum(

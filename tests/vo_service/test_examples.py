@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from astropy.io.votable import writeto
 from astropy.io.votable.tree import Field, Resource, TableElement, VOTableFile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +61,7 @@ def _cone_votable(ra: float, dec: float, sr: float) -> bytes:
     for i, row in enumerate(rows):
         table.array[i] = row
     buffer = io.BytesIO()
-    votable.to_xml(buffer)
+    writeto(votable, buffer)
     return buffer.getvalue()
 
 

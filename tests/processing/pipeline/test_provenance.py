@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import xmlschema
 from astropy.io import fits
-from astropy.io.votable import parse
+from astropy.io.votable import parse, writeto
 from astropy.io.votable.tree import Resource, TableElement, VOTableFile
 from lxml import etree
 from prov.model import ProvDocument
@@ -131,7 +131,7 @@ def test_fits_header_and_votable_info_carry_the_hash(calibrated_request, tmp_pat
     resource.tables.append(table)
     votable.infos.extend(votable_provenance_infos(summary))
     buffer = io.BytesIO()
-    votable.to_xml(buffer)
+    writeto(votable, buffer)
     buffer.seek(0)
     infos = {info.name: info.value for info in parse(buffer).infos}
     assert infos[PROVENANCE_INFO_NAME] == summary.provenance_hash
